@@ -1,0 +1,20 @@
+//! Deterministic fault injection for tests (crate `fail`, cargo feature `failpoints`).
+//! Without the feature every function here is an empty inline function.
+use crate::store::StoreError;
+
+/// `outbox.before_commit`: `return` makes the writer's commit fail (→ 503, stock restored);
+/// `panic`/`exit` crash between applying and committing.
+#[inline]
+pub fn before_commit() -> Result<(), StoreError> {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("outbox.before_commit", |_| Err(StoreError::Corrupt("failpoint outbox.before_commit".into())));
+    Ok(())
+}
+
+/// `sell.after_commit`: runs after the sale is durable, before the 201 is sent (`exit`
+/// simulates a crash between commit and reply).
+#[inline]
+pub fn after_commit() {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("sell.after_commit");
+}

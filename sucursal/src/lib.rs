@@ -1,0 +1,25 @@
+//! colmena-sucursal: a store's POS backend that keeps selling when the network or the head
+//! office is down.
+//!
+//! Layout:
+//! - [`config`]: flags and env vars; [`startup`]: `Application::build → run_until_stopped`.
+//! - [`inventory`]: the DashMap every sale is answered from (reservations, no oversell).
+//! - [`store`]: the SQLite file (schema, load at start, reads); [`outbox`]: the single
+//!   writer with group commit — a sale is acknowledged only once fsync'd.
+//! - [`sales`]: sell/adjust domain logic; [`idempotency`]: `Idempotency-Key` records.
+//! - [`relay`]: push/pull with central; [`breaker`]: the circuit breaker around it.
+//! - [`routes`]: the HTTP surface; [`error`]: its error enum; [`metrics`]: Prometheus.
+pub mod app;
+pub mod breaker;
+pub mod config;
+pub mod error;
+pub mod failpoints;
+pub mod idempotency;
+pub mod inventory;
+pub mod metrics;
+pub mod outbox;
+pub mod relay;
+pub mod routes;
+pub mod sales;
+pub mod startup;
+pub mod store;

@@ -1,0 +1,175 @@
+//! The branch's HTTP surface (contract §2). Handlers are thin: extract, call the domain in
+//! [`crate::sales`], map the result.
+use crate::app::AppState;
+use crate::error::BranchError;
+use crate::sales::{self, SellOutcome};
+use crate::store;
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use colmena_shared::clock;
+use colmena_shared::http::{bearer_token, tokens_equal};
+use colmena_shared::ids::ProductId;
+use colmena_shared::wire::{
+    AdjustmentRequest, BranchInventory, BranchProduct, BranchStatus, OutboxPage, OutboxStatus, SellRequest,
+};
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    // One resource per path, so a wrong method is 405 rather than 404.
+    cfg.service(web::resource("/sell").route(web::post().to(sell)))
+        .service(web::resource("/inventory").route(web::get().to(inventory)))
+        .service(web::resource("/inventory/{product_id}").route(web::get().to(product)))
+        .service(web::resource("/stock/adjustments").route(web::post().to(adjust)))
+        .service(web::resource("/status").route(web::get().to(status)))
+        .service(web::resource("/outbox").route(web::get().to(outbox)))
+        .service(web::resource("/health").route(web::get().to(colmena_shared::http::health)))
+        .service(web::resource("/metrics").route(web::get().to(metrics)));
+}
+
+/// The POS token every endpoint but `/health` and `/metrics` requires. Checked before any
+/// body is read.
+pub struct PosToken(pub String);
+
+pub async fn require_pos_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let path = req.path();
+    if path != "/health" && path != "/metrics" {
+        let ok = match (req.app_data::<web::Data<PosToken>>(), bearer_token(req.request())) {
+            (Some(expected), Some(got)) => tokens_equal(&expected.0, got),
+            _ => false,
+        };
+        if !ok {
+            let res = BranchError::Unauthorized.error_response();
+            return Ok(req.into_response(res).map_into_right_body());
+        }
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+async fn sell(app: web::Data<AppState>, req: HttpRequest, body: web::Json<SellRequest>) -> Result<HttpResponse, BranchError> {
+    let started = Instant::now();
+    let result = sell_inner(&app, &req, body.into_inner()).await;
+    let m = &app.metrics;
+    match &result {
+        Ok(_) => {}
+        Err(e) => {
+            let reason = match e {
+                BranchError::InsufficientStock { .. } => "insufficient_stock",
+                BranchError::UnknownProduct(_) => "unknown_product",
+                BranchError::StorageUnavailable(_) => "storage_unavailable",
+                BranchError::IdempotencyKeyInFlight => "idempotency_key_in_flight",
+                BranchError::IdempotencyKeyReused => "idempotency_key_reused",
+                _ => "invalid_request",
+            };
+            m.sale_rejections.with_label_values(&[reason]).inc();
+        }
+    }
+    m.sell_duration.observe(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn sell_inner(app: &AppState, req: &HttpRequest, body: SellRequest) -> Result<HttpResponse, BranchError> {
+    let key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().map_err(|_| BranchError::InvalidRequest("Idempotency-Key must be visible ASCII".into()))?;
+            sales::check_idempotency_key(k)?;
+            Some(k.to_string())
+        }
+    };
+    let sale = sales::validate_sale(body)?;
+    match sales::sell(app, sale, key.as_deref()).await? {
+        SellOutcome::Created(resp) => {
+            app.metrics.sales.inc();
+            Ok(HttpResponse::Created().json(resp))
+        }
+        SellOutcome::Replayed(body) => Ok(HttpResponse::Created()
+            .insert_header(("Idempotent-Replayed", "true"))
+            .content_type("application/json")
+            .body(body.to_string())),
+    }
+}
+
+async fn inventory(app: web::Data<AppState>) -> HttpResponse {
+    let products = app
+        .inventory
+        .snapshot()
+        .into_iter()
+        .map(|(id, it)| BranchProduct { product_id: id, name: it.name.to_string(), price_cents: it.price_cents, stock: it.stock })
+        .collect();
+    HttpResponse::Ok().json(BranchInventory { branch_id: app.branch_id.to_string(), products })
+}
+
+async fn product(app: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, BranchError> {
+    let id = ProductId::parse(&path).map_err(BranchError::InvalidRequest)?;
+    let it = app.inventory.get(id.as_str()).ok_or_else(|| BranchError::UnknownProduct(id.to_string()))?;
+    Ok(HttpResponse::Ok().json(BranchProduct {
+        product_id: id.into_string(),
+        name: it.name.to_string(),
+        price_cents: it.price_cents,
+        stock: it.stock,
+    }))
+}
+
+async fn adjust(app: web::Data<AppState>, body: web::Json<AdjustmentRequest>) -> Result<HttpResponse, BranchError> {
+    let r = sales::adjust(&app, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(r))
+}
+
+async fn oldest_pending_age(app: &AppState) -> Result<f64, BranchError> {
+    let acked = app.outbox.acked_through.load(Ordering::Acquire);
+    let oldest = app.read(move |c| store::oldest_pending_ms(c, acked)).await?;
+    Ok(oldest.map(|ms| ((clock::now_millis() - ms).max(0) as f64) / 1000.0).unwrap_or(0.0))
+}
+
+async fn status(app: web::Data<AppState>) -> Result<HttpResponse, BranchError> {
+    let age = oldest_pending_age(&app).await?;
+    let (url, circuit) = app.sync.active();
+    let at = |ms: i64| if ms > 0 { Some(clock::millis_to_rfc3339(ms)) } else { None };
+    Ok(HttpResponse::Ok().json(BranchStatus {
+        branch_id: app.branch_id.to_string(),
+        central_url: url.to_string(),
+        circuit: circuit.as_str().to_string(),
+        outbox: OutboxStatus {
+            pending: app.outbox.pending(),
+            oldest_pending_age_seconds: age,
+            last_seq: app.outbox.last_seq.load(Ordering::Acquire),
+            acked_through: app.outbox.acked_through.load(Ordering::Acquire),
+        },
+        last_push_ok_at: at(app.sync.last_push_ok_ms.load(Ordering::Acquire)),
+        last_pull_ok_at: at(app.sync.last_pull_ok_ms.load(Ordering::Acquire)),
+        pull_cursor: app.outbox.pull_cursor.load(Ordering::Acquire),
+    }))
+}
+
+#[derive(Deserialize)]
+struct OutboxQuery {
+    limit: Option<u32>,
+}
+
+async fn outbox(app: web::Data<AppState>, q: web::Query<OutboxQuery>) -> Result<HttpResponse, BranchError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=10_000).contains(&limit) {
+        return Err(BranchError::InvalidRequest("limit must be 1..=10000".into()));
+    }
+    let acked = app.outbox.acked_through.load(Ordering::Acquire);
+    let events = app.read(move |c| store::outbox_events(c, acked, limit as usize)).await?;
+    Ok(HttpResponse::Ok().json(OutboxPage { branch_id: app.branch_id.to_string(), events }))
+}
+
+async fn metrics(app: web::Data<AppState>) -> HttpResponse {
+    let m = &app.metrics;
+    m.outbox_pending.set(app.outbox.pending() as i64);
+    if let Ok(age) = oldest_pending_age(&app).await {
+        m.outbox_oldest_age.set(age);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(colmena_shared::metrics::render(&m.registry))
+}

@@ -1,0 +1,169 @@
+//! Selling and adjusting stock: validation, idempotency, reservation, durable commit.
+//!
+//! The path of a sale: validate → (idempotency check) → reserve in the DashMap → hand to
+//! the outbox writer → wait for the group commit → 201. Nothing here waits for central.
+use crate::app::AppState;
+use crate::error::BranchError;
+use crate::idempotency::Begin;
+use crate::inventory::ReserveError;
+use crate::outbox::{AdjustJob, Job, Reply, SaleJob, SaleLineIn};
+use colmena_shared::ids::{check_delta, check_quantity, check_text, check_visible_ascii, ProductId};
+use colmena_shared::wire::{AdjustmentRequest, AdjustmentResponse, SaleResponse, SellRequest};
+use std::sync::Arc;
+
+/// Most lines in one basket.
+pub const MAX_LINES: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct ValidSale {
+    pub lines: Vec<(ProductId, i64)>,
+    pub cashier_id: Option<String>,
+}
+
+pub enum SellOutcome {
+    Created(SaleResponse),
+    /// The JSON body of the first 201 for this Idempotency-Key.
+    Replayed(Arc<str>),
+}
+
+pub fn validate_sale(req: SellRequest) -> Result<ValidSale, BranchError> {
+    let invalid = BranchError::InvalidRequest;
+    let lines: Vec<(ProductId, i64)> = match (req.items, req.product_id, req.quantity) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return Err(invalid("use either product_id/quantity or items, not both".into()))
+        }
+        (Some(items), None, None) => {
+            if items.is_empty() {
+                return Err(invalid("items must not be empty".into()));
+            }
+            if items.len() > MAX_LINES {
+                return Err(invalid(format!("a basket has at most {MAX_LINES} lines")));
+            }
+            items.into_iter().map(|l| (l.product_id, l.quantity)).collect()
+        }
+        (None, Some(p), Some(q)) => vec![(p, q)],
+        (None, Some(_), None) => return Err(invalid("quantity is required".into())),
+        (None, None, Some(_)) => return Err(invalid("product_id is required".into())),
+        (None, None, None) => return Err(invalid("body needs product_id and quantity, or items".into())),
+    };
+    for (i, (_, q)) in lines.iter().enumerate() {
+        check_quantity(&format!("items[{i}].quantity"), *q).map_err(invalid)?;
+    }
+    if let Some(c) = &req.cashier_id {
+        check_text("cashier_id", c, 1, 64).map_err(invalid)?;
+    }
+    Ok(ValidSale { lines, cashier_id: req.cashier_id })
+}
+
+/// What "the same body" means for Idempotency-Key: the request as understood, so clients
+/// that re-serialise (whitespace, key order, `1` vs `"1"`) still match.
+pub fn fingerprint(v: &ValidSale) -> String {
+    let lines: Vec<(&str, i64)> = v.lines.iter().map(|(p, q)| (p.as_str(), *q)).collect();
+    serde_json::json!({"lines": lines, "cashier_id": v.cashier_id}).to_string()
+}
+
+pub fn check_idempotency_key(key: &str) -> Result<(), BranchError> {
+    check_visible_ascii("Idempotency-Key", key, 1, 255).map_err(BranchError::InvalidRequest)
+}
+
+fn reserve_error(e: ReserveError) -> BranchError {
+    match e {
+        ReserveError::UnknownProduct(p) => BranchError::UnknownProduct(p),
+        ReserveError::Insufficient { product_id, available, requested } => {
+            BranchError::InsufficientStock { product_id, available, requested }
+        }
+    }
+}
+
+pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<SellOutcome, BranchError> {
+    let guard = match key {
+        None => None,
+        Some(k) => match app.idempotency.begin(k, fingerprint(&sale)) {
+            Begin::Proceed(g) => Some(g),
+            Begin::Replay(body) => return Ok(SellOutcome::Replayed(body)),
+            Begin::Mismatch => return Err(BranchError::IdempotencyKeyReused),
+            Begin::InFlight => return Err(BranchError::IdempotencyKeyInFlight),
+        },
+    };
+    let wanted: Vec<(String, i64)> = sale.lines.iter().map(|(p, q)| (p.to_string(), *q)).collect();
+    let reserved = app.inventory.reserve(&wanted).map_err(reserve_error)?;
+    let job = SaleJob {
+        lines: sale.lines.into_iter().map(|(product_id, quantity)| SaleLineIn { product_id, quantity }).collect(),
+        reserved,
+        cashier_id: sale.cashier_id,
+        idempotency: guard,
+    };
+    // On failure the writer has already given the reserved units back.
+    match app.writer.submit(Job::Sale(job)).await? {
+        Reply::Sale(resp) => {
+            crate::failpoints::after_commit();
+            Ok(SellOutcome::Created(resp))
+        }
+        other => Err(BranchError::StorageUnavailable(format!("unexpected writer reply {other:?}"))),
+    }
+}
+
+pub async fn adjust(app: &AppState, req: AdjustmentRequest) -> Result<AdjustmentResponse, BranchError> {
+    let delta = check_delta("quantity_delta", req.quantity_delta).map_err(BranchError::InvalidRequest)?;
+    let reason = match req.reason {
+        Some(r) => {
+            check_text("reason", &r, 1, 64).map_err(BranchError::InvalidRequest)?;
+            r
+        }
+        None => "unspecified".to_string(),
+    };
+    if !app.inventory.contains(req.product_id.as_str()) {
+        return Err(BranchError::UnknownProduct(req.product_id.to_string()));
+    }
+    // A decrease is reserved now (it must not make stock negative); an increase reaches
+    // the in-memory stock only once durable.
+    let reserved = if delta < 0 {
+        let mut r = app.inventory.reserve(&[(req.product_id.to_string(), -delta)]).map_err(reserve_error)?;
+        r.pop()
+    } else {
+        None
+    };
+    match app.writer.submit(Job::Adjust(AdjustJob { product_id: req.product_id, delta, reason, reserved })).await? {
+        Reply::Adjust(r) => Ok(r),
+        other => Err(BranchError::StorageUnavailable(format!("unexpected writer reply {other:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(v: serde_json::Value) -> SellRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn both_body_forms_validate() {
+        let a = validate_sale(req(serde_json::json!({"product_id": "P1", "quantity": 5}))).unwrap();
+        let b = validate_sale(req(serde_json::json!({"items": [{"product_id": "P1", "quantity": 5}]}))).unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+    }
+
+    #[test]
+    fn integer_and_string_product_ids_have_the_same_fingerprint() {
+        let a = validate_sale(req(serde_json::json!({"product_id": 7, "quantity": 1}))).unwrap();
+        let b = validate_sale(req(serde_json::json!({"product_id": "7", "quantity": 1}))).unwrap();
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+    }
+
+    #[test]
+    fn mixed_or_empty_bodies_are_invalid() {
+        for v in [
+            serde_json::json!({}),
+            serde_json::json!({"items": []}),
+            serde_json::json!({"product_id": "P1"}),
+            serde_json::json!({"quantity": 1}),
+            serde_json::json!({"product_id": "P1", "quantity": 0}),
+            serde_json::json!({"product_id": "P1", "quantity": 1_000_001}),
+            serde_json::json!({"product_id": "P1", "quantity": 1, "items": [{"product_id": "P1", "quantity": 1}]}),
+            serde_json::json!({"product_id": "P1", "quantity": 1, "cashier_id": ""}),
+        ] {
+            assert!(validate_sale(req(v.clone())).is_err(), "{v}");
+        }
+    }
+}

@@ -33,7 +33,7 @@ pub fn bin(name: &str) -> PathBuf {
     if std::env::var_os("COLMENA_BINS_BUILT").is_none() && !built.iter().any(|b| b == name) {
         let release = dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--bin", name]);
+        cmd.args(["build", "-p", name, "--bin", name]);
         if release {
             cmd.arg("--release");
         }

@@ -1,1 +1,158 @@
-fn main() {}
+//! `cargo run --release`: the demo chain (contract §7).
+//!
+//! Starts, in this one process, central on 127.0.0.1:8000 and the branches `CUS` (:8001)
+//! and `ABA` (:8002) on embedded stores under `./colmena-demo/` (override with
+//! `COLMENA_DEMO_DIR`), each exactly as its own binary would (`Application::build` from the
+//! same flags). On the first run it loads a small abarrotes catalog into central and
+//! allocates stock to both branches; the branches receive it by pull. Ctrl-C stops all
+//! three gracefully. The data survives restarts: run it again and the chain continues.
+use anyhow::{bail, Context};
+use clap::Parser;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const ADMIN_TOKEN: &str = "demo-admin-token";
+const POS_TOKEN: &str = "demo-pos-token";
+const CENTRAL: &str = "127.0.0.1:8000";
+const BRANCHES: [(&str, &str, &str); 2] = [
+    ("CUS", "127.0.0.1:8001", "demo-cus-token"),
+    ("ABA", "127.0.0.1:8002", "demo-aba-token"),
+];
+
+/// (product_id, name, price_cents, units for CUS, units for ABA)
+const CATALOG: [(&str, &str, i64, i64, i64); 8] = [
+    ("ARROZ-1KG", "Arroz Costeño 1 kg", 520, 120, 80),
+    ("AZUCAR-1KG", "Azúcar rubia 1 kg", 450, 100, 60),
+    ("ACEITE-1L", "Aceite Primor 1 L", 1090, 60, 40),
+    ("LECHE-400G", "Leche Gloria 400 g", 420, 200, 150),
+    ("FIDEOS-500G", "Fideos Don Vittorio 500 g", 380, 150, 90),
+    ("ATUN-170G", "Atún Florida 170 g", 650, 80, 50),
+    ("COCA-500ML", "Coca Cola 500 ml", 350, 240, 120),
+    ("PAN-UN", "Pan francés (unidad)", 30, 500, 300),
+];
+
+fn main() -> anyhow::Result<()> {
+    colmena_shared::telemetry::init(colmena_shared::telemetry::LogFormat::Text);
+    let dir = PathBuf::from(std::env::var("COLMENA_DEMO_DIR").unwrap_or_else(|_| "colmena-demo".into()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    actix_web::rt::System::new().block_on(run(dir))
+}
+
+async fn run(dir: PathBuf) -> anyhow::Result<()> {
+    let db = dir.join("central.db");
+    let mut args: Vec<String> = vec![
+        "colmena-central".into(),
+        "--listen".into(),
+        CENTRAL.into(),
+        "--database".into(),
+        db.to_string_lossy().into_owned(),
+        "--admin-token".into(),
+        ADMIN_TOKEN.into(),
+    ];
+    for (b, _, tok) in BRANCHES {
+        args.push("--branch-token".into());
+        args.push(format!("{b}={tok}"));
+    }
+    let settings = colmena_central::config::Settings::parse_from_args(args).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let central = colmena_central::startup::Application::build(settings)
+        .await
+        .context("central")?;
+    let central_task = tokio::spawn(central.run_until_stopped());
+    seed_central().await.context("loading the demo catalog into central")?;
+
+    let mut branch_tasks = Vec::new();
+    for (b, listen, tok) in BRANCHES {
+        let data = dir.join(b);
+        let cli = colmena_sucursal::config::Cli::try_parse_from([
+            "colmena-sucursal",
+            "--branch-id",
+            b,
+            "--listen",
+            listen,
+            "--data-dir",
+            &data.to_string_lossy(),
+            "--central-url",
+            &format!("http://{CENTRAL}"),
+            "--central-token",
+            tok,
+            "--pos-token",
+            POS_TOKEN,
+        ])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let app = colmena_sucursal::startup::Application::build(cli.settings)
+            .await
+            .map_err(|e| anyhow::anyhow!("branch {b}: {e}"))?;
+        branch_tasks.push(tokio::spawn(app.run_until_stopped()));
+    }
+
+    println!();
+    println!("colmena demo chain is up (data in {}/)", dir.display());
+    println!("  central  http://{CENTRAL}   admin token: {ADMIN_TOKEN}");
+    for (b, listen, _) in BRANCHES {
+        println!("  {b}      http://{listen}   POS token:   {POS_TOKEN}");
+    }
+    println!();
+    println!("Sell two bags of rice at CUS:");
+    println!(
+        "  curl -s -X POST http://{}/sell -H 'Authorization: Bearer {POS_TOKEN}' -H 'Content-Type: application/json' -d '{{\"product_id\":\"ARROZ-1KG\",\"quantity\":2}}'",
+        BRANCHES[0].1
+    );
+    println!("See it at central:");
+    println!("  curl -s http://{CENTRAL}/inventory/ARROZ-1KG -H 'Authorization: Bearer {ADMIN_TOKEN}'");
+    println!(
+        "Branch status:  curl -s http://{}/status -H 'Authorization: Bearer {POS_TOKEN}'",
+        BRANCHES[0].1
+    );
+    println!("Metrics:        http://{CENTRAL}/metrics  (prometheus.yml in the repo scrapes all three)");
+    println!("Ctrl-C stops the chain.");
+    println!();
+
+    for t in branch_tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("branch stopped with an error: {e}"),
+            Err(e) => tracing::error!("branch task failed: {e}"),
+        }
+    }
+    match central_task.await {
+        Ok(r) => r.context("central")?,
+        Err(e) => bail!("central task failed: {e}"),
+    }
+    println!("demo chain stopped");
+    Ok(())
+}
+
+/// First run only: the catalog and each branch's opening stock.
+async fn seed_central() -> anyhow::Result<()> {
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    let base = format!("http://{CENTRAL}");
+    let products: Value = c
+        .get(format!("{base}/products"))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    if products["products"].as_array().is_some_and(|p| !p.is_empty()) {
+        return Ok(());
+    }
+    for (id, name, price, cus, aba) in CATALOG {
+        c.put(format!("{base}/products/{id}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": name, "price_cents": price}))
+            .send()
+            .await?
+            .error_for_status()?;
+        for (branch, qty) in [("CUS", cus), ("ABA", aba)] {
+            c.post(format!("{base}/branches/{branch}/allocations"))
+                .bearer_auth(ADMIN_TOKEN)
+                .json(&json!({"product_id": id, "quantity": qty}))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
+    }
+    Ok(())
+}

@@ -55,17 +55,31 @@ async fn get(c: &reqwest::Client, url: &str) -> Value {
 
 async fn stock_by_product(c: &reqwest::Client, base: &str) -> BTreeMap<String, i64> {
     let inv = get(c, &format!("{base}/inventory")).await;
-    inv["products"].as_array().unwrap().iter().map(|p| (p["product_id"].as_str().unwrap().to_string(), p["stock"].as_i64().unwrap())).collect()
+    inv["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["product_id"].as_str().unwrap().to_string(),
+                p["stock"].as_i64().unwrap(),
+            )
+        })
+        .collect()
 }
 
 async fn outbox_events(c: &reqwest::Client, base: &str) -> Vec<Value> {
-    get(c, &format!("{base}/outbox?limit=10000")).await["events"].as_array().unwrap().clone()
+    get(c, &format!("{base}/outbox?limit=10000")).await["events"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn random_basket() -> Value {
     let lines = fastrand::usize(1..=3);
-    let items: Vec<Value> =
-        (0..lines).map(|_| json!({"product_id": pid(fastrand::usize(..PRODUCTS)), "quantity": fastrand::i64(1..=3)})).collect();
+    let items: Vec<Value> = (0..lines)
+        .map(|_| json!({"product_id": pid(fastrand::usize(..PRODUCTS)), "quantity": fastrand::i64(1..=3)}))
+        .collect();
     json!({"items": items, "cashier_id": "caja-1"})
 }
 
@@ -126,14 +140,24 @@ async fn a_storm_of_concurrent_sales_never_oversells_and_every_201_is_durable() 
     let initial = 1500;
     let branch = start_branch(dir.path(), initial);
     let (sales, statuses) = storm(&branch.url, 32, 1000).await;
-    assert!(statuses.keys().all(|s| *s == 201 || *s == 409), "only 201 and 409 expected: {statuses:?}");
-    assert!(statuses.get(&409).copied().unwrap_or(0) > 0, "stock should run out in this storm: {statuses:?}");
+    assert!(
+        statuses.keys().all(|s| *s == 201 || *s == 409),
+        "only 201 and 409 expected: {statuses:?}"
+    );
+    assert!(
+        statuses.get(&409).copied().unwrap_or(0) > 0,
+        "stock should run out in this storm: {statuses:?}"
+    );
     let c = client();
     let stock = stock_by_product(&c, &branch.url).await;
     let sold = units_by_product(&sales);
     for (p, s) in &stock {
         assert!(*s >= 0, "{p} went negative: {s}");
-        assert_eq!(initial - s, sold.get(p).copied().unwrap_or(0), "{p}: stock consumed != units answered 201");
+        assert_eq!(
+            initial - s,
+            sold.get(p).copied().unwrap_or(0),
+            "{p}: stock consumed != units answered 201"
+        );
     }
     // Every 201 is an outbox event with its seq, and nothing else is.
     let events = outbox_events(&c, &branch.url).await;
@@ -144,10 +168,17 @@ async fn a_storm_of_concurrent_sales_never_oversells_and_every_201_is_durable() 
         .collect();
     assert_eq!(sale_events.len(), sales.len());
     for s in &sales {
-        assert_eq!(sale_events.get(s["sale_id"].as_str().unwrap()), Some(&s["seq"].as_u64().unwrap()));
+        assert_eq!(
+            sale_events.get(s["sale_id"].as_str().unwrap()),
+            Some(&s["seq"].as_u64().unwrap())
+        );
     }
     let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "seqs are 1..n without gaps");
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "seqs are 1..n without gaps"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,14 +191,24 @@ async fn kill_9_mid_storm_loses_no_acknowledged_sale_and_never_reuses_a_seq() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     branch.kill9();
     let (acked, _) = storm.await.unwrap();
-    assert!(acked.len() > 50, "the storm should have sold something before the kill: {}", acked.len());
+    assert!(
+        acked.len() > 50,
+        "the storm should have sold something before the kill: {}",
+        acked.len()
+    );
 
     branch.restart();
     let c = client();
     let events = outbox_events(&c, &branch.url).await;
-    let by_id: HashMap<&str, &Value> = events.iter().filter(|e| e["kind"] == "sale").map(|e| (e["sale_id"].as_str().unwrap(), e)).collect();
+    let by_id: HashMap<&str, &Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "sale")
+        .map(|e| (e["sale_id"].as_str().unwrap(), e))
+        .collect();
     for s in &acked {
-        let e = by_id.get(s["sale_id"].as_str().unwrap()).unwrap_or_else(|| panic!("acknowledged sale {} lost", s["sale_id"]));
+        let e = by_id
+            .get(s["sale_id"].as_str().unwrap())
+            .unwrap_or_else(|| panic!("acknowledged sale {} lost", s["sale_id"]));
         assert_eq!(e["seq"], s["seq"]);
         assert_eq!(e["total_cents"], s["total_cents"]);
     }
@@ -179,9 +220,19 @@ async fn kill_9_mid_storm_loses_no_acknowledged_sale_and_never_reuses_a_seq() {
         assert_eq!(*s, initial - sold.get(p).copied().unwrap_or(0), "{p}");
     }
     let last_seq = events.iter().map(|e| e["seq"].as_u64().unwrap()).max().unwrap();
-    let (st, v, _) = post(&c, &format!("{}/sell", branch.url), &json!({"product_id": "P1", "quantity": 1}), None).await;
+    let (st, v, _) = post(
+        &c,
+        &format!("{}/sell", branch.url),
+        &json!({"product_id": "P1", "quantity": 1}),
+        None,
+    )
+    .await;
     assert_eq!(st, 201);
-    assert_eq!(v["seq"].as_u64().unwrap(), last_seq + 1, "the next sale continues the seq");
+    assert_eq!(
+        v["seq"].as_u64().unwrap(),
+        last_seq + 1,
+        "the next sale continues the seq"
+    );
     let status = get(&c, &format!("{}/status", branch.url)).await;
     assert_eq!(status["outbox"]["last_seq"].as_u64().unwrap(), last_seq + 1);
 }
@@ -217,7 +268,9 @@ async fn idempotency_key_replays_refuses_mismatch_and_concurrency_and_survives_r
         let mut tasks = Vec::new();
         for _ in 0..16 {
             let (c, sell, key) = (c.clone(), sell.clone(), key.clone());
-            tasks.push(tokio::spawn(async move { post(&c, &sell, &json!({"product_id": "P2", "quantity": 1}), Some(&key)).await }));
+            tasks.push(tokio::spawn(async move {
+                post(&c, &sell, &json!({"product_id": "P2", "quantity": 1}), Some(&key)).await
+            }));
         }
         let mut originals = 0;
         for t in tasks {
@@ -261,12 +314,23 @@ struct Case {
     code: &'static str,
 }
 
-fn case(name: &'static str, method: &'static str, path: &'static str, body: &str, status: u16, code: &'static str) -> Case {
+fn case(
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    body: &str,
+    status: u16,
+    code: &'static str,
+) -> Case {
     Case {
         name,
         method,
         path,
-        body: if body.is_empty() { None } else { Some(body.as_bytes().to_vec()) },
+        body: if body.is_empty() {
+            None
+        } else {
+            Some(body.as_bytes().to_vec())
+        },
         content_type: Some("application/json"),
         token: Some(POS_TOKEN),
         headers: vec![],
@@ -279,67 +343,447 @@ fn bad_input_cases() -> Vec<Case> {
     let mut v = vec![
         // POST /sell: JSON shape and types
         case("sell not json", "POST", "/sell", "hello", 400, "invalid_request"),
-        case("sell truncated json", "POST", "/sell", r#"{"product_id":"P1","quantity":"#, 400, "invalid_request"),
+        case(
+            "sell truncated json",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":"#,
+            400,
+            "invalid_request",
+        ),
         case("sell json array", "POST", "/sell", "[]", 400, "invalid_request"),
         case("sell json null", "POST", "/sell", "null", 400, "invalid_request"),
         case("sell json string", "POST", "/sell", r#""P1""#, 400, "invalid_request"),
         case("sell empty object", "POST", "/sell", "{}", 400, "invalid_request"),
-        case("sell missing quantity", "POST", "/sell", r#"{"product_id":"P1"}"#, 400, "invalid_request"),
-        case("sell missing product", "POST", "/sell", r#"{"quantity":1}"#, 400, "invalid_request"),
-        case("sell zero quantity", "POST", "/sell", r#"{"product_id":"P1","quantity":0}"#, 400, "invalid_request"),
-        case("sell negative quantity", "POST", "/sell", r#"{"product_id":"P1","quantity":-1}"#, 400, "invalid_request"),
-        case("sell quantity over max", "POST", "/sell", r#"{"product_id":"P1","quantity":1000001}"#, 400, "invalid_request"),
-        case("sell huge quantity", "POST", "/sell", r#"{"product_id":"P1","quantity":99999999999999999999999}"#, 400, "invalid_request"),
-        case("sell float quantity", "POST", "/sell", r#"{"product_id":"P1","quantity":1.5}"#, 400, "invalid_request"),
-        case("sell exponent quantity", "POST", "/sell", r#"{"product_id":"P1","quantity":1e2}"#, 400, "invalid_request"),
-        case("sell string quantity", "POST", "/sell", r#"{"product_id":"P1","quantity":"1"}"#, 400, "invalid_request"),
-        case("sell bool quantity", "POST", "/sell", r#"{"product_id":"P1","quantity":true}"#, 400, "invalid_request"),
-        case("sell null quantity", "POST", "/sell", r#"{"product_id":"P1","quantity":null}"#, 400, "invalid_request"),
-        case("sell empty product id", "POST", "/sell", r#"{"product_id":"","quantity":1}"#, 400, "invalid_request"),
-        case("sell product id with space", "POST", "/sell", r#"{"product_id":"P 1","quantity":1}"#, 400, "invalid_request"),
-        case("sell product id too long", "POST", "/sell", &format!(r#"{{"product_id":"{}","quantity":1}}"#, "x".repeat(65)), 400, "invalid_request"),
-        case("sell product id float", "POST", "/sell", r#"{"product_id":1.5,"quantity":1}"#, 400, "invalid_request"),
-        case("sell product id object", "POST", "/sell", r#"{"product_id":{},"quantity":1}"#, 400, "invalid_request"),
-        case("sell product id unicode", "POST", "/sell", r#"{"product_id":"Ñandú","quantity":1}"#, 400, "invalid_request"),
-        case("sell unknown product", "POST", "/sell", r#"{"product_id":"NOPE","quantity":1}"#, 404, "unknown_product"),
-        case("sell unknown integer product", "POST", "/sell", r#"{"product_id":424242,"quantity":1}"#, 404, "unknown_product"),
-        case("sell more than stock", "POST", "/sell", r#"{"product_id":"P1","quantity":1000000}"#, 409, "insufficient_stock"),
-        case("sell basket with one short line", "POST", "/sell", r#"{"items":[{"product_id":"P1","quantity":1},{"product_id":"P2","quantity":999999}]}"#, 409, "insufficient_stock"),
-        case("sell basket repeated lines over stock", "POST", "/sell", r#"{"items":[{"product_id":"P1","quantity":600},{"product_id":"P1","quantity":600}]}"#, 409, "insufficient_stock"),
-        case("sell basket with unknown product", "POST", "/sell", r#"{"items":[{"product_id":"P1","quantity":1},{"product_id":"NOPE","quantity":1}]}"#, 404, "unknown_product"),
-        case("sell empty items", "POST", "/sell", r#"{"items":[]}"#, 400, "invalid_request"),
-        case("sell items not array", "POST", "/sell", r#"{"items":{"product_id":"P1","quantity":1}}"#, 400, "invalid_request"),
-        case("sell items with bad line", "POST", "/sell", r#"{"items":[{"product_id":"P1"}]}"#, 400, "invalid_request"),
-        case("sell both forms", "POST", "/sell", r#"{"product_id":"P1","quantity":1,"items":[{"product_id":"P1","quantity":1}]}"#, 400, "invalid_request"),
-        case("sell empty cashier", "POST", "/sell", r#"{"product_id":"P1","quantity":1,"cashier_id":""}"#, 400, "invalid_request"),
-        case("sell cashier too long", "POST", "/sell", &format!(r#"{{"product_id":"P1","quantity":1,"cashier_id":"{}"}}"#, "c".repeat(65)), 400, "invalid_request"),
-        case("sell cashier control chars", "POST", "/sell", r#"{"product_id":"P1","quantity":1,"cashier_id":"a\u0007b"}"#, 400, "invalid_request"),
-        case("sell cashier not string", "POST", "/sell", r#"{"product_id":"P1","quantity":1,"cashier_id":7}"#, 400, "invalid_request"),
-        case("sell deeply nested", "POST", "/sell", &format!("{}{}", "[".repeat(5000), "]".repeat(5000)), 400, "invalid_request"),
-        case("sell too many lines", "POST", "/sell", &format!(r#"{{"items":[{}]}}"#, vec![r#"{"product_id":"P1","quantity":1}"#; 501].join(",")), 400, "invalid_request"),
+        case(
+            "sell missing quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1"}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell missing product",
+            "POST",
+            "/sell",
+            r#"{"quantity":1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell zero quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":0}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell negative quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":-1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell quantity over max",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":1000001}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell huge quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":99999999999999999999999}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell float quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":1.5}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell exponent quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":1e2}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell string quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":"1"}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell bool quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":true}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell null quantity",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":null}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell empty product id",
+            "POST",
+            "/sell",
+            r#"{"product_id":"","quantity":1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell product id with space",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P 1","quantity":1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell product id too long",
+            "POST",
+            "/sell",
+            &format!(r#"{{"product_id":"{}","quantity":1}}"#, "x".repeat(65)),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell product id float",
+            "POST",
+            "/sell",
+            r#"{"product_id":1.5,"quantity":1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell product id object",
+            "POST",
+            "/sell",
+            r#"{"product_id":{},"quantity":1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell product id unicode",
+            "POST",
+            "/sell",
+            r#"{"product_id":"Ñandú","quantity":1}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell unknown product",
+            "POST",
+            "/sell",
+            r#"{"product_id":"NOPE","quantity":1}"#,
+            404,
+            "unknown_product",
+        ),
+        case(
+            "sell unknown integer product",
+            "POST",
+            "/sell",
+            r#"{"product_id":424242,"quantity":1}"#,
+            404,
+            "unknown_product",
+        ),
+        case(
+            "sell more than stock",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":1000000}"#,
+            409,
+            "insufficient_stock",
+        ),
+        case(
+            "sell basket with one short line",
+            "POST",
+            "/sell",
+            r#"{"items":[{"product_id":"P1","quantity":1},{"product_id":"P2","quantity":999999}]}"#,
+            409,
+            "insufficient_stock",
+        ),
+        case(
+            "sell basket repeated lines over stock",
+            "POST",
+            "/sell",
+            r#"{"items":[{"product_id":"P1","quantity":600},{"product_id":"P1","quantity":600}]}"#,
+            409,
+            "insufficient_stock",
+        ),
+        case(
+            "sell basket with unknown product",
+            "POST",
+            "/sell",
+            r#"{"items":[{"product_id":"P1","quantity":1},{"product_id":"NOPE","quantity":1}]}"#,
+            404,
+            "unknown_product",
+        ),
+        case(
+            "sell empty items",
+            "POST",
+            "/sell",
+            r#"{"items":[]}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell items not array",
+            "POST",
+            "/sell",
+            r#"{"items":{"product_id":"P1","quantity":1}}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell items with bad line",
+            "POST",
+            "/sell",
+            r#"{"items":[{"product_id":"P1"}]}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell both forms",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":1,"items":[{"product_id":"P1","quantity":1}]}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell empty cashier",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":1,"cashier_id":""}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell cashier too long",
+            "POST",
+            "/sell",
+            &format!(
+                r#"{{"product_id":"P1","quantity":1,"cashier_id":"{}"}}"#,
+                "c".repeat(65)
+            ),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell cashier control chars",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":1,"cashier_id":"a\u0007b"}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell cashier not string",
+            "POST",
+            "/sell",
+            r#"{"product_id":"P1","quantity":1,"cashier_id":7}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell deeply nested",
+            "POST",
+            "/sell",
+            &format!("{}{}", "[".repeat(5000), "]".repeat(5000)),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "sell too many lines",
+            "POST",
+            "/sell",
+            &format!(
+                r#"{{"items":[{}]}}"#,
+                vec![r#"{"product_id":"P1","quantity":1}"#; 501].join(",")
+            ),
+            400,
+            "invalid_request",
+        ),
         // POST /stock/adjustments
-        case("adjust empty", "POST", "/stock/adjustments", "{}", 400, "invalid_request"),
-        case("adjust zero delta", "POST", "/stock/adjustments", r#"{"product_id":"P1","quantity_delta":0}"#, 400, "invalid_request"),
-        case("adjust delta over max", "POST", "/stock/adjustments", r#"{"product_id":"P1","quantity_delta":1000001}"#, 400, "invalid_request"),
-        case("adjust delta under min", "POST", "/stock/adjustments", r#"{"product_id":"P1","quantity_delta":-1000001}"#, 400, "invalid_request"),
-        case("adjust float delta", "POST", "/stock/adjustments", r#"{"product_id":"P1","quantity_delta":2.5}"#, 400, "invalid_request"),
-        case("adjust unknown product", "POST", "/stock/adjustments", r#"{"product_id":"NOPE","quantity_delta":5}"#, 404, "unknown_product"),
-        case("adjust below zero", "POST", "/stock/adjustments", r#"{"product_id":"P1","quantity_delta":-999999}"#, 409, "insufficient_stock"),
-        case("adjust reason too long", "POST", "/stock/adjustments", &format!(r#"{{"product_id":"P1","quantity_delta":1,"reason":"{}"}}"#, "r".repeat(65)), 400, "invalid_request"),
-        case("adjust reason empty", "POST", "/stock/adjustments", r#"{"product_id":"P1","quantity_delta":1,"reason":""}"#, 400, "invalid_request"),
-        case("adjust bad product id", "POST", "/stock/adjustments", r#"{"product_id":"a/b","quantity_delta":1}"#, 400, "invalid_request"),
+        case(
+            "adjust empty",
+            "POST",
+            "/stock/adjustments",
+            "{}",
+            400,
+            "invalid_request",
+        ),
+        case(
+            "adjust zero delta",
+            "POST",
+            "/stock/adjustments",
+            r#"{"product_id":"P1","quantity_delta":0}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "adjust delta over max",
+            "POST",
+            "/stock/adjustments",
+            r#"{"product_id":"P1","quantity_delta":1000001}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "adjust delta under min",
+            "POST",
+            "/stock/adjustments",
+            r#"{"product_id":"P1","quantity_delta":-1000001}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "adjust float delta",
+            "POST",
+            "/stock/adjustments",
+            r#"{"product_id":"P1","quantity_delta":2.5}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "adjust unknown product",
+            "POST",
+            "/stock/adjustments",
+            r#"{"product_id":"NOPE","quantity_delta":5}"#,
+            404,
+            "unknown_product",
+        ),
+        case(
+            "adjust below zero",
+            "POST",
+            "/stock/adjustments",
+            r#"{"product_id":"P1","quantity_delta":-999999}"#,
+            409,
+            "insufficient_stock",
+        ),
+        case(
+            "adjust reason too long",
+            "POST",
+            "/stock/adjustments",
+            &format!(
+                r#"{{"product_id":"P1","quantity_delta":1,"reason":"{}"}}"#,
+                "r".repeat(65)
+            ),
+            400,
+            "invalid_request",
+        ),
+        case(
+            "adjust reason empty",
+            "POST",
+            "/stock/adjustments",
+            r#"{"product_id":"P1","quantity_delta":1,"reason":""}"#,
+            400,
+            "invalid_request",
+        ),
+        case(
+            "adjust bad product id",
+            "POST",
+            "/stock/adjustments",
+            r#"{"product_id":"a/b","quantity_delta":1}"#,
+            400,
+            "invalid_request",
+        ),
         // GET endpoints
-        case("inventory unknown product", "GET", "/inventory/NOPE", "", 404, "unknown_product"),
-        case("inventory bad product id", "GET", "/inventory/bad%20id", "", 400, "invalid_request"),
-        case("inventory product id too long", "GET", "/inventory/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", "", 400, "invalid_request"),
-        case("outbox limit zero", "GET", "/outbox?limit=0", "", 400, "invalid_request"),
-        case("outbox limit negative", "GET", "/outbox?limit=-1", "", 400, "invalid_request"),
-        case("outbox limit not a number", "GET", "/outbox?limit=ten", "", 400, "invalid_request"),
-        case("outbox limit huge", "GET", "/outbox?limit=99999999999", "", 400, "invalid_request"),
+        case(
+            "inventory unknown product",
+            "GET",
+            "/inventory/NOPE",
+            "",
+            404,
+            "unknown_product",
+        ),
+        case(
+            "inventory bad product id",
+            "GET",
+            "/inventory/bad%20id",
+            "",
+            400,
+            "invalid_request",
+        ),
+        case(
+            "inventory product id too long",
+            "GET",
+            "/inventory/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            "",
+            400,
+            "invalid_request",
+        ),
+        case(
+            "outbox limit zero",
+            "GET",
+            "/outbox?limit=0",
+            "",
+            400,
+            "invalid_request",
+        ),
+        case(
+            "outbox limit negative",
+            "GET",
+            "/outbox?limit=-1",
+            "",
+            400,
+            "invalid_request",
+        ),
+        case(
+            "outbox limit not a number",
+            "GET",
+            "/outbox?limit=ten",
+            "",
+            400,
+            "invalid_request",
+        ),
+        case(
+            "outbox limit huge",
+            "GET",
+            "/outbox?limit=99999999999",
+            "",
+            400,
+            "invalid_request",
+        ),
         case("unknown path", "GET", "/nope", "", 404, "not_found"),
         case("wrong method on sell", "GET", "/sell", "", 405, "method_not_allowed"),
-        case("wrong method on inventory", "DELETE", "/inventory", "", 405, "method_not_allowed"),
-        case("wrong method on status", "POST", "/status", "{}", 405, "method_not_allowed"),
+        case(
+            "wrong method on inventory",
+            "DELETE",
+            "/inventory",
+            "",
+            405,
+            "method_not_allowed",
+        ),
+        case(
+            "wrong method on status",
+            "POST",
+            "/status",
+            "{}",
+            405,
+            "method_not_allowed",
+        ),
     ];
     // Auth
     for (name, path, method) in [
@@ -350,25 +794,67 @@ fn bad_input_cases() -> Vec<Case> {
         ("no token on status", "/status", "GET"),
         ("no token on outbox", "/outbox", "GET"),
     ] {
-        let mut c = case(name, method, path, r#"{"product_id":"P1","quantity":1}"#, 401, "unauthorized");
+        let mut c = case(
+            name,
+            method,
+            path,
+            r#"{"product_id":"P1","quantity":1}"#,
+            401,
+            "unauthorized",
+        );
         c.token = None;
         v.push(c);
     }
-    let mut c = case("wrong token", "POST", "/sell", r#"{"product_id":"P1","quantity":1}"#, 401, "unauthorized");
+    let mut c = case(
+        "wrong token",
+        "POST",
+        "/sell",
+        r#"{"product_id":"P1","quantity":1}"#,
+        401,
+        "unauthorized",
+    );
     c.token = Some("not-the-token");
     v.push(c);
-    let mut c = case("basic auth instead of bearer", "GET", "/inventory", "", 401, "unauthorized");
+    let mut c = case(
+        "basic auth instead of bearer",
+        "GET",
+        "/inventory",
+        "",
+        401,
+        "unauthorized",
+    );
     c.token = None;
     c.headers.push(("authorization", "Basic dXNlcjpwYXNz".into()));
     v.push(c);
     // Content types and sizes
-    let mut c = case("sell text/plain", "POST", "/sell", r#"{"product_id":"P1","quantity":1}"#, 415, "unsupported_media_type");
+    let mut c = case(
+        "sell text/plain",
+        "POST",
+        "/sell",
+        r#"{"product_id":"P1","quantity":1}"#,
+        415,
+        "unsupported_media_type",
+    );
     c.content_type = Some("text/plain");
     v.push(c);
-    let mut c = case("sell no content type", "POST", "/sell", r#"{"product_id":"P1","quantity":1}"#, 415, "unsupported_media_type");
+    let mut c = case(
+        "sell no content type",
+        "POST",
+        "/sell",
+        r#"{"product_id":"P1","quantity":1}"#,
+        415,
+        "unsupported_media_type",
+    );
     c.content_type = None;
     v.push(c);
-    let mut c = case("adjust form encoded", "POST", "/stock/adjustments", "product_id=P1&quantity_delta=1", 415, "unsupported_media_type");
+    let mut c = case(
+        "adjust form encoded",
+        "POST",
+        "/stock/adjustments",
+        "product_id=P1&quantity_delta=1",
+        415,
+        "unsupported_media_type",
+    );
     c.content_type = Some("application/x-www-form-urlencoded");
     v.push(c);
     let mut c = case("sell 2 MiB body", "POST", "/sell", "", 413, "payload_too_large");
@@ -380,10 +866,24 @@ fn bad_input_cases() -> Vec<Case> {
     let mut c = case("sell invalid utf-8", "POST", "/sell", "", 400, "invalid_request");
     c.body = Some(b"{\"product_id\":\"P\xff\xfe\",\"quantity\":1}".to_vec());
     v.push(c);
-    let mut c = case("idempotency key too long", "POST", "/sell", r#"{"product_id":"P1","quantity":1}"#, 400, "invalid_request");
+    let mut c = case(
+        "idempotency key too long",
+        "POST",
+        "/sell",
+        r#"{"product_id":"P1","quantity":1}"#,
+        400,
+        "invalid_request",
+    );
     c.headers.push(("idempotency-key", "k".repeat(256)));
     v.push(c);
-    let mut c = case("idempotency key with space", "POST", "/sell", r#"{"product_id":"P1","quantity":1}"#, 400, "invalid_request");
+    let mut c = case(
+        "idempotency key with space",
+        "POST",
+        "/sell",
+        r#"{"product_id":"P1","quantity":1}"#,
+        400,
+        "invalid_request",
+    );
     c.headers.push(("idempotency-key", "a b".into()));
     v.push(c);
     v
@@ -394,8 +894,24 @@ async fn bad_input_gets_its_documented_4xx_and_changes_nothing() {
     let dir = TempDir::new("badinput");
     let branch = start_branch(dir.path(), 1000);
     let c = client();
-    let inv_before = c.get(format!("{}/inventory", branch.url)).bearer_auth(POS_TOKEN).send().await.unwrap().bytes().await.unwrap();
-    let out_before = c.get(format!("{}/outbox?limit=10000", branch.url)).bearer_auth(POS_TOKEN).send().await.unwrap().bytes().await.unwrap();
+    let inv_before = c
+        .get(format!("{}/inventory", branch.url))
+        .bearer_auth(POS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let out_before = c
+        .get(format!("{}/outbox?limit=10000", branch.url))
+        .bearer_auth(POS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let cases = bad_input_cases();
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let mut failures = Vec::new();
@@ -418,15 +934,45 @@ async fn bad_input_gets_its_documented_4xx_and_changes_nothing() {
         }
         let r = rb.send().await.expect("request");
         let status = r.status().as_u16();
-        let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let body: Value = r.json().await.unwrap_or(Value::Null);
         if status != k.status || body["error"]["code"] != k.code || !ct.starts_with("application/json") {
-            failures.push(format!("{}: got {status} {body} ({ct}), want {} {}", k.name, k.status, k.code));
+            failures.push(format!(
+                "{}: got {status} {body} ({ct}), want {} {}",
+                k.name, k.status, k.code
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
-    let inv_after = c.get(format!("{}/inventory", branch.url)).bearer_auth(POS_TOKEN).send().await.unwrap().bytes().await.unwrap();
-    let out_after = c.get(format!("{}/outbox?limit=10000", branch.url)).bearer_auth(POS_TOKEN).send().await.unwrap().bytes().await.unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
+    let inv_after = c
+        .get(format!("{}/inventory", branch.url))
+        .bearer_auth(POS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let out_after = c
+        .get(format!("{}/outbox?limit=10000", branch.url))
+        .bearer_auth(POS_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(inv_before, inv_after, "inventory changed");
     assert_eq!(out_before, out_after, "outbox changed");
 }
@@ -437,17 +983,32 @@ async fn adjustments_are_durable_events_and_move_stock() {
     let mut branch = start_branch(dir.path(), 10);
     let c = client();
     let url = format!("{}/stock/adjustments", branch.url);
-    let (s, v, _) = post(&c, &url, &json!({"product_id": "P1", "quantity_delta": 24, "reason": "receipt"}), None).await;
+    let (s, v, _) = post(
+        &c,
+        &url,
+        &json!({"product_id": "P1", "quantity_delta": 24, "reason": "receipt"}),
+        None,
+    )
+    .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["stock"], 34);
-    let (s, v, _) = post(&c, &url, &json!({"product_id": "P1", "quantity_delta": -4, "reason": "shrinkage"}), None).await;
+    let (s, v, _) = post(
+        &c,
+        &url,
+        &json!({"product_id": "P1", "quantity_delta": -4, "reason": "shrinkage"}),
+        None,
+    )
+    .await;
     assert_eq!(s, 201, "{v}");
     assert_eq!(v["stock"], 30);
     branch.kill9();
     branch.restart();
     assert_eq!(get(&c, &format!("{}/inventory/P1", branch.url)).await["stock"], 30);
     let events = outbox_events(&c, &branch.url).await;
-    let adj: Vec<&Value> = events.iter().filter(|e| e["kind"] == "adjustment" && e["reason"] != "initial_catalog").collect();
+    let adj: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "adjustment" && e["reason"] != "initial_catalog")
+        .collect();
     assert_eq!(adj.len(), 2);
     assert_eq!(adj[0]["quantity_delta"], 24);
     assert_eq!(adj[1]["quantity_delta"], -4);
@@ -461,15 +1022,35 @@ async fn health_and_metrics_need_no_token_and_status_reports_the_outbox() {
     let h = c.get(format!("{}/health", branch.url)).send().await.unwrap();
     assert_eq!(h.status(), 200);
     assert_eq!(h.json::<Value>().await.unwrap(), json!({"status": "ok"}));
-    let (s, _, _) = post(&c, &format!("{}/sell", branch.url), &json!({"product_id": "P1", "quantity": 1}), None).await;
+    let (s, _, _) = post(
+        &c,
+        &format!("{}/sell", branch.url),
+        &json!({"product_id": "P1", "quantity": 1}),
+        None,
+    )
+    .await;
     assert_eq!(s, 201);
-    let m = c.get(format!("{}/metrics", branch.url)).send().await.unwrap().text().await.unwrap();
+    let m = c
+        .get(format!("{}/metrics", branch.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(m.contains("colmena_sales_total 1"), "{m}");
-    assert!(m.contains(r#"colmena_http_requests_total{method="POST",route="/sell",status="201"} 1"#), "{m}");
+    assert!(
+        m.contains(r#"colmena_http_requests_total{method="POST",route="/sell",status="201"} 1"#),
+        "{m}"
+    );
     let st = get(&c, &format!("{}/status", branch.url)).await;
     assert_eq!(st["branch_id"], "CUS");
     let pending = st["outbox"]["pending"].as_u64().unwrap();
-    assert_eq!(pending, st["outbox"]["last_seq"].as_u64().unwrap(), "nothing acknowledged: central is unreachable");
+    assert_eq!(
+        pending,
+        st["outbox"]["last_seq"].as_u64().unwrap(),
+        "nothing acknowledged: central is unreachable"
+    );
     assert_eq!(pending, PRODUCTS as u64 + 1, "10 seed adjustments + 1 sale");
     let seen: HashSet<&str> = ["closed", "open", "half_open"].into_iter().collect();
     assert!(seen.contains(st["circuit"].as_str().unwrap()));

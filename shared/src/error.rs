@@ -109,7 +109,12 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { code, message: message.into(), applied_through: None, retry_after: None }
+        ApiError {
+            code,
+            message: message.into(),
+            applied_through: None,
+            retry_after: None,
+        }
     }
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, message)
@@ -122,7 +127,10 @@ impl ApiError {
     /// The JSON body, `{"error":{"code","message"}}` (+ `applied_through` for sequence gaps).
     pub fn body(&self) -> String {
         serde_json::to_string(&Body {
-            error: Detail { code: self.code.as_str(), message: &self.message },
+            error: Detail {
+                code: self.code.as_str(),
+                message: &self.message,
+            },
             applied_through: self.applied_through,
         })
         .unwrap_or_else(|_| r#"{"error":{"code":"invalid_request","message":"error"}}"#.to_string())
@@ -168,8 +176,15 @@ mod tests {
 
     #[test]
     fn codes_serialize_like_their_names() {
-        for c in [ErrorCode::IdempotencyKeyReused, ErrorCode::StorageUnavailable, ErrorCode::UnknownProduct] {
-            assert_eq!(serde_json::to_value(c).unwrap(), serde_json::Value::String(c.as_str().into()));
+        for c in [
+            ErrorCode::IdempotencyKeyReused,
+            ErrorCode::StorageUnavailable,
+            ErrorCode::UnknownProduct,
+        ] {
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                serde_json::Value::String(c.as_str().into())
+            );
         }
     }
 }

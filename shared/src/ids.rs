@@ -17,11 +17,15 @@ pub struct BranchId(String);
 impl BranchId {
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = (2..=16).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
         if ok {
             Ok(BranchId(s.to_string()))
         } else {
-            Err(format!("branch_id must be 2-16 chars of [A-Z0-9_-], got {:?}", truncate(s)))
+            Err(format!(
+                "branch_id must be 2-16 chars of [A-Z0-9_-], got {:?}",
+                truncate(s)
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -51,11 +55,15 @@ pub struct ProductId(String);
 impl ProductId {
     pub fn parse(s: &str) -> Result<Self, String> {
         let ok = (1..=64).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
         if ok {
             Ok(ProductId(s.to_string()))
         } else {
-            Err(format!("product_id must be 1-64 chars of [A-Za-z0-9._-], got {:?}", truncate(s)))
+            Err(format!(
+                "product_id must be 1-64 chars of [A-Za-z0-9._-], got {:?}",
+                truncate(s)
+            ))
         }
     }
     pub fn as_str(&self) -> &str {
@@ -108,7 +116,9 @@ pub fn check_delta(field: &str, q: i64) -> Result<i64, String> {
     if q != 0 && (-MAX_QUANTITY..=MAX_QUANTITY).contains(&q) {
         Ok(q)
     } else {
-        Err(format!("{field} must be non-zero with |{field}| <= {MAX_QUANTITY}, got {q}"))
+        Err(format!(
+            "{field} must be non-zero with |{field}| <= {MAX_QUANTITY}, got {q}"
+        ))
     }
 }
 

@@ -10,8 +10,10 @@
 //!   contract errors, bearer tokens, and the middleware that measures every request and makes
 //!   sure no error leaves without a JSON body.
 //! - [`metrics`]: HTTP metrics and the `/metrics` renderer.
+//! - [`backup`]: online backups of an embedded store, checksums, retention, restore.
 //! - [`clock`]: RFC 3339 UTC timestamps.
 //! - [`telemetry`]: `tracing` setup (`RUST_LOG`, `--log-format json`).
+pub mod backup;
 pub mod clock;
 pub mod error;
 pub mod http;

@@ -166,11 +166,17 @@ impl Event {
         }
         match self.kind {
             EventKind::Sale => {
-                let sale_id = self.sale_id.as_deref().ok_or(format!("sale event {seq}: sale_id missing"))?;
+                let sale_id = self
+                    .sale_id
+                    .as_deref()
+                    .ok_or_else(|| format!("sale event {seq}: sale_id missing"))?;
                 if sale_id.is_empty() || sale_id.len() > 64 {
                     return Err(format!("sale event {seq}: sale_id must be 1-64 chars"));
                 }
-                let lines = self.lines.as_ref().ok_or(format!("sale event {seq}: lines missing"))?;
+                let lines = self
+                    .lines
+                    .as_ref()
+                    .ok_or_else(|| format!("sale event {seq}: lines missing"))?;
                 if lines.is_empty() {
                     return Err(format!("sale event {seq}: no lines"));
                 }
@@ -180,11 +186,18 @@ impl Event {
                     if l.unit_price_cents < 0 {
                         return Err(format!("sale event {seq}: negative unit_price_cents"));
                     }
-                    let line = l.unit_price_cents.checked_mul(l.quantity).ok_or(format!("sale event {seq}: line total overflows"))?;
-                    total = total.checked_add(line).ok_or(format!("sale event {seq}: total overflows"))?;
+                    let line = l
+                        .unit_price_cents
+                        .checked_mul(l.quantity)
+                        .ok_or_else(|| format!("sale event {seq}: line total overflows"))?;
+                    total = total
+                        .checked_add(line)
+                        .ok_or_else(|| format!("sale event {seq}: total overflows"))?;
                 }
                 if self.total_cents != Some(total) {
-                    return Err(format!("sale event {seq}: total_cents does not match its lines ({total})"));
+                    return Err(format!(
+                        "sale event {seq}: total_cents does not match its lines ({total})"
+                    ));
                 }
                 if let Some(c) = &self.cashier_id {
                     crate::ids::check_text("cashier_id", c, 1, 64).map_err(|m| format!("sale event {seq}: {m}"))?;
@@ -194,7 +207,9 @@ impl Event {
                 if self.product_id.is_none() {
                     return Err(format!("adjustment event {seq}: product_id missing"));
                 }
-                let d = self.quantity_delta.ok_or(format!("adjustment event {seq}: quantity_delta missing"))?;
+                let d = self
+                    .quantity_delta
+                    .ok_or_else(|| format!("adjustment event {seq}: quantity_delta missing"))?;
                 check_delta("quantity_delta", d).map_err(|m| format!("adjustment event {seq}: {m}"))?;
                 if let Some(r) = &self.reason {
                     if r.chars().count() > 64 {
@@ -360,7 +375,11 @@ mod tests {
             kind: EventKind::Sale,
             occurred_at: "2026-11-23T16:00:00Z".into(),
             sale_id: Some(format!("CUS-{seq:010}")),
-            lines: Some(vec![EventLine { product_id: ProductId::parse("P1").unwrap(), quantity: 2, unit_price_cents: 550 }]),
+            lines: Some(vec![EventLine {
+                product_id: ProductId::parse("P1").unwrap(),
+                quantity: 2,
+                unit_price_cents: 550,
+            }]),
             total_cents: Some(1100),
             cashier_id: None,
             product_id: None,

@@ -21,7 +21,10 @@ pub struct SyncStatus {
 
 impl SyncStatus {
     pub fn active(&self) -> (&str, State) {
-        let i = self.active.load(Ordering::Acquire).min(self.endpoints.len().saturating_sub(1));
+        let i = self
+            .active
+            .load(Ordering::Acquire)
+            .min(self.endpoints.len().saturating_sub(1));
         match self.endpoints.get(i) {
             Some((url, b)) => (url.as_str(), b.state()),
             None => ("", State::Closed),
@@ -39,6 +42,7 @@ pub struct AppState {
     pub reader: Arc<Mutex<Connection>>,
     pub metrics: BranchMetrics,
     pub sync: Arc<SyncStatus>,
+    pub backups: colmena_shared::backup::Backups,
 }
 
 impl AppState {

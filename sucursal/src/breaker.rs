@@ -72,19 +72,28 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(min: Duration, max: Duration) -> Backoff {
-        Backoff { min, max: max.max(min), attempt: 0, last: Arc::new(AtomicU64::new(0)) }
+        Backoff {
+            min,
+            max: max.max(min),
+            attempt: 0,
+            last: Arc::new(AtomicU64::new(0)),
+        }
     }
 }
 
 impl Iterator for Backoff {
     type Item = Duration;
     fn next(&mut self) -> Option<Duration> {
-        let base = self.min.saturating_mul(1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX)).min(self.max);
+        let base = self
+            .min
+            .saturating_mul(1u32.checked_shl(self.attempt.min(31)).unwrap_or(u32::MAX))
+            .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let half = base / 2;
         let jitter_ns = fastrand::u64(0..=half.as_nanos().min(u64::MAX as u128) as u64);
         let wait = half + Duration::from_nanos(jitter_ns);
-        self.last.store(wait.as_nanos().min(u64::MAX as u128) as u64, Ordering::Release);
+        self.last
+            .store(wait.as_nanos().min(u64::MAX as u128) as u64, Ordering::Release);
         Some(wait)
     }
 }
@@ -155,7 +164,11 @@ impl Breaker {
             .failure_policy(consecutive_failures(cfg.failures, backoff))
             .instrument(tracker.clone())
             .build();
-        Arc::new(Breaker { machine, tracker, trial_in_flight: AtomicBool::new(false) })
+        Arc::new(Breaker {
+            machine,
+            tracker,
+            trial_in_flight: AtomicBool::new(false),
+        })
     }
 
     pub fn state(&self) -> State {
@@ -188,11 +201,20 @@ impl Breaker {
             return Err(Rejected);
         }
         let trial = self.state() == State::HalfOpen;
-        if trial && self.trial_in_flight.compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        if trial
+            && self
+                .trial_in_flight
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
             self.tracker.observer.on_rejected();
             return Err(Rejected);
         }
-        Ok(Permit { breaker: self.clone(), trial, done: false })
+        Ok(Permit {
+            breaker: self.clone(),
+            trial,
+            done: false,
+        })
     }
 }
 
@@ -242,7 +264,11 @@ mod tests {
     }
 
     fn breaker(rec: Arc<Recorder>) -> Arc<Breaker> {
-        let cfg = BreakerConfig { failures: 3, wait_min: Duration::from_secs(1), wait_max: Duration::from_secs(60) };
+        let cfg = BreakerConfig {
+            failures: 3,
+            wait_min: Duration::from_secs(1),
+            wait_max: Duration::from_secs(60),
+        };
         Breaker::new(&cfg, rec)
     }
 
@@ -266,7 +292,10 @@ mod tests {
             assert_eq!(rec.rejected.load(Ordering::Relaxed), 1);
 
             let wait1 = b.open_until().unwrap() - clock::now();
-            assert!(wait1 >= Duration::from_millis(500) && wait1 <= Duration::from_secs(1), "{wait1:?}");
+            assert!(
+                wait1 >= Duration::from_millis(500) && wait1 <= Duration::from_secs(1),
+                "{wait1:?}"
+            );
             time.advance(wait1 + Duration::from_millis(1));
             let trial = b.acquire().expect("trial after the wait");
             assert_eq!(b.state(), State::HalfOpen);
@@ -275,13 +304,22 @@ mod tests {
             assert_eq!(b.state(), State::Open);
 
             let wait2 = b.open_until().unwrap() - clock::now();
-            assert!(wait2 >= Duration::from_secs(1) && wait2 <= Duration::from_secs(2), "wait grows: {wait2:?}");
+            assert!(
+                wait2 >= Duration::from_secs(1) && wait2 <= Duration::from_secs(2),
+                "wait grows: {wait2:?}"
+            );
             time.advance(wait2 + Duration::from_millis(1));
             b.acquire().expect("second trial").success();
             assert_eq!(b.state(), State::Closed);
             assert_eq!(
                 *rec.transitions.lock().unwrap(),
-                vec![State::Open, State::HalfOpen, State::Open, State::HalfOpen, State::Closed]
+                vec![
+                    State::Open,
+                    State::HalfOpen,
+                    State::Open,
+                    State::HalfOpen,
+                    State::Closed
+                ]
             );
         });
     }
@@ -315,7 +353,11 @@ mod tests {
         let waits: Vec<Duration> = (0..10).map(|_| bo.next().unwrap()).collect();
         for (n, w) in waits.iter().enumerate() {
             let base = Duration::from_secs(1u64 << n).min(Duration::from_secs(60));
-            assert!(*w >= base / 2 && *w <= base, "attempt {n}: {w:?} not in [{:?}, {base:?}]", base / 2);
+            assert!(
+                *w >= base / 2 && *w <= base,
+                "attempt {n}: {w:?} not in [{:?}, {base:?}]",
+                base / 2
+            );
         }
         // Jitter: 200 draws of the capped wait are not all the same.
         let distinct: std::collections::HashSet<u128> = (0..200).map(|_| bo.next().unwrap().as_millis()).collect();

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "colmena-sucursal", version, about = "colmena branch service: sells from memory, never loses a sale")]
+#[command(
+    name = "colmena-sucursal",
+    version,
+    about = "colmena branch service: sells from memory, never loses a sale"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -18,6 +22,19 @@ pub struct Cli {
 pub enum Command {
     /// Run the branch service (the default).
     Serve,
+    /// Offline restore of the store from a backup file (stop the service first). The file is
+    /// checked against the checksum in its `.json` sidecar (or `--sha256`) and must be an
+    /// intact branch store; the replaced store is kept beside it.
+    Restore {
+        /// The backup file (`backup-sucursal-….db`).
+        file: PathBuf,
+        /// Data directory of the branch to restore into.
+        #[arg(long = "data-dir", id = "restore_data_dir")]
+        data_dir: PathBuf,
+        /// Expected SHA-256, when the sidecar `.json` is not at hand.
+        #[arg(long)]
+        sha256: Option<String>,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -91,6 +108,15 @@ pub struct Settings {
     /// How long Idempotency-Key records are kept (at least 24h).
     #[arg(long, env = "COLMENA_IDEMPOTENCY_TTL", default_value = "24h", value_parser = parse_duration)]
     pub idempotency_ttl: Duration,
+    /// Where backups are written (default: `<data-dir>/backups`).
+    #[arg(long, env = "COLMENA_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+    /// Take a backup this often (e.g. `24h`); off when not set.
+    #[arg(long, env = "COLMENA_BACKUP_EVERY", value_parser = parse_duration)]
+    pub backup_every: Option<Duration>,
+    /// How many backups to keep (oldest deleted first).
+    #[arg(long, env = "COLMENA_BACKUPS_KEEP", default_value_t = 30)]
+    pub backups_keep: usize,
     /// At start, how long to wait for central's `applied_through` before serving (so a
     /// branch restored from an old copy never reuses a seq); it serves offline after that.
     #[arg(long, env = "COLMENA_STARTUP_SYNC_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
@@ -148,12 +174,21 @@ impl Settings {
         if self.idempotency_ttl < Duration::from_secs(24 * 3600) {
             return Err("--idempotency-ttl must be at least 24h".into());
         }
+        if self.backups_keep == 0 {
+            return Err("--backups-keep must be at least 1".into());
+        }
+        if self.backup_every.is_some_and(|d| d < Duration::from_secs(60)) {
+            return Err("--backup-every must be at least 1m".into());
+        }
         if self.workers == 0 {
             return Err("--workers must be at least 1".into());
         }
         if self.body_limit < 1024 {
             return Err("--body-limit must be at least 1024 bytes".into());
         }
-        Ok(Validated { branch_id, central_urls })
+        Ok(Validated {
+            branch_id,
+            central_urls,
+        })
     }
 }

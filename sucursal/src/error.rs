@@ -15,7 +15,11 @@ pub enum BranchError {
     #[error("{0}")]
     NotFound(String),
     #[error("{product_id}: {available} in stock, {requested} requested")]
-    InsufficientStock { product_id: String, available: i64, requested: i64 },
+    InsufficientStock {
+        product_id: String,
+        available: i64,
+        requested: i64,
+    },
     #[error("a request with this Idempotency-Key is being processed")]
     IdempotencyKeyInFlight,
     #[error("this Idempotency-Key was used with a different body")]

@@ -7,14 +7,20 @@ use crate::store::StoreError;
 #[inline]
 pub fn before_commit() -> Result<(), StoreError> {
     #[cfg(feature = "failpoints")]
-    fail::fail_point!("outbox.before_commit", |_| Err(StoreError::Corrupt("failpoint outbox.before_commit".into())));
+    fail::fail_point!("outbox.before_commit", |_| Err(StoreError::Corrupt(
+        "failpoint outbox.before_commit".into()
+    )));
     Ok(())
 }
 
-/// `sell.after_commit`: runs after the sale is durable, before the 201 is sent (`exit`
-/// simulates a crash between commit and reply).
+/// `sell.after_commit`: runs after the sale is durable, before the 201 is sent.
+/// `return` ends the whole process at once (exit status 137, no shutdown hook, like
+/// `kill -9`): a crash between commit and reply. `panic` would only end the handler task.
 #[inline]
 pub fn after_commit() {
     #[cfg(feature = "failpoints")]
-    fail::fail_point!("sell.after_commit");
+    fail::fail_point!("sell.after_commit", |_| {
+        eprintln!("failpoint sell.after_commit: exiting after the durable commit, before the reply");
+        std::process::exit(137)
+    });
 }

@@ -54,9 +54,19 @@ impl Idempotency {
     pub fn load(rows: Vec<crate::store::IdempotencyRow>) -> Idempotency {
         let records = DashMap::with_capacity(rows.len());
         for r in rows {
-            records.insert(r.key, Record { fingerprint: r.fingerprint, response: Arc::from(r.response), created_ms: r.created_ms });
+            records.insert(
+                r.key,
+                Record {
+                    fingerprint: r.fingerprint,
+                    response: Arc::from(r.response),
+                    created_ms: r.created_ms,
+                },
+            );
         }
-        Idempotency { records, in_flight: DashMap::new() }
+        Idempotency {
+            records,
+            in_flight: DashMap::new(),
+        }
     }
 
     fn lookup(&self, key: &str, fingerprint: &str) -> Option<Begin> {
@@ -79,7 +89,11 @@ impl Idempotency {
                 v.insert(());
             }
         }
-        let guard = InFlightGuard { owner: self.clone(), key: key.to_string(), fingerprint };
+        let guard = InFlightGuard {
+            owner: self.clone(),
+            key: key.to_string(),
+            fingerprint,
+        };
         // The first request may have finished between the lookup and the mark.
         if let Some(b) = self.lookup(key, &guard.fingerprint) {
             return b; // guard drops: mark removed
@@ -108,7 +122,14 @@ mod tests {
             _ => panic!("new key must proceed"),
         };
         assert!(matches!(i.begin("k", "a".into()), Begin::InFlight));
-        i.record("k".into(), Record { fingerprint: "a".into(), response: Arc::from("{}"), created_ms: 0 });
+        i.record(
+            "k".into(),
+            Record {
+                fingerprint: "a".into(),
+                response: Arc::from("{}"),
+                created_ms: 0,
+            },
+        );
         drop(g);
         assert!(matches!(i.begin("k", "a".into()), Begin::Replay(_)));
         assert!(matches!(i.begin("k", "b".into()), Begin::Mismatch));

@@ -24,7 +24,11 @@ pub struct Item {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveError {
     UnknownProduct(String),
-    Insufficient { product_id: String, available: i64, requested: i64 },
+    Insufficient {
+        product_id: String,
+        available: i64,
+        requested: i64,
+    },
 }
 
 /// Units taken from one product for one request, to give back if the commit fails.
@@ -48,7 +52,12 @@ impl Inventory {
         for r in rows {
             map.insert(
                 r.product_id,
-                Item { name: Arc::from(r.name.as_str()), price_cents: r.price_cents, version: r.version, stock: r.stock },
+                Item {
+                    name: Arc::from(r.name.as_str()),
+                    price_cents: r.price_cents,
+                    version: r.version,
+                    stock: r.stock,
+                },
             );
         }
         Inventory { map }
@@ -67,10 +76,19 @@ impl Inventory {
                 None => Err(ReserveError::UnknownProduct(pid.to_string())),
                 Some(mut item) => {
                     if item.stock < q {
-                        Err(ReserveError::Insufficient { product_id: pid.to_string(), available: item.stock.max(0), requested: q })
+                        Err(ReserveError::Insufficient {
+                            product_id: pid.to_string(),
+                            available: item.stock.max(0),
+                            requested: q,
+                        })
                     } else {
                         item.stock -= q;
-                        Ok(Reserved { product_id: pid.to_string(), quantity: q, unit_price_cents: item.price_cents, remaining: item.stock })
+                        Ok(Reserved {
+                            product_id: pid.to_string(),
+                            quantity: q,
+                            unit_price_cents: item.price_cents,
+                            remaining: item.stock,
+                        })
                     }
                 }
             };
@@ -152,8 +170,20 @@ mod tests {
 
     fn inv(stock: i64) -> Inventory {
         Inventory::from_rows(vec![
-            ProductRow { product_id: "P1".into(), name: "a".into(), price_cents: 100, version: 1, stock },
-            ProductRow { product_id: "P2".into(), name: "b".into(), price_cents: 250, version: 1, stock },
+            ProductRow {
+                product_id: "P1".into(),
+                name: "a".into(),
+                price_cents: 100,
+                version: 1,
+                stock,
+            },
+            ProductRow {
+                product_id: "P2".into(),
+                name: "b".into(),
+                price_cents: 250,
+                version: 1,
+                stock,
+            },
         ])
     }
 
@@ -161,7 +191,14 @@ mod tests {
     fn a_basket_that_fails_on_one_line_takes_nothing() {
         let i = inv(5);
         let err = i.reserve(&[("P1".into(), 2), ("P2".into(), 6)]).unwrap_err();
-        assert_eq!(err, ReserveError::Insufficient { product_id: "P2".into(), available: 5, requested: 6 });
+        assert_eq!(
+            err,
+            ReserveError::Insufficient {
+                product_id: "P2".into(),
+                available: 5,
+                requested: 6
+            }
+        );
         assert_eq!(i.get("P1").unwrap().stock, 5);
         assert_eq!(i.get("P2").unwrap().stock, 5);
     }

@@ -4,10 +4,14 @@ use colmena_sucursal::startup::Application;
 use std::io::Write;
 
 fn main() -> std::process::ExitCode {
+    // Test builds only (`--features failpoints`): failpoints come from the FAILPOINTS env var.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let cli = Cli::parse();
     colmena_shared::telemetry::init(cli.settings.log_format);
     let result = match cli.command {
         None | Some(Command::Serve) => serve(cli.settings),
+        Some(Command::Restore { file, data_dir, sha256 }) => restore(&file, &data_dir, sha256.as_deref()),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -30,4 +34,17 @@ fn serve(settings: colmena_sucursal::config::Settings) -> Result<(), String> {
         let _ = std::io::stdout().flush();
         app.run_until_stopped().await
     })
+}
+
+fn restore(file: &std::path::Path, data_dir: &std::path::Path, sha256: Option<&str>) -> Result<(), String> {
+    let target = data_dir.join("branch.db");
+    let info = colmena_shared::backup::restore(file, &target, colmena_sucursal::store::APPLICATION_ID, sha256)
+        .map_err(|e| format!("restore refused: {e}"))?;
+    println!(
+        "restored {} (sha256 {}) into {}. On its next start the branch asks central where it stands and continues its seq above it.",
+        file.display(),
+        info.sha256,
+        target.display()
+    );
+    Ok(())
 }

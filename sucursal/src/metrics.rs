@@ -26,35 +26,55 @@ impl BranchMetrics {
         let registry = Registry::new();
         let http = HttpMetrics::register(&registry)?;
         let sales = IntCounter::new("colmena_sales_total", "Sales acknowledged (201) by this branch.")?;
-        let sale_rejections =
-            IntCounterVec::new(Opts::new("colmena_sale_rejections_total", "Sales refused, by reason."), &["reason"])?;
-        let sell_duration = Histogram::with_opts(
-            HistogramOpts::new("colmena_sell_duration_seconds", "POST /sell handler time including the durable commit.")
-                .buckets(fast_buckets()),
+        let sale_rejections = IntCounterVec::new(
+            Opts::new("colmena_sale_rejections_total", "Sales refused, by reason."),
+            &["reason"],
         )?;
-        let outbox_pending = IntGauge::new("colmena_outbox_pending", "Outbox events not yet acknowledged by central.")?;
+        let sell_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "colmena_sell_duration_seconds",
+                "POST /sell handler time including the durable commit.",
+            )
+            .buckets(fast_buckets()),
+        )?;
+        let outbox_pending = IntGauge::new(
+            "colmena_outbox_pending",
+            "Outbox events not yet acknowledged by central.",
+        )?;
         let outbox_oldest_age = Gauge::new(
             "colmena_outbox_oldest_pending_age_seconds",
             "Age of the oldest outbox event not yet acknowledged by central (0 when none).",
         )?;
         let sync_latency = Histogram::with_opts(
-            HistogramOpts::new("colmena_sync_latency_seconds", "From an event's commit in the outbox to central's ack.")
-                .buckets(sync_buckets()),
+            HistogramOpts::new(
+                "colmena_sync_latency_seconds",
+                "From an event's commit in the outbox to central's ack.",
+            )
+            .buckets(sync_buckets()),
         )?;
         let sync_request_duration = Histogram::with_opts(
-            HistogramOpts::new("colmena_sync_request_duration_seconds", "One push or pull round trip to central.")
-                .buckets(sync_buckets()),
+            HistogramOpts::new(
+                "colmena_sync_request_duration_seconds",
+                "One push or pull round trip to central.",
+            )
+            .buckets(sync_buckets()),
         )?;
         let sync_errors = IntCounterVec::new(
             Opts::new("colmena_sync_errors_total", "Failed or refused sync calls, by kind."),
             &["kind"],
         )?;
         let breaker_state = GaugeVec::new(
-            Opts::new("colmena_circuit_breaker_state", "Circuit breaker state towards central (one-hot)."),
+            Opts::new(
+                "colmena_circuit_breaker_state",
+                "Circuit breaker state towards central (one-hot).",
+            ),
             &["state"],
         )?;
         let breaker_transitions = IntCounterVec::new(
-            Opts::new("colmena_circuit_breaker_transitions_total", "Circuit breaker transitions, by target state."),
+            Opts::new(
+                "colmena_circuit_breaker_transitions_total",
+                "Circuit breaker transitions, by target state.",
+            ),
             &["to"],
         )?;
         for c in [
@@ -75,7 +95,12 @@ impl BranchMetrics {
         for k in ["timeout", "connect", "http_5xx", "rejected", "circuit_open"] {
             sync_errors.with_label_values(&[k]).inc_by(0);
         }
-        for r in ["insufficient_stock", "unknown_product", "invalid_request", "storage_unavailable"] {
+        for r in [
+            "insufficient_stock",
+            "unknown_product",
+            "invalid_request",
+            "storage_unavailable",
+        ] {
             sale_rejections.with_label_values(&[r]).inc_by(0);
         }
         for s in ["closed", "open", "half_open"] {
@@ -100,7 +125,9 @@ impl BranchMetrics {
     /// Sets the one-hot breaker gauge.
     pub fn set_breaker_state(&self, state: &str) {
         for s in ["closed", "open", "half_open"] {
-            self.breaker_state.with_label_values(&[s]).set(if s == state { 1.0 } else { 0.0 });
+            self.breaker_state
+                .with_label_values(&[s])
+                .set(if s == state { 1.0 } else { 0.0 });
         }
     }
 }

@@ -43,7 +43,9 @@ pub struct OutboxState {
 
 impl OutboxState {
     pub fn pending(&self) -> u64 {
-        self.last_seq.load(Ordering::Acquire).saturating_sub(self.acked_through.load(Ordering::Acquire))
+        self.last_seq
+            .load(Ordering::Acquire)
+            .saturating_sub(self.acked_through.load(Ordering::Acquire))
     }
 }
 
@@ -81,7 +83,10 @@ pub enum Job {
     SetAcked(u64),
     /// Drop acknowledged events older than `outbox_before_ms` and idempotency records older
     /// than `idempotency_before_ms`.
-    Purge { outbox_before_ms: i64, idempotency_before_ms: i64 },
+    Purge {
+        outbox_before_ms: i64,
+        idempotency_before_ms: i64,
+    },
     /// First-boot catalog; ignored unless the store is empty.
     Seed(Vec<CatalogSeedItem>),
     /// Finish every job queued before this one, then stop the thread.
@@ -119,14 +124,18 @@ pub struct WriterHandle {
 impl WriterHandle {
     pub async fn submit(&self, job: Job) -> Result<Reply, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Envelope { job, reply }).map_err(|_| StoreError::WriterGone)?;
+        self.tx
+            .send(Envelope { job, reply })
+            .map_err(|_| StoreError::WriterGone)?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// For start-up code that runs before the async runtime serves requests.
     pub fn submit_blocking(&self, job: Job) -> Result<Reply, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Envelope { job, reply }).map_err(|_| StoreError::WriterGone)?;
+        self.tx
+            .send(Envelope { job, reply })
+            .map_err(|_| StoreError::WriterGone)?;
         rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
     }
 }
@@ -150,18 +159,40 @@ pub fn spawn(
 ) -> std::io::Result<(WriterHandle, std::thread::JoinHandle<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
     let last_seq = state.last_seq.load(Ordering::Acquire);
-    let writer = Writer { conn, branch_id, inventory, idempotency, state, last_seq };
-    let join = std::thread::Builder::new().name("outbox-writer".into()).spawn(move || writer.run(rx))?;
+    let writer = Writer {
+        conn,
+        branch_id,
+        inventory,
+        idempotency,
+        state,
+        last_seq,
+    };
+    let join = std::thread::Builder::new()
+        .name("outbox-writer".into())
+        .spawn(move || writer.run(rx))?;
     Ok((WriterHandle { tx }, join))
 }
 
 /// What to do once the transaction is committed (or undo if it is not).
 enum Pending {
-    Sale { resp: SaleResponse, idem: Option<(InFlightGuard, Arc<str>, i64)> },
-    Adjust { seq: u64, product_id: String, delta: i64 },
-    Pull { changes: Vec<Change>, next_cursor: u64, acked: Option<u64> },
+    Sale {
+        resp: SaleResponse,
+        idem: Option<(InFlightGuard, Arc<str>, i64)>,
+    },
+    Adjust {
+        seq: u64,
+        product_id: String,
+        delta: i64,
+    },
+    Pull {
+        changes: Vec<Change>,
+        next_cursor: u64,
+        acked: Option<u64>,
+    },
     SetAcked(u64),
-    Purge { idempotency_before_ms: i64 },
+    Purge {
+        idempotency_before_ms: i64,
+    },
     Seed(Vec<CatalogSeedItem>),
     Nothing,
 }
@@ -209,7 +240,9 @@ impl Writer {
             replies.push(env.reply);
         }
         let result: Result<Vec<Pending>, StoreError> = (|| {
-            let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut pendings = Vec::with_capacity(jobs.len());
             for (job, r) in jobs.into_iter().zip(&reserved) {
                 pendings.push(apply(&tx, &self.branch_id, &mut seq, now_ms, job, r)?);
@@ -226,7 +259,11 @@ impl Writer {
                 let added_events = seq != self.last_seq;
                 self.last_seq = seq;
                 self.state.last_seq.store(seq, Ordering::Release);
-                let outcomes: Vec<Reply> = pendings.into_iter().zip(reserved).map(|(p, r)| self.after_commit(p, r)).collect();
+                let outcomes: Vec<Reply> = pendings
+                    .into_iter()
+                    .zip(reserved)
+                    .map(|(p, r)| self.after_commit(p, r))
+                    .collect();
                 if added_events {
                     self.state.new_events.notify_one();
                 }
@@ -252,7 +289,11 @@ impl Writer {
                 if let Some((guard, response, created_ms)) = idem {
                     self.idempotency.record(
                         guard.key.clone(),
-                        Record { fingerprint: guard.fingerprint.clone(), response, created_ms },
+                        Record {
+                            fingerprint: guard.fingerprint.clone(),
+                            response,
+                            created_ms,
+                        },
                     );
                     drop(guard);
                 }
@@ -265,7 +306,11 @@ impl Writer {
                 };
                 Reply::Adjust(AdjustmentResponse { seq, stock })
             }
-            Pending::Pull { changes, next_cursor, acked } => {
+            Pending::Pull {
+                changes,
+                next_cursor,
+                acked,
+            } => {
                 for c in &changes {
                     match c.kind {
                         ChangeKind::Product => self.inventory.upsert_product(
@@ -279,7 +324,12 @@ impl Writer {
                             if self.inventory.add(&c.product_id, q).is_none() {
                                 self.inventory.insert(
                                     &c.product_id,
-                                    Item { name: Arc::from(c.product_id.as_str()), price_cents: 0, version: 0, stock: q },
+                                    Item {
+                                        name: Arc::from(c.product_id.as_str()),
+                                        price_cents: 0,
+                                        version: 0,
+                                        stock: q,
+                                    },
                                 );
                             }
                         }
@@ -303,7 +353,12 @@ impl Writer {
                 for it in items {
                     self.inventory.insert(
                         it.product_id.as_str(),
-                        Item { name: Arc::from(it.name.as_str()), price_cents: it.price_cents, version: 0, stock: it.stock },
+                        Item {
+                            name: Arc::from(it.name.as_str()),
+                            price_cents: it.price_cents,
+                            version: 0,
+                            stock: it.stock,
+                        },
                     );
                 }
                 Reply::Done
@@ -336,7 +391,9 @@ fn insert_event(tx: &Transaction, ev: &Event, now_ms: i64) -> Result<(), StoreEr
 }
 
 fn add_stock(tx: &Transaction, product_id: &str, delta: i64) -> Result<usize, StoreError> {
-    Ok(tx.prepare_cached("UPDATE products SET stock = stock + ?1 WHERE product_id = ?2")?.execute(params![delta, product_id])?)
+    Ok(tx
+        .prepare_cached("UPDATE products SET stock = stock + ?1 WHERE product_id = ?2")?
+        .execute(params![delta, product_id])?)
 }
 
 fn adjustment_event(seq: u64, occurred_at: &str, product_id: &ProductId, delta: i64, reason: &str) -> Event {
@@ -372,9 +429,10 @@ fn apply(
             let mut ev_lines = Vec::with_capacity(s.lines.len());
             let mut total: i64 = 0;
             for l in &s.lines {
-                let r = reserved.iter().find(|r| r.product_id == l.product_id.as_str()).ok_or_else(|| {
-                    StoreError::Corrupt(format!("sale line {} has no reservation", l.product_id))
-                })?;
+                let r = reserved
+                    .iter()
+                    .find(|r| r.product_id == l.product_id.as_str())
+                    .ok_or_else(|| StoreError::Corrupt(format!("sale line {} has no reservation", l.product_id)))?;
                 let line_total = r.unit_price_cents.saturating_mul(l.quantity);
                 total = total.saturating_add(line_total);
                 lines_out.push(SaleLineOut {
@@ -384,7 +442,11 @@ fn apply(
                     line_total_cents: line_total,
                     remaining_stock: r.remaining,
                 });
-                ev_lines.push(EventLine { product_id: l.product_id.clone(), quantity: l.quantity, unit_price_cents: r.unit_price_cents });
+                ev_lines.push(EventLine {
+                    product_id: l.product_id.clone(),
+                    quantity: l.quantity,
+                    unit_price_cents: r.unit_price_cents,
+                });
             }
             for r in reserved {
                 add_stock(tx, &r.product_id, -r.quantity)?;
@@ -428,10 +490,21 @@ fn apply(
             let occurred_at = clock::millis_to_rfc3339(now_ms);
             let n = add_stock(tx, a.product_id.as_str(), a.delta)?;
             if n == 0 {
-                return Err(StoreError::Corrupt(format!("adjustment of unknown product {}", a.product_id)));
+                return Err(StoreError::Corrupt(format!(
+                    "adjustment of unknown product {}",
+                    a.product_id
+                )));
             }
-            insert_event(tx, &adjustment_event(*seq, &occurred_at, &a.product_id, a.delta, &a.reason), now_ms)?;
-            Ok(Pending::Adjust { seq: *seq, product_id: a.product_id.into_string(), delta: a.delta })
+            insert_event(
+                tx,
+                &adjustment_event(*seq, &occurred_at, &a.product_id, a.delta, &a.reason),
+                now_ms,
+            )?;
+            Ok(Pending::Adjust {
+                seq: *seq,
+                product_id: a.product_id.into_string(),
+                delta: a.delta,
+            })
         }
         Job::Pull(p) => {
             for c in &p.changes {
@@ -470,7 +543,11 @@ fn apply(
                 store::set_meta(tx, "acked_through", p.applied_through)?;
                 acked = Some(p.applied_through);
             }
-            Ok(Pending::Pull { changes: p.changes, next_cursor: p.next_cursor, acked })
+            Ok(Pending::Pull {
+                changes: p.changes,
+                next_cursor: p.next_cursor,
+                acked,
+            })
         }
         Job::SetAcked(a) => {
             // Central stands at `a`. Normally a <= our last seq; if central is ahead (this
@@ -480,11 +557,15 @@ fn apply(
             store::set_meta(tx, "acked_through", a)?;
             Ok(Pending::SetAcked(a))
         }
-        Job::Purge { outbox_before_ms, idempotency_before_ms } => {
+        Job::Purge {
+            outbox_before_ms,
+            idempotency_before_ms,
+        } => {
             let acked = store::get_meta(tx, "acked_through")?;
             tx.prepare_cached("DELETE FROM outbox WHERE seq <= ?1 AND created_ms < ?2")?
                 .execute(params![acked as i64, outbox_before_ms])?;
-            tx.prepare_cached("DELETE FROM idempotency WHERE created_ms < ?1")?.execute([idempotency_before_ms])?;
+            tx.prepare_cached("DELETE FROM idempotency WHERE created_ms < ?1")?
+                .execute([idempotency_before_ms])?;
             Ok(Pending::Purge { idempotency_before_ms })
         }
         Job::Shutdown => Ok(Pending::Nothing),
@@ -495,12 +576,23 @@ fn apply(
             }
             let occurred_at = clock::millis_to_rfc3339(now_ms);
             for it in &items {
-                tx.prepare_cached("INSERT INTO products(product_id, name, price_cents, version, stock) VALUES (?1, ?2, ?3, 0, ?4)")?
-                    .execute(params![it.product_id.as_str(), it.name, it.price_cents, it.stock])?;
-                // The seed stock travels to central as an adjustment so its ledger agrees.
-                if it.stock != 0 {
+                tx.prepare_cached(
+                    "INSERT INTO products(product_id, name, price_cents, version, stock) VALUES (?1, ?2, ?3, 0, ?4)",
+                )?
+                .execute(params![it.product_id.as_str(), it.name, it.price_cents, it.stock])?;
+                // The seed stock travels to central as adjustments so its ledger agrees; in
+                // pieces of at most MAX_QUANTITY, the most one adjustment may carry, or
+                // central would reject the event and the branch's sync would stop there.
+                let mut left = it.stock;
+                while left > 0 {
+                    let piece = left.min(colmena_shared::ids::MAX_QUANTITY);
+                    left -= piece;
                     *seq += 1;
-                    insert_event(tx, &adjustment_event(*seq, &occurred_at, &it.product_id, it.stock, "initial_catalog"), now_ms)?;
+                    insert_event(
+                        tx,
+                        &adjustment_event(*seq, &occurred_at, &it.product_id, piece, "initial_catalog"),
+                        now_ms,
+                    )?;
                 }
             }
             store::set_meta(tx, "seeded", 1)?;

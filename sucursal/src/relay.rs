@@ -87,7 +87,9 @@ impl Observer for MetricsObserver {
             _ => "open",
         };
         match to {
-            State::Open => tracing::warn!(central = %self.url, "circuit breaker OPEN: not calling central until the next trial"),
+            State::Open => {
+                tracing::warn!(central = %self.url, "circuit breaker OPEN: not calling central until the next trial")
+            }
             State::HalfOpen => tracing::info!(central = %self.url, "circuit breaker HALF_OPEN: sending one trial call"),
             State::Closed => tracing::info!(central = %self.url, "circuit breaker CLOSED: central reachable"),
         }
@@ -122,7 +124,10 @@ impl Middleware for BreakerMiddleware {
         ext: &mut http::Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let permit = self.breaker.acquire().map_err(|_| reqwest_middleware::Error::middleware(CircuitOpen))?;
+        let permit = self
+            .breaker
+            .acquire()
+            .map_err(|_| reqwest_middleware::Error::middleware(CircuitOpen))?;
         let res = next.run(req, ext).await;
         let failure_kind = match &res {
             Ok(r) if r.status() == StatusCode::REQUEST_TIMEOUT => Some("timeout"),
@@ -165,7 +170,9 @@ struct Endpoint {
 #[derive(Debug)]
 enum CallError {
     /// Every URL's breaker is open; the earliest trial is at `retry_at`.
-    Open { retry_at: Option<Instant> },
+    Open {
+        retry_at: Option<Instant>,
+    },
     /// A breaker failure (already counted by the middleware).
     Failed(String),
     /// Central refused the request (4xx other than those handled by the caller).
@@ -184,13 +191,23 @@ pub fn build(
     app_metrics: &BranchMetrics,
     settings: &RelaySettings,
 ) -> Result<(Vec<(String, ClientWithMiddleware, Arc<Breaker>)>, Arc<SyncStatus>), String> {
-    let states = Arc::new(settings.central_urls.iter().map(|_| AtomicU8::new(0)).collect::<Vec<_>>());
+    let states = Arc::new(
+        settings
+            .central_urls
+            .iter()
+            .map(|_| AtomicU8::new(0))
+            .collect::<Vec<_>>(),
+    );
     app_metrics.set_breaker_state("closed");
     let mut out = Vec::new();
     let mut status_eps = Vec::new();
     for (i, url) in settings.central_urls.iter().enumerate() {
-        let observer =
-            Arc::new(MetricsObserver { index: i, url: url.clone(), states: states.clone(), metrics: app_metrics.clone() });
+        let observer = Arc::new(MetricsObserver {
+            index: i,
+            url: url.clone(),
+            states: states.clone(),
+            metrics: app_metrics.clone(),
+        });
         let breaker = Breaker::new(&settings.breaker, observer);
         let inner = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
@@ -203,8 +220,14 @@ pub fn build(
             .jitter(Jitter::Bounded)
             .build_with_max_retries(settings.retries);
         let client = ClientBuilder::new(inner)
-            .with(RetryTransientMiddleware::new_with_policy_and_strategy(policy, RetryStrategy))
-            .with(BreakerMiddleware { breaker: breaker.clone(), metrics: app_metrics.clone() })
+            .with(RetryTransientMiddleware::new_with_policy_and_strategy(
+                policy,
+                RetryStrategy,
+            ))
+            .with(BreakerMiddleware {
+                breaker: breaker.clone(),
+                metrics: app_metrics.clone(),
+            })
             .build();
         status_eps.push((url.clone(), breaker.clone()));
         out.push((url.clone(), client, breaker));
@@ -220,7 +243,10 @@ pub fn build(
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {
     let s = resp.headers().get(RETRY_AFTER)?.to_str().ok()?;
-    s.trim().parse::<u64>().ok().map(|n| Duration::from_secs(n).min(MAX_RETRY_AFTER))
+    s.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|n| Duration::from_secs(n).min(MAX_RETRY_AFTER))
 }
 
 async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
@@ -236,8 +262,15 @@ impl Relay {
         endpoints: Vec<(String, ClientWithMiddleware, Arc<Breaker>)>,
         settings: RelaySettings,
     ) -> Arc<Relay> {
-        let endpoints = endpoints.into_iter().map(|(url, client, breaker)| Endpoint { url, client, breaker }).collect();
-        Arc::new(Relay { app, endpoints, settings })
+        let endpoints = endpoints
+            .into_iter()
+            .map(|(url, client, breaker)| Endpoint { url, client, breaker })
+            .collect();
+        Arc::new(Relay {
+            app,
+            endpoints,
+            settings,
+        })
     }
 
     fn auth(&self) -> String {
@@ -249,14 +282,22 @@ impl Relay {
     where
         F: Fn(&Endpoint) -> reqwest_middleware::RequestBuilder,
     {
-        let Some((i, ep)) = self.endpoints.iter().enumerate().find(|(_, e)| e.breaker.looks_available()) else {
+        let Some((i, ep)) = self
+            .endpoints
+            .iter()
+            .enumerate()
+            .find(|(_, e)| e.breaker.looks_available())
+        else {
             let retry_at = self.endpoints.iter().filter_map(|e| e.breaker.open_until()).min();
             return Err(CallError::Open { retry_at });
         };
         self.app.sync.active.store(i, Ordering::Release);
         let started = Instant::now();
         let res = build(ep).send().await;
-        self.app.metrics.sync_request_duration.observe(started.elapsed().as_secs_f64());
+        self.app
+            .metrics
+            .sync_request_duration
+            .observe(started.elapsed().as_secs_f64());
         match res {
             Err(reqwest_middleware::Error::Middleware(_)) => {
                 let retry_at = self.endpoints.iter().filter_map(|e| e.breaker.open_until()).min();
@@ -274,7 +315,11 @@ impl Relay {
                     }
                 }
                 let body = resp.text().await.unwrap_or_default();
-                let msg = format!("{} answered {status}: {}", ep.url, body.chars().take(300).collect::<String>());
+                let msg = format!(
+                    "{} answered {status}: {}",
+                    ep.url,
+                    body.chars().take(300).collect::<String>()
+                );
                 if is_breaker_failure(status) {
                     Err(CallError::Failed(msg))
                 } else {
@@ -331,7 +376,11 @@ impl Relay {
                 continue;
             }
             let (max_events, max_bytes) = (self.settings.batch_max_events, self.settings.batch_max_bytes);
-            let rows = match self.app.read(move |c| store::read_outbox(c, next_after, max_events, max_bytes)).await {
+            let rows = match self
+                .app
+                .read(move |c| store::read_outbox(c, next_after, max_events, max_bytes))
+                .await
+            {
                 Ok(rows) => rows,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox");
@@ -369,9 +418,16 @@ impl Relay {
             let wait = match res {
                 Ok(resp) if resp.status() == StatusCode::CONFLICT => {
                     let text = resp.text().await.unwrap_or_default();
-                    match serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["applied_through"].as_u64()) {
+                    match serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["applied_through"].as_u64())
+                    {
                         Some(at) => {
-                            tracing::warn!(applied_through = at, sent_from = first.seq, "central reports a sequence gap; resuming from its position");
+                            tracing::warn!(
+                                applied_through = at,
+                                sent_from = first.seq,
+                                "central reports a sequence gap; resuming from its position"
+                            );
                             if self.set_acked(at).await {
                                 next_after = at;
                             }
@@ -388,10 +444,17 @@ impl Relay {
                     Ok(pr) => {
                         let now = clock::now_millis();
                         for r in rows.iter().filter(|r| r.seq <= pr.applied_through) {
-                            self.app.metrics.sync_latency.observe(((now - r.created_ms).max(0) as f64) / 1000.0);
+                            self.app
+                                .metrics
+                                .sync_latency
+                                .observe(((now - r.created_ms).max(0) as f64) / 1000.0);
                         }
                         if pr.applied_through < last_in_batch {
-                            tracing::warn!(applied_through = pr.applied_through, last_in_batch, "central applied less than the batch");
+                            tracing::warn!(
+                                applied_through = pr.applied_through,
+                                last_in_batch,
+                                "central applied less than the batch"
+                            );
                         }
                         if self.set_acked(pr.applied_through).await {
                             next_after = pr.applied_through;
@@ -476,15 +539,26 @@ impl Relay {
             })?;
             let n = page.changes.len();
             if page.next < after && n == 0 {
-                tracing::warn!(after, next = page.next, "central's pull cursor is behind ours (central restored?)");
+                tracing::warn!(
+                    after,
+                    next = page.next,
+                    "central's pull cursor is behind ours (central restored?)"
+                );
             }
             let next_cursor = if n == 0 { after } else { page.next.max(after) };
             self.app
                 .writer
-                .submit(Job::Pull(PullJob { changes: page.changes, next_cursor, applied_through: page.applied_through }))
+                .submit(Job::Pull(PullJob {
+                    changes: page.changes,
+                    next_cursor,
+                    applied_through: page.applied_through,
+                }))
                 .await
                 .map_err(|e| format!("cannot store pulled changes: {e}"))?;
-            self.app.sync.last_pull_ok_ms.store(clock::now_millis(), Ordering::Release);
+            self.app
+                .sync
+                .last_pull_ok_ms
+                .store(clock::now_millis(), Ordering::Release);
             if n < PULL_LIMIT {
                 return Ok(());
             }

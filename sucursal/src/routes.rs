@@ -26,6 +26,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/stock/adjustments").route(web::post().to(adjust)))
         .service(web::resource("/status").route(web::get().to(status)))
         .service(web::resource("/outbox").route(web::get().to(outbox)))
+        .service(web::resource("/sales/export").route(web::get().to(sales_export)))
+        .service(
+            web::resource("/admin/backups")
+                .route(web::post().to(create_backup))
+                .route(web::get().to(list_backups)),
+        )
+        .service(web::resource("/admin/backups/{id}/download").route(web::get().to(download_backup)))
+        .service(web::resource("/admin/backups/{id}/verify").route(web::post().to(verify_backup)))
         .service(web::resource("/health").route(web::get().to(colmena_shared::http::health)))
         .service(web::resource("/metrics").route(web::get().to(metrics)));
 }
@@ -52,7 +60,11 @@ pub async fn require_pos_token(
     Ok(next.call(req).await?.map_into_left_body())
 }
 
-async fn sell(app: web::Data<AppState>, req: HttpRequest, body: web::Json<SellRequest>) -> Result<HttpResponse, BranchError> {
+async fn sell(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<SellRequest>,
+) -> Result<HttpResponse, BranchError> {
     let started = Instant::now();
     let result = sell_inner(&app, &req, body.into_inner()).await;
     let m = &app.metrics;
@@ -78,7 +90,9 @@ async fn sell_inner(app: &AppState, req: &HttpRequest, body: SellRequest) -> Res
     let key = match req.headers().get("idempotency-key") {
         None => None,
         Some(v) => {
-            let k = v.to_str().map_err(|_| BranchError::InvalidRequest("Idempotency-Key must be visible ASCII".into()))?;
+            let k = v
+                .to_str()
+                .map_err(|_| BranchError::InvalidRequest("Idempotency-Key must be visible ASCII".into()))?;
             sales::check_idempotency_key(k)?;
             Some(k.to_string())
         }
@@ -101,14 +115,25 @@ async fn inventory(app: web::Data<AppState>) -> HttpResponse {
         .inventory
         .snapshot()
         .into_iter()
-        .map(|(id, it)| BranchProduct { product_id: id, name: it.name.to_string(), price_cents: it.price_cents, stock: it.stock })
+        .map(|(id, it)| BranchProduct {
+            product_id: id,
+            name: it.name.to_string(),
+            price_cents: it.price_cents,
+            stock: it.stock,
+        })
         .collect();
-    HttpResponse::Ok().json(BranchInventory { branch_id: app.branch_id.to_string(), products })
+    HttpResponse::Ok().json(BranchInventory {
+        branch_id: app.branch_id.to_string(),
+        products,
+    })
 }
 
 async fn product(app: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, BranchError> {
     let id = ProductId::parse(&path).map_err(BranchError::InvalidRequest)?;
-    let it = app.inventory.get(id.as_str()).ok_or_else(|| BranchError::UnknownProduct(id.to_string()))?;
+    let it = app
+        .inventory
+        .get(id.as_str())
+        .ok_or_else(|| BranchError::UnknownProduct(id.to_string()))?;
     Ok(HttpResponse::Ok().json(BranchProduct {
         product_id: id.into_string(),
         name: it.name.to_string(),
@@ -125,13 +150,21 @@ async fn adjust(app: web::Data<AppState>, body: web::Json<AdjustmentRequest>) ->
 async fn oldest_pending_age(app: &AppState) -> Result<f64, BranchError> {
     let acked = app.outbox.acked_through.load(Ordering::Acquire);
     let oldest = app.read(move |c| store::oldest_pending_ms(c, acked)).await?;
-    Ok(oldest.map(|ms| ((clock::now_millis() - ms).max(0) as f64) / 1000.0).unwrap_or(0.0))
+    Ok(oldest
+        .map(|ms| ((clock::now_millis() - ms).max(0) as f64) / 1000.0)
+        .unwrap_or(0.0))
 }
 
 async fn status(app: web::Data<AppState>) -> Result<HttpResponse, BranchError> {
     let age = oldest_pending_age(&app).await?;
     let (url, circuit) = app.sync.active();
-    let at = |ms: i64| if ms > 0 { Some(clock::millis_to_rfc3339(ms)) } else { None };
+    let at = |ms: i64| {
+        if ms > 0 {
+            Some(clock::millis_to_rfc3339(ms))
+        } else {
+            None
+        }
+    };
     Ok(HttpResponse::Ok().json(BranchStatus {
         branch_id: app.branch_id.to_string(),
         central_url: url.to_string(),
@@ -159,8 +192,13 @@ async fn outbox(app: web::Data<AppState>, q: web::Query<OutboxQuery>) -> Result<
         return Err(BranchError::InvalidRequest("limit must be 1..=10000".into()));
     }
     let acked = app.outbox.acked_through.load(Ordering::Acquire);
-    let events = app.read(move |c| store::outbox_events(c, acked, limit as usize)).await?;
-    Ok(HttpResponse::Ok().json(OutboxPage { branch_id: app.branch_id.to_string(), events }))
+    let events = app
+        .read(move |c| store::outbox_events(c, acked, limit as usize))
+        .await?;
+    Ok(HttpResponse::Ok().json(OutboxPage {
+        branch_id: app.branch_id.to_string(),
+        events,
+    }))
 }
 
 async fn metrics(app: web::Data<AppState>) -> HttpResponse {
@@ -172,4 +210,133 @@ async fn metrics(app: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(colmena_shared::metrics::render(&m.registry))
+}
+
+fn backup_error(e: colmena_shared::backup::BackupError) -> BranchError {
+    use colmena_shared::backup::BackupError as B;
+    match e {
+        B::NotFound(id) => BranchError::NotFound(format!("no backup {id:?}")),
+        B::Io(e) => BranchError::StorageUnavailable(format!("backup: {e}")),
+        B::Sqlite(e) => BranchError::StorageUnavailable(format!("backup: {e}")),
+        B::Invalid(m) => BranchError::StorageUnavailable(m),
+    }
+}
+
+async fn take_backup(app: &AppState) -> Result<colmena_shared::backup::BackupInfo, BranchError> {
+    let backups = app.backups.clone();
+    let reader = app.reader.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = reader.lock().unwrap_or_else(|e| e.into_inner());
+        backups.create(&conn)
+    })
+    .await
+    .map_err(|e| BranchError::StorageUnavailable(format!("backup task: {e}")))?
+    .map_err(backup_error)
+}
+
+async fn create_backup(app: web::Data<AppState>) -> Result<HttpResponse, BranchError> {
+    let info = take_backup(&app).await?;
+    tracing::info!(id = %info.id, size = info.size_bytes, "backup created");
+    Ok(HttpResponse::Created().json(info))
+}
+
+async fn list_backups(app: web::Data<AppState>) -> Result<HttpResponse, BranchError> {
+    let b = app.backups.clone();
+    let list = web::block(move || b.list())
+        .await
+        .map_err(|e| BranchError::StorageUnavailable(e.to_string()))?
+        .map_err(backup_error)?;
+    Ok(HttpResponse::Ok().json(colmena_shared::backup::BackupList { backups: list }))
+}
+
+async fn download_backup(app: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, BranchError> {
+    let b = app.backups.clone();
+    let id = id.into_inner();
+    let (info, path) = web::block(move || b.get(&id))
+        .await
+        .map_err(|e| BranchError::StorageUnavailable(e.to_string()))?
+        .map_err(backup_error)?;
+    colmena_shared::http::stream_file(&path, &info.file_name)
+        .await
+        .map_err(|e| BranchError::StorageUnavailable(format!("backup: {e}")))
+}
+
+async fn verify_backup(app: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, BranchError> {
+    let b = app.backups.clone();
+    let id = id.into_inner();
+    let r = web::block(move || b.verify(&id))
+        .await
+        .map_err(|e| BranchError::StorageUnavailable(e.to_string()))?
+        .map_err(backup_error)?;
+    Ok(HttpResponse::Ok().json(r))
+}
+
+/// Takes a backup every `every` until cancelled.
+pub async fn run_scheduled_backups(
+    app: web::Data<AppState>,
+    every: std::time::Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => return,
+        }
+        match take_backup(&app).await {
+            Ok(info) => tracing::info!(id = %info.id, "scheduled backup created"),
+            Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /sales/export?from=&to=`: this branch's sales still in its store, one CSV row per
+/// sale line, for carrying data out by hand while offline.
+async fn sales_export(app: web::Data<AppState>, q: web::Query<ExportQuery>) -> Result<HttpResponse, BranchError> {
+    let parse = |name: &str, v: &Option<String>| -> Result<Option<i64>, BranchError> {
+        match v {
+            None => Ok(None),
+            Some(s) => clock::parse_rfc3339_millis(s)
+                .map(Some)
+                .ok_or_else(|| BranchError::InvalidRequest(format!("{name} must be an RFC 3339 time"))),
+        }
+    };
+    let from = parse("from", &q.from)?.unwrap_or(i64::MIN);
+    let to = parse("to", &q.to)?.unwrap_or(i64::MAX);
+    if from > to {
+        return Err(BranchError::InvalidRequest("from must not be after to".into()));
+    }
+    let events = app.read(move |c| store::sale_events_between(c, from, to)).await?;
+    let mut csv = String::from(
+        "sale_id,branch_id,seq,sold_at,cashier_id,product_id,quantity,unit_price_cents,line_total_cents\n",
+    );
+    let branch = app.branch_id.to_string();
+    for e in events {
+        for l in e.lines.as_deref().unwrap_or_default() {
+            let row = [
+                e.sale_id.clone().unwrap_or_default(),
+                branch.clone(),
+                e.seq.to_string(),
+                e.occurred_at.clone(),
+                e.cashier_id.clone().unwrap_or_default(),
+                l.product_id.to_string(),
+                l.quantity.to_string(),
+                l.unit_price_cents.to_string(),
+                (l.quantity * l.unit_price_cents).to_string(),
+            ];
+            csv.push_str(&colmena_shared::http::csv_row(&row));
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"sales-{branch}.csv\""),
+        ))
+        .body(csv))
 }

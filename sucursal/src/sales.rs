@@ -52,7 +52,10 @@ pub fn validate_sale(req: SellRequest) -> Result<ValidSale, BranchError> {
     if let Some(c) = &req.cashier_id {
         check_text("cashier_id", c, 1, 64).map_err(invalid)?;
     }
-    Ok(ValidSale { lines, cashier_id: req.cashier_id })
+    Ok(ValidSale {
+        lines,
+        cashier_id: req.cashier_id,
+    })
 }
 
 /// What "the same body" means for Idempotency-Key: the request as understood, so clients
@@ -69,9 +72,15 @@ pub fn check_idempotency_key(key: &str) -> Result<(), BranchError> {
 fn reserve_error(e: ReserveError) -> BranchError {
     match e {
         ReserveError::UnknownProduct(p) => BranchError::UnknownProduct(p),
-        ReserveError::Insufficient { product_id, available, requested } => {
-            BranchError::InsufficientStock { product_id, available, requested }
-        }
+        ReserveError::Insufficient {
+            product_id,
+            available,
+            requested,
+        } => BranchError::InsufficientStock {
+            product_id,
+            available,
+            requested,
+        },
     }
 }
 
@@ -88,7 +97,11 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
     let wanted: Vec<(String, i64)> = sale.lines.iter().map(|(p, q)| (p.to_string(), *q)).collect();
     let reserved = app.inventory.reserve(&wanted).map_err(reserve_error)?;
     let job = SaleJob {
-        lines: sale.lines.into_iter().map(|(product_id, quantity)| SaleLineIn { product_id, quantity }).collect(),
+        lines: sale
+            .lines
+            .into_iter()
+            .map(|(product_id, quantity)| SaleLineIn { product_id, quantity })
+            .collect(),
         reserved,
         cashier_id: sale.cashier_id,
         idempotency: guard,
@@ -99,7 +112,9 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
             crate::failpoints::after_commit();
             Ok(SellOutcome::Created(resp))
         }
-        other => Err(BranchError::StorageUnavailable(format!("unexpected writer reply {other:?}"))),
+        other => Err(BranchError::StorageUnavailable(format!(
+            "unexpected writer reply {other:?}"
+        ))),
     }
 }
 
@@ -118,14 +133,28 @@ pub async fn adjust(app: &AppState, req: AdjustmentRequest) -> Result<Adjustment
     // A decrease is reserved now (it must not make stock negative); an increase reaches
     // the in-memory stock only once durable.
     let reserved = if delta < 0 {
-        let mut r = app.inventory.reserve(&[(req.product_id.to_string(), -delta)]).map_err(reserve_error)?;
+        let mut r = app
+            .inventory
+            .reserve(&[(req.product_id.to_string(), -delta)])
+            .map_err(reserve_error)?;
         r.pop()
     } else {
         None
     };
-    match app.writer.submit(Job::Adjust(AdjustJob { product_id: req.product_id, delta, reason, reserved })).await? {
+    match app
+        .writer
+        .submit(Job::Adjust(AdjustJob {
+            product_id: req.product_id,
+            delta,
+            reason,
+            reserved,
+        }))
+        .await?
+    {
         Reply::Adjust(r) => Ok(r),
-        other => Err(BranchError::StorageUnavailable(format!("unexpected writer reply {other:?}"))),
+        other => Err(BranchError::StorageUnavailable(format!(
+            "unexpected writer reply {other:?}"
+        ))),
     }
 }
 

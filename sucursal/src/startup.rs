@@ -41,9 +41,13 @@ fn load_catalog(path: &std::path::Path) -> Result<Vec<CatalogSeedItem>, String> 
         serde_json::from_str(&text).map_err(|e| format!("--catalog {}: {e}", path.display()))?;
     let mut seen = std::collections::HashSet::new();
     for it in &items {
-        colmena_shared::ids::check_text("name", &it.name, 1, 200).map_err(|e| format!("--catalog {}: {e}", it.product_id))?;
+        colmena_shared::ids::check_text("name", &it.name, 1, 200)
+            .map_err(|e| format!("--catalog {}: {e}", it.product_id))?;
         if !(0..=10_000_000_000).contains(&it.price_cents) || !(0..=1_000_000_000).contains(&it.stock) {
-            return Err(format!("--catalog {}: price_cents and stock must be non-negative integers", it.product_id));
+            return Err(format!(
+                "--catalog {}: price_cents and stock must be non-negative integers",
+                it.product_id
+            ));
         }
         if !seen.insert(it.product_id.as_str().to_string()) {
             return Err(format!("--catalog: {} appears twice", it.product_id));
@@ -74,7 +78,9 @@ impl Application {
         let idempotency = Arc::new(Idempotency::load(loaded.idempotency));
         let outbox_state = Arc::new(OutboxState::default());
         outbox_state.last_seq.store(loaded.last_seq, Ordering::Release);
-        outbox_state.acked_through.store(loaded.acked_through, Ordering::Release);
+        outbox_state
+            .acked_through
+            .store(loaded.acked_through, Ordering::Release);
         outbox_state.pull_cursor.store(loaded.pull_cursor, Ordering::Release);
         let metrics = BranchMetrics::new().map_err(|e| format!("metrics: {e}"))?;
 
@@ -89,7 +95,10 @@ impl Application {
 
         if let Some(path) = &settings.catalog {
             let items = load_catalog(path)?;
-            writer.submit(Job::Seed(items)).await.map_err(|e| format!("seed catalog: {e}"))?;
+            writer
+                .submit(Job::Seed(items))
+                .await
+                .map_err(|e| format!("seed catalog: {e}"))?;
         }
 
         let relay_settings = RelaySettings {
@@ -120,6 +129,14 @@ impl Application {
             reader: Arc::new(Mutex::new(reader)),
             metrics: metrics.clone(),
             sync,
+            backups: colmena_shared::backup::Backups::new(
+                settings
+                    .backup_dir
+                    .clone()
+                    .unwrap_or_else(|| settings.data_dir.join("backups")),
+                "sucursal",
+                settings.backups_keep,
+            ),
         });
         let relay = Relay::new(app.clone(), endpoints, relay_settings);
 
@@ -157,13 +174,27 @@ impl Application {
         let server = server.run();
 
         let cancel = CancellationToken::new();
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(relay.clone().run_push(cancel.clone())),
             tokio::spawn(relay.clone().run_pull(cancel.clone())),
             tokio::spawn(relay.run_housekeeping(cancel.clone())),
         ];
+        if let Some(every) = settings.backup_every {
+            tasks.push(tokio::spawn(crate::routes::run_scheduled_backups(
+                app.clone(),
+                every,
+                cancel.clone(),
+            )));
+        }
         drop(app);
-        Ok(Application { server, addr, cancel, tasks, writer, writer_thread })
+        Ok(Application {
+            server,
+            addr,
+            cancel,
+            tasks,
+            writer,
+            writer_thread,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -71,10 +71,14 @@ pub fn migrate(conn: &Connection) -> Result<()> {
     let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
     let version: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if app_id != 0 && app_id != APPLICATION_ID {
-        return Err(StoreError::Corrupt(format!("not a colmena branch store (application_id {app_id:#x})")));
+        return Err(StoreError::Corrupt(format!(
+            "not a colmena branch store (application_id {app_id:#x})"
+        )));
     }
     if version > SCHEMA_VERSION {
-        return Err(StoreError::Corrupt(format!("store schema {version} is newer than this binary ({SCHEMA_VERSION})")));
+        return Err(StoreError::Corrupt(format!(
+            "store schema {version} is newer than this binary ({SCHEMA_VERSION})"
+        )));
     }
     conn.execute_batch(MIGRATIONS)?;
     conn.pragma_update(None, "application_id", APPLICATION_ID)?;
@@ -83,14 +87,17 @@ pub fn migrate(conn: &Connection) -> Result<()> {
 }
 
 pub fn get_meta(conn: &Connection, key: &str) -> Result<u64> {
-    let v: Option<i64> =
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?;
+    let v: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?;
     Ok(v.unwrap_or(0).max(0) as u64)
 }
 
 pub fn set_meta(conn: &Connection, key: &str, value: u64) -> Result<()> {
-    conn.prepare_cached("INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
-        .execute(params![key, value as i64])?;
+    conn.prepare_cached(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value as i64])?;
     Ok(())
 }
 
@@ -143,7 +150,12 @@ pub fn load(conn: &Connection, idempotency_since_ms: i64) -> Result<Loaded> {
     let mut st =
         conn.prepare("SELECT key, fingerprint, created_ms, response FROM idempotency WHERE created_ms >= ?1")?;
     let rows = st.query_map([idempotency_since_ms], |r| {
-        Ok(IdempotencyRow { key: r.get(0)?, fingerprint: r.get(1)?, created_ms: r.get(2)?, response: r.get(3)? })
+        Ok(IdempotencyRow {
+            key: r.get(0)?,
+            fingerprint: r.get(1)?,
+            created_ms: r.get(2)?,
+            response: r.get(3)?,
+        })
     })?;
     for row in rows {
         out.idempotency.push(row?);
@@ -172,7 +184,8 @@ pub struct OutboxRow {
 /// Up to `max_events` events after `after_seq`, stopping before `max_bytes` of payload
 /// (always at least one event, so an oversize event can never wedge the relay).
 pub fn read_outbox(conn: &Connection, after_seq: u64, max_events: usize, max_bytes: usize) -> Result<Vec<OutboxRow>> {
-    let mut st = conn.prepare_cached("SELECT seq, created_ms, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
+    let mut st =
+        conn.prepare_cached("SELECT seq, created_ms, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
     let mut rows = st.query(params![after_seq as i64, max_events as i64])?;
     let mut out = Vec::new();
     let mut bytes = 0usize;
@@ -182,7 +195,11 @@ pub fn read_outbox(conn: &Connection, after_seq: u64, max_events: usize, max_byt
             break;
         }
         bytes += payload.len() + 1;
-        out.push(OutboxRow { seq: r.get::<_, i64>(0)? as u64, created_ms: r.get(1)?, payload });
+        out.push(OutboxRow {
+            seq: r.get::<_, i64>(0)? as u64,
+            created_ms: r.get(1)?,
+            payload,
+        });
     }
     Ok(out)
 }
@@ -204,4 +221,19 @@ pub fn oldest_pending_ms(conn: &Connection, acked_through: u64) -> Result<Option
         .prepare_cached("SELECT created_ms FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT 1")?
         .query_row([acked_through as i64], |r| r.get(0))
         .optional()?)
+}
+
+/// Sale events committed between `from_ms` and `to_ms` (inclusive), in seq order.
+pub fn sale_events_between(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<Event>> {
+    let mut st = conn
+        .prepare("SELECT seq, payload FROM outbox WHERE kind = 'sale' AND created_ms BETWEEN ?1 AND ?2 ORDER BY seq")?;
+    let rows = st.query_map(params![from_ms, to_ms], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (seq, payload) = row?;
+        out.push(serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("outbox event {seq}: {e}")))?);
+    }
+    Ok(out)
 }

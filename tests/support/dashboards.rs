@@ -19,7 +19,10 @@ use serde_json::Value;
 pub const DATASOURCE_UID: &str = "colmena-prometheus";
 
 /// Dashboard files, relative to the repository root.
-pub const DASHBOARD_FILES: [&str; 2] = ["grafana/dashboards/colmena-overview.json", "grafana/dashboards/colmena-branch.json"];
+pub const DASHBOARD_FILES: [&str; 2] = [
+    "grafana/dashboards/colmena-overview.json",
+    "grafana/dashboards/colmena-branch.json",
+];
 
 /// uid of the branch drill-down dashboard (the one with the `$branch` variable).
 pub const BRANCH_DASHBOARD_UID: &str = "colmena-branch";
@@ -97,7 +100,10 @@ impl Dashboard {
     }
     /// The template variables (`templating.list`).
     pub fn variables(&self) -> Vec<&Value> {
-        self.json["templating"]["list"].as_array().map(|l| l.iter().collect()).unwrap_or_default()
+        self.json["templating"]["list"]
+            .as_array()
+            .map(|l| l.iter().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -108,7 +114,10 @@ pub fn load_dashboards() -> Vec<Dashboard> {
         .map(|f| {
             let text = read_repo_file(f);
             let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{f} is not valid JSON: {e}"));
-            Dashboard { file: f.to_string(), json }
+            Dashboard {
+                file: f.to_string(),
+                json,
+            }
         })
         .collect()
 }
@@ -129,7 +138,11 @@ pub struct PanelQuery {
 
 impl fmt::Display for PanelQuery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} / panel {} \"{}\" / {}: {}", self.dashboard, self.panel_id, self.panel_title, self.ref_id, self.expr)
+        write!(
+            f,
+            "{} / panel {} \"{}\" / {}: {}",
+            self.dashboard, self.panel_id, self.panel_title, self.ref_id, self.expr
+        )
     }
 }
 
@@ -171,15 +184,27 @@ pub fn panel_queries(branch: &str, rate_interval: &str) -> Vec<PanelQuery> {
 /// `(metric, label)`: its values are `GET /api/v1/label/<label>/values?match[]=<metric>`.
 pub fn branch_variable_query() -> (String, String) {
     let dashboards = load_dashboards();
-    let d = dashboards.iter().find(|d| d.uid() == BRANCH_DASHBOARD_UID).expect("branch dashboard");
-    let var = d.variables().into_iter().find(|v| v["name"] == "branch").expect("a `branch` variable");
-    let q = var["query"]["query"].as_str().or_else(|| var["query"].as_str()).expect("variable query");
+    let d = dashboards
+        .iter()
+        .find(|d| d.uid() == BRANCH_DASHBOARD_UID)
+        .expect("branch dashboard");
+    let var = d
+        .variables()
+        .into_iter()
+        .find(|v| v["name"] == "branch")
+        .expect("a `branch` variable");
+    let q = var["query"]["query"]
+        .as_str()
+        .or_else(|| var["query"].as_str())
+        .expect("variable query");
     let args = q
         .trim()
         .strip_prefix("label_values(")
         .and_then(|s| s.strip_suffix(')'))
         .unwrap_or_else(|| panic!("branch variable is not label_values(metric, label): {q}"));
-    let (metric, label) = args.split_once(',').unwrap_or_else(|| panic!("label_values needs (metric, label): {q}"));
+    let (metric, label) = args
+        .split_once(',')
+        .unwrap_or_else(|| panic!("label_values needs (metric, label): {q}"));
     (metric.trim().to_string(), label.trim().to_string())
 }
 
@@ -206,9 +231,10 @@ pub fn colmena_identifiers(text: &str) -> Vec<String> {
 /// Whether `name` is a metric of [`KNOWN_METRICS`] (histograms through their series).
 pub fn is_known_metric(name: &str) -> bool {
     KNOWN_METRICS.contains(&name)
-        || ["_bucket", "_sum", "_count"]
-            .iter()
-            .any(|s| name.strip_suffix(s).is_some_and(|base| KNOWN_HISTOGRAMS.contains(&base)))
+        || ["_bucket", "_sum", "_count"].iter().any(|s| {
+            name.strip_suffix(s)
+                .is_some_and(|base| KNOWN_HISTOGRAMS.contains(&base))
+        })
 }
 
 /// A copy of the repository's `prometheus.yml` for a chain on other addresses: central at
@@ -251,19 +277,26 @@ pub fn prometheus_config(central: &str, branches: &[(&str, &str)], interval: &st
         out.push_str(&line);
         out.push('\n');
     }
-    assert!(in_branch_job, "prometheus.yml: the colmena-sucursal job must be the last one, with static_configs");
+    assert!(
+        in_branch_job,
+        "prometheus.yml: the colmena-sucursal job must be the last one, with static_configs"
+    );
     out
 }
 
 /// Looks `name` up on PATH.
 pub fn find_in_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| is_executable(p))
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_executable(p))
 }
 
 fn is_executable(p: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
+    p.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
 }
 
 /// What to install when `promtool` or `prometheus` is missing.

@@ -50,7 +50,9 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
-        let base = std::env::var_os("COLMENA_TEST_TMP").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let base = std::env::var_os("COLMENA_TEST_TMP")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
         let p = base.join(format!("colmena-{tag}-{}-{}", std::process::id(), fastrand::u64(..)));
         std::fs::create_dir_all(&p).expect("create temp dir");
         TempDir(p)
@@ -99,17 +101,28 @@ impl Proc {
     }
 
     fn start(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("open log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open log");
         let mut cmd = Command::new(&self.bin);
-        cmd.args(&self.args).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::from(log));
-        cmd.env_remove("COLMENA_LISTEN").env_remove("COLMENA_DATABASE").env_remove("COLMENA_DATA_DIR");
+        cmd.args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log));
+        cmd.env_remove("COLMENA_LISTEN")
+            .env_remove("COLMENA_DATABASE")
+            .env_remove("COLMENA_DATA_DIR");
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
         }
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -260,7 +273,13 @@ pub fn spawn_branch(dir: &Path, branch: &str, central_url: &str, extra: &[&str])
         "--pos-token".into(),
         POS_TOKEN.into(),
     ];
-    args.extend(extra.iter().map(|s| s.to_string()));
+    // `extra` is flag/value pairs; a flag given here overrides the default above.
+    for pair in extra.chunks(2) {
+        match (pair, args.iter().position(|a| a == pair[0])) {
+            ([_, value], Some(i)) => args[i + 1] = value.to_string(),
+            _ => args.extend(pair.iter().map(|s| s.to_string())),
+        }
+    }
     Proc::spawn(&format!("branch-{branch}"), "colmena-sucursal", args, vec![], dir)
 }
 
@@ -274,7 +293,10 @@ pub fn dead_url() -> String {
 
 /// A shared HTTP client for tests.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
 }
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics after `timeout` with `what`.
@@ -291,4 +313,317 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+// ------------------------------------------------------------------ chain helpers
+
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+
+pub async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> Value {
+    let r = c
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status();
+    let v = r.json::<Value>().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "GET {url}: {status} {v}");
+    v
+}
+
+/// Defines a product at central (admin).
+pub async fn put_product(c: &reqwest::Client, central: &str, id: &str, name: &str, price: i64) -> Value {
+    let r = c
+        .put(format!("{central}/products/{id}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"name": name, "price_cents": price}))
+        .send()
+        .await
+        .expect("put product");
+    assert!(r.status().is_success(), "PUT product {id}: {}", r.status());
+    r.json().await.expect("json")
+}
+
+/// Allocates stock to a branch at central (admin).
+pub async fn allocate(c: &reqwest::Client, central: &str, branch: &str, id: &str, qty: i64) {
+    let r = c
+        .post(format!("{central}/branches/{branch}/allocations"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"product_id": id, "quantity": qty}))
+        .send()
+        .await
+        .expect("allocate");
+    assert!(r.status().is_success(), "allocation {branch}/{id}: {}", r.status());
+}
+
+/// Every sale central has for `branch`, following `next` cursors.
+pub async fn central_sales(c: &reqwest::Client, central: &str, branch: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let mut url = format!("{central}/sales?branch_id={branch}&limit=1000");
+        if let Some(a) = &after {
+            url.push_str(&format!("&after={a}"));
+        }
+        let page = get_json(c, &url, ADMIN_TOKEN).await;
+        out.extend(page["sales"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(n) => after = Some(n.to_string()),
+            None => match page["next"].as_u64() {
+                Some(n) => after = Some(n.to_string()),
+                None => break,
+            },
+        }
+    }
+    out
+}
+
+/// Waits until the branch has nothing pending (central acknowledged everything).
+pub async fn wait_drained(c: &reqwest::Client, branch_url: &str, timeout: Duration) -> Value {
+    eventually(timeout, "the branch outbox drains", || async {
+        let st = get_json(c, &format!("{branch_url}/status"), POS_TOKEN).await;
+        (st["outbox"]["pending"].as_u64() == Some(0)).then_some(st)
+    })
+    .await
+}
+
+/// The §4 invariant for one branch, after drain. `acked` are the sale ids the branch
+/// answered 201 for; when `exact` they must be exactly central's set (no branch kill in the
+/// test), otherwise central's set must contain them and equal the branch's durable sales.
+pub async fn check_invariant(
+    c: &reqwest::Client,
+    central: &str,
+    branch_url: &str,
+    branch: &str,
+    acked: &BTreeSet<String>,
+    exact: bool,
+) {
+    let st = wait_drained(c, branch_url, Duration::from_secs(60)).await;
+    let last_seq = st["outbox"]["last_seq"].as_u64().unwrap();
+    // applied_through == last_seq
+    let branches = get_json(c, &format!("{central}/branches"), ADMIN_TOKEN).await;
+    let applied = branches["branches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["branch_id"] == branch)
+        .map(|b| b["applied_through"].as_u64().unwrap())
+        .unwrap_or(0);
+    assert_eq!(
+        applied, last_seq,
+        "{branch}: central applied_through != branch last_seq"
+    );
+    // Sales: none missing, none twice.
+    let sales = central_sales(c, central, branch).await;
+    let ids: Vec<String> = sales
+        .iter()
+        .map(|s| s["sale_id"].as_str().unwrap().to_string())
+        .collect();
+    let set: BTreeSet<String> = ids.iter().cloned().collect();
+    assert_eq!(ids.len(), set.len(), "{branch}: a sale is at central twice");
+    let missing: Vec<&String> = acked.difference(&set).collect();
+    assert!(
+        missing.is_empty(),
+        "{branch}: {} acknowledged sales missing at central, e.g. {:?}",
+        missing.len(),
+        &missing[..missing.len().min(5)]
+    );
+    if exact {
+        let extra: Vec<&String> = set.difference(acked).collect();
+        assert!(
+            extra.is_empty(),
+            "{branch}: central has sales the branch never acknowledged: {:?}",
+            &extra[..extra.len().min(5)]
+        );
+    }
+    // Stock, product by product.
+    let inv = get_json(c, &format!("{branch_url}/inventory"), POS_TOKEN).await;
+    let branch_stock: BTreeMap<String, i64> = inv["products"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["product_id"].as_str().unwrap().to_string(),
+                p["stock"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let cinv = get_json(c, &format!("{central}/inventory"), ADMIN_TOKEN).await;
+    let mut central_stock: BTreeMap<String, i64> = BTreeMap::new();
+    for p in cinv["products"].as_array().unwrap() {
+        if let Some(q) = p["by_branch"][branch].as_i64() {
+            central_stock.insert(p["product_id"].as_str().unwrap().to_string(), q);
+        }
+    }
+    for (p, q) in &branch_stock {
+        assert_eq!(
+            central_stock.get(p).copied().unwrap_or(0),
+            *q,
+            "{branch}/{p}: central stock != branch stock"
+        );
+    }
+    for (p, q) in &central_stock {
+        assert_eq!(
+            branch_stock.get(p).copied().unwrap_or(0),
+            *q,
+            "{branch}/{p}: central has stock the branch lacks"
+        );
+    }
+}
+
+/// Sells one basket; returns the 201 body or None.
+pub async fn sell(c: &reqwest::Client, branch_url: &str, body: &Value) -> Option<Value> {
+    let r = c
+        .post(format!("{branch_url}/sell"))
+        .bearer_auth(POS_TOKEN)
+        .json(body)
+        .send()
+        .await
+        .ok()?;
+    if r.status().as_u16() == 201 {
+        r.json().await.ok()
+    } else {
+        None
+    }
+}
+
+/// Percentile (0..=100) of a sample, in the sample's unit.
+pub fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let idx = ((p / 100.0) * (v.len() - 1) as f64).round() as usize;
+    v[idx.min(v.len() - 1)]
+}
+
+// ------------------------------------------------------------------ chaos / failpoint helpers
+
+impl Proc {
+    /// Like [`Proc::spawn`], but runs the binary at `path` (e.g. a `failpoints` build kept in
+    /// its own target dir) with extra environment variables.
+    pub fn spawn_path(
+        name: &str,
+        path: PathBuf,
+        args: Vec<String>,
+        envs: Vec<(String, String)>,
+        log_dir: &Path,
+    ) -> Proc {
+        let mut p = Proc {
+            name: name.to_string(),
+            child: None,
+            addr: String::new(),
+            url: String::new(),
+            bin: path,
+            args,
+            envs,
+            log: log_dir.join(format!("{name}.log")),
+        };
+        p.start();
+        p
+    }
+
+    /// Sets (`Some`) or removes (`None`) an environment variable for the next (re)start.
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.envs.retain(|(k, _)| k != key);
+        if let Some(v) = value {
+            self.envs.push((key.to_string(), v.to_string()));
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own; its status if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let c = self.child.as_mut()?;
+            if let Ok(Some(st)) = c.try_wait() {
+                self.child = None;
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The arguments [`spawn_branch`] gives a branch (for starting another build of it).
+pub fn branch_args(dir: &Path, branch: &str, central_url: &str, extra: &[&str]) -> Vec<String> {
+    let data = dir.join(format!("branch-{branch}"));
+    let mut args: Vec<String> = vec![
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--branch-id".into(),
+        branch.into(),
+        "--data-dir".into(),
+        data.to_string_lossy().into_owned(),
+        "--central-url".into(),
+        central_url.into(),
+        "--central-token".into(),
+        branch_token(branch),
+        "--pos-token".into(),
+        POS_TOKEN.into(),
+    ];
+    for pair in extra.chunks(2) {
+        match (pair, args.iter().position(|a| a == pair[0])) {
+            ([_, value], Some(i)) => args[i + 1] = value.to_string(),
+            _ => args.extend(pair.iter().map(|s| s.to_string())),
+        }
+    }
+    args
+}
+
+/// The arguments [`spawn_central`] gives central (for starting another build of it).
+pub fn central_args(dir: &Path, branches: &[&str], extra: &[&str]) -> Vec<String> {
+    let db = dir.join("central.db");
+    let mut args: Vec<String> = vec![
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--database".into(),
+        db.to_string_lossy().into_owned(),
+        "--admin-token".into(),
+        ADMIN_TOKEN.into(),
+    ];
+    for b in branches {
+        args.push("--branch-token".into());
+        args.push(format!("{b}={}", branch_token(b)));
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+/// Waits until the branch has pulled everything central has for it (catalog and
+/// allocations), asking central's feed from the branch's own cursor with the admin token.
+pub async fn wait_pulled(c: &reqwest::Client, central: &str, branch_url: &str, branch: &str, timeout: Duration) {
+    eventually(
+        timeout,
+        &format!("{branch} pulls everything central has for it"),
+        || async {
+            let st = c
+                .get(format!("{branch_url}/status"))
+                .bearer_auth(POS_TOKEN)
+                .send()
+                .await
+                .ok()?
+                .json::<Value>()
+                .await
+                .ok()?;
+            let cursor = st["pull_cursor"].as_u64()?;
+            let page = c
+                .get(format!("{central}/sync/pull?branch_id={branch}&after={cursor}&limit=1"))
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .ok()?
+                .json::<Value>()
+                .await
+                .ok()?;
+            page["changes"].as_array()?.is_empty().then_some(())
+        },
+    )
+    .await
 }

@@ -1,0 +1,225 @@
+//! Input rules of central's endpoints: everything a client sends is checked here and turned
+//! into typed values before the store sees it, so the store never has to doubt its input and
+//! every bad input is a 400 that changed nothing.
+use crate::error::CentralError;
+use crate::store::{SalesCursor, SalesFilter};
+use colmena_shared::clock;
+use colmena_shared::ids::{check_delta, check_text, BranchId, ProductId};
+use colmena_shared::wire::{Event, ProductUpsert};
+use serde::Deserialize;
+
+/// Highest accepted price: 100 million in major units (`100_000_000.00`).
+pub const MAX_PRICE_CENTS: i64 = 10_000_000_000;
+/// Longest product name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+/// Highest accepted seq or cursor: what the stores can keep in a signed 64-bit column.
+pub const MAX_SEQ: u64 = i64::MAX as u64;
+/// Page sizes of `/sales` and `/sync/pull`.
+pub const MAX_PAGE: u32 = 1000;
+pub const DEFAULT_SALES_PAGE: u32 = 100;
+pub const DEFAULT_PULL_PAGE: u32 = 1000;
+
+pub fn product_id(s: &str) -> Result<ProductId, CentralError> {
+    ProductId::parse(s).map_err(CentralError::InvalidRequest)
+}
+
+pub fn branch_id(s: &str) -> Result<BranchId, CentralError> {
+    BranchId::parse(s).map_err(CentralError::InvalidRequest)
+}
+
+/// `PUT /products/{id}` body → (name, price_cents).
+pub fn product_upsert(body: ProductUpsert) -> Result<(String, i64), CentralError> {
+    check_text("name", &body.name, 1, MAX_NAME_CHARS).map_err(CentralError::InvalidRequest)?;
+    if !(0..=MAX_PRICE_CENTS).contains(&body.price_cents) {
+        return Err(CentralError::InvalidRequest(format!(
+            "price_cents must be between 0 and {MAX_PRICE_CENTS}, got {}",
+            body.price_cents
+        )));
+    }
+    Ok((body.name, body.price_cents))
+}
+
+/// An allocation's quantity: non-zero, |q| ≤ 1_000_000 (negative withdraws stock).
+pub fn allocation_quantity(q: i64) -> Result<i64, CentralError> {
+    check_delta("quantity", q).map_err(CentralError::InvalidRequest)
+}
+
+/// Checks a push before it reaches the store: every event valid by the shared rules
+/// ([`Event::validate`], which the branch applied before committing it — central adds no
+/// stricter rule, or a branch's outbox could get stuck on an event it already sold), seqs
+/// strictly increasing and storable. Whether the seqs continue the branch's sequence is the store's call (it
+/// needs `applied_through`, read in the same transaction).
+pub fn check_push(events: &[Event]) -> Result<(), CentralError> {
+    let mut prev: Option<u64> = None;
+    for e in events {
+        check_event(e)?;
+        if let Some(p) = prev {
+            if e.seq <= p {
+                return Err(CentralError::InvalidRequest(format!(
+                    "events must be in increasing seq order: {} follows {p}",
+                    e.seq
+                )));
+            }
+        }
+        prev = Some(e.seq);
+    }
+    Ok(())
+}
+
+fn check_event(e: &Event) -> Result<(), CentralError> {
+    e.validate().map_err(CentralError::InvalidRequest)?;
+    if e.seq > MAX_SEQ {
+        return Err(CentralError::InvalidRequest(format!(
+            "event seq {} is too large",
+            e.seq
+        )));
+    }
+    Ok(())
+}
+
+/// A page size: default when absent, 1..=1000.
+pub fn page_limit(limit: Option<u32>, default: u32) -> Result<u32, CentralError> {
+    match limit {
+        None => Ok(default),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(CentralError::InvalidRequest(format!(
+            "limit must be between 1 and {MAX_PAGE}, got {n}"
+        ))),
+    }
+}
+
+/// A pull cursor from the query string.
+pub fn pull_after(after: Option<u64>) -> Result<u64, CentralError> {
+    match after {
+        Some(a) if a > MAX_SEQ => Err(CentralError::InvalidRequest(format!("after {a} is too large"))),
+        a => Ok(a.unwrap_or(0)),
+    }
+}
+
+fn time(field: &str, s: &str) -> Result<i64, CentralError> {
+    clock::parse_rfc3339_millis(s)
+        .ok_or_else(|| CentralError::InvalidRequest(format!("{field} must be an RFC 3339 time, got {s:?}")))
+}
+
+/// The filters of `/sales` and `/sales/export`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesFilterQuery {
+    pub branch_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
+/// `GET /sales` query. Unknown parameters are rejected: a misspelt filter would otherwise
+/// silently return every sale.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SalesQuery {
+    pub branch_id: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+/// `from` is inclusive, `to` exclusive; `from > to` is a mistake, not an empty range.
+pub fn sales_filter(q: SalesFilterQuery) -> Result<SalesFilter, CentralError> {
+    let branch = q.branch_id.as_deref().map(branch_id).transpose()?;
+    let from_ms = q.from.as_deref().map(|s| time("from", s)).transpose()?;
+    let to_ms = q.to.as_deref().map(|s| time("to", s)).transpose()?;
+    if let (Some(f), Some(t)) = (from_ms, to_ms) {
+        if f > t {
+            return Err(CentralError::InvalidRequest("from is after to".into()));
+        }
+    }
+    Ok(SalesFilter { branch, from_ms, to_ms })
+}
+
+/// `GET /sales` → filter, position, page size.
+pub fn sales_query(q: SalesQuery) -> Result<(SalesFilter, Option<SalesCursor>, u32), CentralError> {
+    let filter = sales_filter(SalesFilterQuery {
+        branch_id: q.branch_id,
+        from: q.from,
+        to: q.to,
+    })?;
+    let after = q.after.as_deref().map(decode_cursor).transpose()?;
+    let limit = page_limit(q.limit, DEFAULT_SALES_PAGE)?;
+    Ok((filter, after, limit))
+}
+
+/// The opaque `next`/`after` of `/sales`: `s<branch>.<sold_ms>.<seq>`. Clients must not
+/// parse it; the prefix lets the format change later without ambiguity.
+pub fn encode_cursor(c: SalesCursor) -> String {
+    format!("s{}.{}.{}", c.branch, c.sold_ms, c.seq)
+}
+
+pub fn decode_cursor(s: &str) -> Result<SalesCursor, CentralError> {
+    let bad = || CentralError::InvalidRequest(format!("after is not a cursor returned by /sales: {:?}", truncate(s)));
+    let rest = s.strip_prefix('s').ok_or_else(bad)?;
+    let mut parts = rest.split('.');
+    let mut next = || -> Result<i64, CentralError> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
+    let c = SalesCursor {
+        branch: next()?,
+        sold_ms: next()?,
+        seq: next()?,
+    };
+    if parts.next().is_some() {
+        return Err(bad());
+    }
+    Ok(c)
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_garbage_is_rejected() {
+        let c = SalesCursor {
+            sold_ms: -5,
+            branch: 3,
+            seq: 9,
+        };
+        assert_eq!(decode_cursor(&encode_cursor(c)).unwrap(), c);
+        for bad in ["", "s", "s1.2", "s1.2.3.4", "x1.2.3", "s1.a.3", "s1..3"] {
+            assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_have_bounds() {
+        assert_eq!(page_limit(None, 100).unwrap(), 100);
+        assert!(page_limit(Some(0), 100).is_err());
+        assert!(page_limit(Some(1001), 100).is_err());
+        assert_eq!(page_limit(Some(1000), 100).unwrap(), 1000);
+    }
+
+    #[test]
+    fn product_bodies_are_checked() {
+        let ok = ProductUpsert {
+            name: "Coca Cola".into(),
+            price_cents: 550,
+        };
+        assert!(product_upsert(ok).is_ok());
+        for (name, price) in [("", 1), ("a\nb", 1), ("   ", 1), ("x", -1), ("x", MAX_PRICE_CENTS + 1)] {
+            assert!(
+                product_upsert(ProductUpsert {
+                    name: name.into(),
+                    price_cents: price
+                })
+                .is_err(),
+                "{name:?} {price}"
+            );
+        }
+        let long = "ñ".repeat(MAX_NAME_CHARS);
+        assert!(product_upsert(ProductUpsert {
+            name: long,
+            price_cents: 0
+        })
+        .is_ok());
+    }
+}

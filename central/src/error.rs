@@ -1,0 +1,105 @@
+//! Central's errors at the HTTP boundary, mapped onto the contract's error body (§1).
+use crate::store::StoreError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use colmena_shared::error::{ApiError, ErrorCode};
+
+/// Seconds a client is asked to wait after a 503.
+const RETRY_AFTER_SECS: u64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CentralError {
+    /// Malformed or out-of-range input (400).
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Missing or wrong bearer token (401).
+    #[error("missing or wrong bearer token")]
+    Unauthorized,
+    /// A valid token used outside its scope (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Central's catalog has no such product (404).
+    #[error("unknown product {0}")]
+    UnknownProduct(String),
+    /// No such resource (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// A push that does not continue the branch's sequence (409).
+    #[error("the push does not continue the branch's sequence: expected seq {}", applied_through + 1)]
+    SequenceGap { applied_through: u64 },
+    /// Not offered by this deployment, with what to use instead (501).
+    #[error("{0}")]
+    NotImplemented(String),
+    /// The store could not read or persist; nothing was changed (503).
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+impl CentralError {
+    fn api(&self) -> ApiError {
+        let message = self.to_string();
+        match self {
+            CentralError::InvalidRequest(_) => ApiError::new(ErrorCode::InvalidRequest, message),
+            CentralError::Unauthorized => ApiError::new(ErrorCode::Unauthorized, message),
+            CentralError::Forbidden(_) => ApiError::new(ErrorCode::Forbidden, message),
+            CentralError::UnknownProduct(_) => ApiError::new(ErrorCode::UnknownProduct, message),
+            CentralError::NotFound(_) => ApiError::new(ErrorCode::NotFound, message),
+            CentralError::SequenceGap { applied_through } => {
+                let mut e = ApiError::new(ErrorCode::SequenceGap, message);
+                e.applied_through = Some(*applied_through);
+                e
+            }
+            CentralError::NotImplemented(_) => ApiError::new(ErrorCode::NotImplemented, message),
+            CentralError::Storage(_) => ApiError::new(
+                ErrorCode::StorageUnavailable,
+                "storage is unavailable; nothing was changed, retry later",
+            )
+            .with_retry_after(RETRY_AFTER_SECS),
+        }
+    }
+}
+
+impl ResponseError for CentralError {
+    fn status_code(&self) -> StatusCode {
+        self.api().code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let CentralError::Storage(e) = self {
+            // The client gets a generic message; the operator gets the cause.
+            tracing::error!(error = %e, "storage unavailable");
+        }
+        let mut res = self.api().error_response();
+        if let CentralError::Unauthorized = self {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_contract_status() {
+        let cases = [
+            (CentralError::InvalidRequest("x".into()), 400, "invalid_request"),
+            (CentralError::Unauthorized, 401, "unauthorized"),
+            (CentralError::Forbidden("x".into()), 403, "forbidden"),
+            (CentralError::UnknownProduct("P".into()), 404, "unknown_product"),
+            (CentralError::NotFound("x".into()), 404, "not_found"),
+            (CentralError::SequenceGap { applied_through: 4 }, 409, "sequence_gap"),
+            (CentralError::NotImplemented("x".into()), 501, "not_implemented"),
+            (CentralError::Storage(StoreError::Closed), 503, "storage_unavailable"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.status_code().as_u16(), status, "{e:?}");
+            assert_eq!(e.api().code.as_str(), code);
+        }
+        let gap = CentralError::SequenceGap { applied_through: 4 }.api();
+        assert_eq!(gap.applied_through, Some(4));
+        assert!(CentralError::Storage(StoreError::Closed).api().retry_after.is_some());
+    }
+}

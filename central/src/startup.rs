@@ -1,0 +1,152 @@
+//! Building and running the server: `Application::build(settings)` → `port()` →
+//! `run_until_stopped()`.
+//!
+//! There is one way to stop: `telemetry::shutdown_signal()` (SIGTERM/SIGINT) → actix stops
+//! accepting and lets in-flight requests finish → the store finishes its queued writes and
+//! closes → `run_until_stopped` returns `Ok`, and the process exits 0.
+use crate::auth::{authenticate, Tokens};
+use crate::config::Settings;
+use crate::metrics::CentralMetrics;
+use crate::routes;
+use crate::routes::backups::CentralBackups;
+use crate::store::sqlite::SqliteStore;
+use crate::store::{DatabaseUrl, Store};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{web, App, HttpServer};
+use anyhow::{bail, Context};
+use colmena_shared::http::{json_config, not_found, observe, path_config, query_config};
+use colmena_shared::metrics::HttpMetrics;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight requests get to finish after a stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+pub struct Application {
+    server: Server,
+    addr: SocketAddr,
+    store: Arc<dyn Store>,
+    backups: CentralBackups,
+    backup_every: Option<Duration>,
+}
+
+impl Application {
+    /// Opens the store (migrating it), registers metrics, binds the listener. Serving starts
+    /// with [`Application::run_until_stopped`].
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let store: Arc<dyn Store> = match &settings.database {
+            DatabaseUrl::Sqlite(path) => {
+                let path = path.clone();
+                let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await??;
+                Arc::new(store)
+            }
+            DatabaseUrl::Postgres(_) => {
+                bail!("PostgreSQL store not built yet: give --database a file path for the embedded SQLite store")
+            }
+        };
+        let configured = settings.branch_tokens.iter().map(|t| t.branch.clone()).collect();
+        store
+            .ensure_branches(configured)
+            .await
+            .context("cannot record the configured branches")?;
+
+        let registry = prometheus::Registry::new();
+        let http_metrics = HttpMetrics::register(&registry)?;
+        let metrics = CentralMetrics::register(&registry)?;
+        metrics.seed(&store.branches().await.context("cannot read the branches")?);
+
+        let tokens = Tokens::new(
+            settings.admin_token.clone(),
+            settings
+                .branch_tokens
+                .iter()
+                .map(|t| (t.branch.clone(), t.token.clone()))
+                .collect(),
+        );
+        let listener =
+            TcpListener::bind(settings.listen).with_context(|| format!("cannot listen on {}", settings.listen))?;
+        let addr = listener.local_addr()?;
+
+        let store_data: web::Data<dyn Store> = web::Data::from(store.clone());
+        let tokens = web::Data::new(tokens);
+        let metrics = web::Data::new(metrics);
+        let http_metrics = web::Data::new(http_metrics);
+        let registry = web::Data::new(registry);
+        let backups = CentralBackups(
+            settings
+                .backups_dir()
+                .map(|dir| colmena_shared::backup::Backups::new(dir, "central", settings.backups_keep)),
+        );
+        let backups_data = web::Data::new(backups.clone());
+        let (body_limit, push_limit) = (settings.body_limit, settings.push_body_limit());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(store_data.clone())
+                .app_data(tokens.clone())
+                .app_data(metrics.clone())
+                .app_data(http_metrics.clone())
+                .app_data(registry.clone())
+                .app_data(backups_data.clone())
+                .app_data(json_config(body_limit))
+                .app_data(query_config())
+                .app_data(path_config())
+                .configure(|cfg| routes::configure(cfg, push_limit))
+                .default_service(web::to(not_found))
+                .wrap(from_fn(authenticate))
+                .wrap(from_fn(observe))
+        })
+        .workers(settings.workers)
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
+        .listen(listener)?
+        .run();
+        tracing::info!(%addr, database = ?settings.database, branches = settings.branch_tokens.len(), "central ready");
+        Ok(Application {
+            server,
+            addr,
+            store,
+            backups,
+            backup_every: settings.backup_every,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Serves until SIGTERM/SIGINT, then stops gracefully (see the module doc).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let cancel = CancellationToken::new();
+        let scheduled = self.backup_every.map(|every| {
+            tokio::spawn(crate::routes::backups::run_scheduled(
+                self.store.clone(),
+                self.backups.clone(),
+                every,
+                cancel.clone(),
+            ))
+        });
+        let handle = self.server.handle();
+        let stopper = tokio::spawn(async move {
+            colmena_shared::telemetry::shutdown_signal().await;
+            tracing::info!("stop requested: finishing in-flight requests");
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        stopper.abort();
+        cancel.cancel();
+        if let Some(task) = scheduled {
+            // A backup in progress finishes first: the file is only listed once complete.
+            let _ = task.await;
+        }
+        self.store.close().await;
+        tracing::info!("stopped");
+        served.context("server failed")
+    }
+}

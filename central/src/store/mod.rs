@@ -1,0 +1,178 @@
+//! Central's storage: the one place that knows how state is kept.
+//!
+//! Routes talk to `Arc<dyn Store>` only, so a PostgreSQL implementation can be added beside
+//! [`sqlite::SqliteStore`] without touching them. The trait is shaped by what must be atomic:
+//!
+//! - [`Store::apply_push`] is *one* transactional operation: reading the branch's
+//!   `applied_through`, deciding duplicates/gap, inserting the events, moving the stock
+//!   ledger and advancing the branch all happen in one transaction, and pushes of one branch
+//!   are serialised, so every seq is applied exactly once however often or concurrently a
+//!   branch retries.
+//! - [`Store::upsert_product`] and [`Store::allocate`] write the catalog/ledger *and* the
+//!   pull feed in one transaction, so a branch never sees a change central does not have.
+//!
+//! Answers that are part of the domain (a gap, an unknown product) are values of the outcome
+//! enums; [`StoreError`] is only "could not read or persist right now" (503).
+use async_trait::async_trait;
+use colmena_shared::backup::{BackupError, BackupInfo, Backups};
+use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::wire::{AllocationResponse, BranchSummary, CentralProductStock, CentralSale, Event, Product};
+use std::path::PathBuf;
+use std::str::FromStr;
+
+pub mod sqlite;
+
+/// Where the store lives, from `--database`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A file path: the embedded SQLite store.
+    Sqlite(PathBuf),
+    /// `postgres://…` / `postgresql://…`: not built yet (a later issue).
+    Postgres(String),
+}
+
+impl FromStr for DatabaseUrl {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(s.to_string()))
+        } else if s.is_empty() {
+            Err("--database is empty".into())
+        } else {
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(s)))
+        }
+    }
+}
+
+/// The store could not do its work; nothing was changed. Reported as 503 `storage_unavailable`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("the store is shutting down")]
+    Closed,
+}
+
+/// Result of [`Store::apply_push`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// Every new event was applied (possibly none: an empty or all-duplicate push).
+    Applied {
+        applied_through: u64,
+        /// Events applied by this push.
+        applied: u64,
+        /// Events at or below the previous `applied_through`, skipped.
+        duplicates: u64,
+    },
+    /// The first new event does not continue the branch's sequence, or the new events have
+    /// a hole. Nothing was applied.
+    Gap { applied_through: u64 },
+}
+
+/// Result of [`Store::allocate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllocationOutcome {
+    Allocated(AllocationResponse),
+    /// Central's catalog has no such product.
+    UnknownProduct,
+    /// Central has never heard of the branch (no token configured, never pushed).
+    UnknownBranch,
+}
+
+/// Filters of `GET /sales` and `/sales/export`. Times are Unix milliseconds; `from` is
+/// inclusive and `to` exclusive, on the sale's `sold_at`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SalesFilter {
+    pub branch: Option<BranchId>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// A position in the sales order: by branch (`branch_id`), then `sold_at`, then `seq`.
+/// `branch` is the store's own ordinal for the branch (stable for the life of the database),
+/// not its id; clients see the cursor only as an opaque string (see
+/// [`crate::domain::encode_cursor`]). A cursor naming no known branch yields an empty page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SalesCursor {
+    pub branch: i64,
+    pub sold_ms: i64,
+    pub seq: i64,
+}
+
+/// One page of sales and where the next page starts (`None` on the last page).
+#[derive(Debug, Clone)]
+pub struct SalesPageData {
+    pub sales: Vec<CentralSale>,
+    pub next: Option<SalesCursor>,
+}
+
+/// One entry of the pull feed for a branch.
+#[derive(Debug, Clone)]
+pub struct PullData {
+    pub changes: Vec<colmena_shared::wire::Change>,
+    pub applied_through: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Makes sure these branches are listed (with `applied_through` 0 if new).
+    async fn ensure_branches(&self, branches: Vec<BranchId>) -> Result<(), StoreError>;
+
+    /// Applies one push of `branch` (see the module doc). `events` must already be
+    /// validated and strictly increasing in `seq`.
+    async fn apply_push(&self, branch: BranchId, events: Vec<Event>) -> Result<PushOutcome, StoreError>;
+
+    /// Creates or updates a product. A new product gets version 1; a change of name or price
+    /// increments the version and appends a product change to the pull feed; the same
+    /// name and price again changes nothing (PUT is idempotent).
+    async fn upsert_product(&self, product: ProductId, name: String, price_cents: i64) -> Result<Product, StoreError>;
+
+    async fn products(&self) -> Result<Vec<Product>, StoreError>;
+
+    /// Sends stock to (or, negative, withdraws it from) a branch: ledger entry and pull
+    /// feed entry in one transaction.
+    async fn allocate(
+        &self,
+        branch: BranchId,
+        product: ProductId,
+        quantity: i64,
+    ) -> Result<AllocationOutcome, StoreError>;
+
+    /// Every product central knows (catalog or ledger), by `product_id`.
+    async fn inventory(&self) -> Result<Vec<CentralProductStock>, StoreError>;
+
+    /// One product; `None` if central knows neither the product nor any ledger entry for it.
+    async fn inventory_of(&self, product: ProductId) -> Result<Option<CentralProductStock>, StoreError>;
+
+    /// Every branch central knows, by `branch_id`.
+    async fn branches(&self) -> Result<Vec<BranchSummary>, StoreError>;
+
+    /// Sales in `(branch_id, sold_at, seq)` order after `after`, at most `limit`. Within a
+    /// branch this is its selling order; grouping by branch keeps every push an append to
+    /// its branch's own part of the store.
+    async fn sales(
+        &self,
+        filter: SalesFilter,
+        after: Option<SalesCursor>,
+        limit: u32,
+    ) -> Result<SalesPageData, StoreError>;
+
+    /// Feed entries after `after` for `branch`: every product change and the branch's own
+    /// allocations, in cursor order, at most `limit`; plus its `applied_through`.
+    async fn pull(&self, branch: BranchId, after: u64, limit: u32) -> Result<PullData, StoreError>;
+
+    /// Number of (branch, product) pairs whose ledger stock is below zero.
+    async fn negative_stock_products(&self) -> Result<u64, StoreError>;
+
+    /// Takes an online backup of the whole store into `backups`: one consistent snapshot,
+    /// taken while central keeps serving. `None`: this store has no backup of its own;
+    /// PostgreSQL is backed up with its own tools (`pg_dump`, base backups + WAL archiving).
+    async fn backup(&self, _backups: Backups) -> Option<Result<BackupInfo, BackupError>> {
+        None
+    }
+
+    /// Finishes queued writes and closes the store. Later calls fail with `Closed`.
+    async fn close(&self);
+}

@@ -1,0 +1,568 @@
+#!/usr/bin/env bash
+# scripts/bench.sh — every colmena benchmark figure (issue 8) in one command.
+#
+#   scripts/bench.sh            full run (~12 min): builds release binaries, writes BENCHMARKS.md
+#   scripts/bench.sh --quick    smoke run (~15 s after the build, 1 s per figure) for CI: proves the harness
+#                               still works end to end; prints its report instead of writing
+#                               BENCHMARKS.md, and exits non-zero if the harness is broken
+#                               (a server that does not start, wrk errors, non-2xx answers,
+#                               a push-load that applies nothing). It never asserts on speed.
+#                               KEEP_WORK=1 keeps the temp dir (logs, stores) after success.
+#
+# Options: --quick · --no-build (use the binaries already in target/release) ·
+#          --out FILE · --rounds N (alternating rounds per ratio, default 5) ·
+#          --duration S (wrk seconds per run, default 10) · --install-oha (cargo install oha
+#          once if missing, ~4 min build, for P2/P7) · --profile (perf-record the branch's
+#          /sell under load, report in $WORK/profile-*.txt)
+#
+# Figures are ratios against a baseline measured in the same run, because these 2-core
+# machines are shared and noisy (±15 % between runs on a quiet box; ×2 while neighbours
+# run their test suites). Load generator and servers
+# share the same 2 cores; every side of every ratio is measured under the same conditions.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
+
+QUICK=0 BUILD=1 OUT="" ROUNDS=5 DUR=10 INSTALL_OHA=0 PROFILE=0
+ORIG_ARGS="$*"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --no-build) BUILD=0 ;;
+    --out) OUT=$2; shift ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DUR=$2; shift ;;
+    --install-oha) INSTALL_OHA=1 ;;
+    --profile) PROFILE=1 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+WARMUP=2 EVENTS=1000000 P4_BRANCHES=1000 P4_CONC=${P4_CONC:-32} P9_PRODUCTS=100000
+PENDING_TARGET=1000000 FILL_CHUNK=10 FILL_CAP=240
+if [ "$QUICK" = 1 ]; then
+  ROUNDS=1 DUR=1 WARMUP=0 EVENTS=20000 P4_BRANCHES=20 P4_CONC=8 P9_PRODUCTS=1000
+  PENDING_TARGET=10000 FILL_CHUNK=1 FILL_CAP=20
+fi
+WORK=$(mktemp -d /tmp/colmena-bench.XXXXXX)
+[ -n "$OUT" ] || { if [ "$QUICK" = 1 ]; then OUT=$WORK/BENCHMARKS.quick.md; else OUT=$ROOT/BENCHMARKS.md; fi; }
+RAW=$WORK/raw.txt
+: > "$RAW"
+log() { echo "== $*" >&2; }
+die() { echo "bench.sh: $*" >&2; exit 1; }
+
+# ------------------------------------------------------------------ processes we started
+PIDS=()
+cleanup() {
+  local rc=$?
+  for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  if [ "$rc" = 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
+    rm -rf "$WORK"
+  else
+    echo "bench.sh: work dir (servers' logs, wrk/oha output, stores) kept at $WORK" >&2
+  fi
+}
+trap cleanup EXIT
+
+# start NAME CMD... : runs CMD in the background (stdout/stderr to $WORK/NAME.{out,err}),
+# waits for its "listening on ADDR" line; sets START_PID and START_ADDR.
+start() {
+  local name=$1; shift
+  "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
+  START_PID=$!
+  PIDS+=("$START_PID")
+  local i
+  for i in $(seq 600); do
+    START_ADDR=$(sed -n 's/^listening on //p' "$WORK/$name.out" | head -1)
+    [ -n "$START_ADDR" ] && return 0
+    kill -0 "$START_PID" 2>/dev/null || { tail -5 "$WORK/$name.err" >&2; die "$name exited before listening"; }
+    sleep 0.05
+  done
+  die "$name did not print 'listening on' within 30 s"
+}
+
+stop() {
+  local pid=$1 i keep=()
+  for i in "${PIDS[@]:-}"; do [ "$i" = "$pid" ] || keep+=("$i"); done
+  PIDS=("${keep[@]:-}")
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 200); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
+
+# ------------------------------------------------------------------ numbers
+to_ms() {  # wrk/oha durations: 850.00us, 1.36ms, 1.20s, 2m -> milliseconds
+  awk -v v="$1" 'BEGIN{
+    if (v ~ /us$/) { sub(/us$/,"",v); printf "%.3f", v/1000 }
+    else if (v ~ /ms$/) { sub(/ms$/,"",v); printf "%.3f", v }
+    else if (v ~ /m$/) { sub(/m$/,"",v); printf "%.3f", v*60000 }
+    else if (v ~ /s$/) { sub(/s$/,"",v); printf "%.3f", v*1000 }
+    else printf "%s", v }'
+}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "n/a"; else printf "%.2f", a/b }'; }
+fmt0() { awk -v a="$1" 'BEGIN{ printf "%.0f", a }'; }
+ge() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a+0 >= b+0) }'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a+0 <= b+0) }'; }
+met() {  # met VALUE ge|le GOAL
+  if [ "$1" = "n/a" ]; then echo "not measured"
+  elif [ "$QUICK" = 1 ]; then echo "smoke run: not judged"
+  elif "$2" "$1" "$3"; then echo "**met**"
+  else echo "**not met**"; fi
+}
+
+cpu_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }  # utime+stime
+box_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat; }                       # total, idle+iowait
+HZ=$(getconf CLK_TCK)
+
+# wrk_run LABEL ADDR PID [LUA] : WRK_RPS, WRK_P50, WRK_P99 (ms), WRK_CPU_US (server CPU µs per
+# request: utime+stime of PID over the run ÷ requests — much less noisy than req/s) and
+# WRK_IDLE (% of the box idle during the run). Fails on wrk errors or non-2xx answers.
+wrk_run() {
+  local label=$1 addr=$2 pid=$3 lua=${4:-$WORK/sell.lua} f=$WORK/wrk-$1.txt c0 c1 b0 b1
+  if [ "$WARMUP" -gt 0 ]; then wrk -t2 -c64 -d"${WARMUP}s" -s "$lua" "http://$addr/sell" > /dev/null; fi
+  c0=$(cpu_ticks "$pid"); b0=$(box_ticks)
+  local TIMEFORMAT='%U %S'
+  { time wrk -t2 -c64 -d"${DUR}s" --latency -s "$lua" "http://$addr/sell" > "$f"; } 2> "$f.time"
+  c1=$(cpu_ticks "$pid"); b1=$(box_ticks)
+  WRK_RPS=$(awk '/^Requests\/sec:/{print $2}' "$f")
+  WRK_P50=$(to_ms "$(awk '$1=="50%"{print $2}' "$f")")
+  WRK_P99=$(to_ms "$(awk '$1=="99%"{print $2}' "$f")")
+  local n non2xx sock
+  n=$(awk '/requests in/{print $1}' "$f")
+  non2xx=$(awk -F': ' '/Non-2xx/{print $2}' "$f"); non2xx=${non2xx:-0}
+  sock=$(grep -o 'Socket errors:.*' "$f" || true)
+  [ -n "$WRK_RPS" ] && [ "${n:-0}" -gt 0 ] || die "$label: wrk measured nothing (see $f)"
+  WRK_CPU_US=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN{ printf "%.1f", t / hz * 1e6 / n }')
+  WRK_IDLE=$(echo "$b0 $b1" | awk '{ printf "%.0f", 100 * ($4 - $2) / ($3 - $1) }')
+  WRK_GEN_US=$(awk -v n="$n" '{ printf "%.1f", ($1 + $2) * 1e6 / n }' "$f.time")
+  echo "$label: $n requests, $WRK_RPS req/s, p50 $WRK_P50 ms, p99 $WRK_P99 ms, server CPU $WRK_CPU_US µs/req, wrk CPU $WRK_GEN_US µs/req, box idle $WRK_IDLE %, non-2xx $non2xx${sock:+, $sock}" | tee -a "$RAW" >&2
+  [ "$non2xx" = 0 ] || die "$label: $non2xx non-2xx answers (see $f) — the figure would be meaningless"
+}
+
+# ------------------------------------------------------------------ build and tools
+cd "$ROOT"
+BUILD_NOTE="built by this run (cargo build --release)"
+if [ "$BUILD" = 1 ]; then
+  log "building release binaries (colmena-bench, colmena-sucursal, colmena-central)"
+  if ! cargo build --release -p colmena-bench -p colmena-sucursal; then
+    [ -x "$TARGET/colmena-sucursal" ] && [ -x "$TARGET/colmena-bench" ] || die "build failed and no binaries to fall back on"
+    BUILD_NOTE="BUILD FAILED in this run; used the existing binaries in target/release"
+    log "$BUILD_NOTE"
+  fi
+  cargo build --release -p colmena-central || log "colmena-central did not build; central figures will use an existing binary or be marked pending"
+else
+  BUILD_NOTE="--no-build: used the existing binaries in target/release"
+fi
+BENCH=$TARGET/colmena-bench SUC=$TARGET/colmena-sucursal CEN=$TARGET/colmena-central
+[ -x "$BENCH" ] && [ -x "$SUC" ] || die "missing $BENCH or $SUC"
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing wrk (Debian)"
+    apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+  else
+    die "wrk is missing: sudo apt-get install -y wrk"
+  fi
+fi
+if [ "$INSTALL_OHA" = 1 ] && ! command -v oha >/dev/null 2>&1; then
+  log "cargo install oha (one-time, ~4 min on 2 cores)"
+  cargo install oha --locked || log "cargo install oha failed; P2/P7 stay unmeasured"
+fi
+OHA=$(command -v oha || true)
+
+cat > "$WORK/sell.lua" <<'EOF'
+wrk.method = "POST"
+wrk.body = '{"product_id":"P1","quantity":1}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer t"
+EOF
+# The same sale spread over P1..P100, for runs that sync (10^6 units per product, see below).
+cat > "$WORK/sell-many.lua" <<'EOF'
+local i = 0
+request = function()
+  i = (i % 100) + 1
+  return wrk.format("POST", "/sell", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer t"},
+    '{"product_id":"P' .. i .. '","quantity":1}')
+end
+EOF
+# Catalog for both the baseline and the branch: stock so large no sale is ever refused.
+# P1 uses 10^9 units per product (nothing syncs: central is unreachable). Runs that sync use
+# 10^6: the first-boot seed travels to central as one adjustment event per product and
+# central rejects |quantity_delta| > 10^6 (see the analysis below).
+catalog() {  # catalog N STOCK FILE
+  awk -v n="$1" -v s="$2" 'BEGIN{ printf "["; for (i=1;i<=n;i++) printf "%s{\"product_id\":\"P%d\",\"name\":\"Producto %d\",\"price_cents\":%d,\"stock\":%d}", (i>1?",":""), i, i, 100+(i*37)%900, s; print "]" }' > "$3"
+}
+catalog 100 1000000000 "$WORK/catalog.json"
+catalog 100 1000000 "$WORK/catalog-sync.json"
+
+CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+NPROC=$(nproc)
+MEM=$(free -g | awk '/^Mem:/{print $2" GiB total, "$7" GiB available"}')
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+GIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git -C "$ROOT" status --porcelain 2>/dev/null | wc -l)
+
+branch_cmd() {  # branch_cmd DATADIR CENTRAL_URL CATALOG [extra...]
+  local dir=$1 url=$2 cat=$3; shift 3
+  echo "$SUC" --branch-id CUS --pos-token t --data-dir "$dir" --catalog "$cat" --central-url "$url" --listen 127.0.0.1:0 --startup-sync-timeout 1s "$@"
+}
+
+central_works() { [ -x "$CEN" ] && "$CEN" --help >/dev/null 2>&1; }
+
+# ------------------------------------------------------------------ P1
+log "P1: /sell baseline vs branch, $ROUNDS alternating rounds of wrk -t2 -c64 -d${DUR}s"
+echo "### P1 runs (wrk -t2 -c64 -d${DUR}s --latency, POST /sell {\"product_id\":\"P1\",\"quantity\":1})" >> "$RAW"
+B_RPS=() B_P50=() B_P99=() B_CPU=() B_GEN=() S_RPS=() S_P50=() S_P99=() S_CPU=() S_GEN=()
+for r in $(seq "$ROUNDS"); do
+  start baseline "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json"
+  wrk_run "baseline-r$r" "$START_ADDR" "$START_PID"; stop "$START_PID"
+  B_RPS+=("$WRK_RPS") B_P50+=("$WRK_P50") B_P99+=("$WRK_P99") B_CPU+=("$WRK_CPU_US") B_GEN+=("$WRK_GEN_US")
+  # shellcheck disable=SC2046
+  start branch $(branch_cmd "$WORK/p1-r$r" http://127.0.0.1:1 "$WORK/catalog.json")
+  wrk_run "branch-r$r" "$START_ADDR" "$START_PID"; stop "$START_PID"
+  S_RPS+=("$WRK_RPS") S_P50+=("$WRK_P50") S_P99+=("$WRK_P99") S_CPU+=("$WRK_CPU_US") S_GEN+=("$WRK_GEN_US")
+done
+P1_B=$(fmt0 "$(median "${B_RPS[@]}")") P1_S=$(fmt0 "$(median "${S_RPS[@]}")")
+# The figure is the median of the per-round ratios: each branch run is paired with the
+# baseline run just before it, so slow drifts of the machine's load cancel within a pair.
+P1_RR=()
+for i in "${!S_RPS[@]}"; do P1_RR+=("$(ratio "${S_RPS[$i]}" "${B_RPS[$i]}")"); done
+P1_R=$(printf '%.2f' "$(median "${P1_RR[@]}")")
+echo "P1 per-round ratios: ${P1_RR[*]} -> median $P1_R (ratio of the medians: $(ratio "$P1_S" "$P1_B"))" | tee -a "$RAW" >&2
+P1_BCPU=$(median "${B_CPU[@]}") P1_SCPU=$(median "${S_CPU[@]}") P1_BGEN=$(median "${B_GEN[@]}") P1_SGEN=$(median "${S_GEN[@]}")
+P1_BP50=$(median "${B_P50[@]}") P1_BP99=$(median "${B_P99[@]}") P1_SP50=$(median "${S_P50[@]}") P1_SP99=$(median "${S_P99[@]}")
+log "P1: branch $P1_S / baseline $P1_B = $P1_R"
+
+# ------------------------------------------------------------------ P2 (oha, open loop)
+P2_P99=n/a P2_NOTE=""
+oha_pct() {  # oha_pct FILE PCT -> milliseconds ("  99.00% in 4.9086 ms" or "... in 0.0049 secs")
+  awk -v p="$2" '$1 == p && $2 == "in" { v = $3; if ($4 ~ /^sec/) v *= 1000; printf "%.3f", v; exit }' "$1"
+}
+oha_run() {  # oha_run LABEL ADDR RATE CONNS
+  "$OHA" -z "${DUR}s" -c "$4" -q "$3" --latency-correction --no-tui -m POST \
+    -H "Authorization: Bearer t" -T application/json -d '{"product_id":"P1","quantity":1}' \
+    "http://$2/sell" > "$WORK/oha-$1.txt" 2>&1 || true
+  OHA_P50=$(oha_pct "$WORK/oha-$1.txt" 50.00%) OHA_P99=$(oha_pct "$WORK/oha-$1.txt" 99.00%)
+  OHA_RPS=$(awk '/Requests\/sec:/{printf "%.0f", $2}' "$WORK/oha-$1.txt")
+  OHA_OK=$(awk '$1 == "[201]" {print $2}' "$WORK/oha-$1.txt")
+  echo "$1: oha -z ${DUR}s -c $4 -q $3 --latency-correction: ${OHA_RPS:-?} req/s, p50 ${OHA_P50:-?} ms, p99 ${OHA_P99:-?} ms, ${OHA_OK:-0} × 201, $(grep -c '^  \[[^2]' "$WORK/oha-$1.txt" || true) non-201/error lines" | tee -a "$RAW" >&2
+}
+if [ -n "$OHA" ]; then
+  RATE=$(awk -v r="$P1_S" 'BEGIN{ printf "%d", r/2 }')
+  log "P2: oha open loop at $RATE req/s (half the branch's P1 median), latency-corrected; baseline at the same rate for reference"
+  echo "### P2 runs" >> "$RAW"
+  B2=() S2=()
+  for r in $(seq "$(( (ROUNDS + 1) / 2 ))"); do
+    start baseline "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json"
+    oha_run "p2-baseline-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; [ -n "$OHA_P99" ] && B2+=("$OHA_P99")
+    # shellcheck disable=SC2046
+    start branch $(branch_cmd "$WORK/p2-r$r" http://127.0.0.1:1 "$WORK/catalog.json")
+    oha_run "p2-branch-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; [ -n "$OHA_P99" ] && S2+=("$OHA_P99")
+    [ "${OHA_OK:-0}" -gt 0 ] || die "P2: oha got no 201 from the branch (see $WORK/oha-p2-branch-r$r.txt)"
+  done
+  if [ "${#S2[@]}" -gt 0 ]; then
+    P2_P99=$(median "${S2[@]}")
+    P2_NOTE="branch at $RATE req/s (½ of its P1 median), median of ${#S2[@]} run(s); the in-memory baseline at the same rate: p99 $(median "${B2[@]:-0}") ms"
+  else
+    P2_NOTE="oha ran but its output could not be parsed (see raw)"
+  fi
+else
+  P2_NOTE="not measured: needs an open-loop generator with coordinated-omission correction. wrk2 is not packaged in Debian; oha is not installed on this machine (re-run with --install-oha when nothing else is compiling: a ~4 min build on 2 cores). wrk's closed-loop p99 under saturation is in P1."
+fi
+
+# ------------------------------------------------------------------ P3
+P3_R=n/a P3_NOTE="" P3_UP=n/a P3_DOWN=n/a
+if central_works; then
+  log "P3: branch /sell with central down vs up, $ROUNDS alternating rounds"
+  echo "### P3 runs (same wrk settings, the sale spread over P1..P100; 'up' = a live colmena-central receiving the relay's pushes on the same 2 cores)" >> "$RAW"
+  DOWN=() UP=() P3_MAXLAG=0
+  for r in $(seq "$ROUNDS"); do
+    # shellcheck disable=SC2046
+    start branch $(branch_cmd "$WORK/p3d-r$r" http://127.0.0.1:1 "$WORK/catalog-sync.json")
+    wrk_run "central-down-r$r" "$START_ADDR" "$START_PID" "$WORK/sell-many.lua"; stop "$START_PID"; DOWN+=("$WRK_RPS")
+    mkdir -p "$WORK/p3c-r$r"
+    start central "$CEN" --listen 127.0.0.1:0 --database "$WORK/p3c-r$r/c.db" --admin-token adm --branch-token CUS=bench-branch-token
+    CPID=$START_PID CADDR=$START_ADDR
+    # shellcheck disable=SC2046
+    start branch $(branch_cmd "$WORK/p3u-r$r" "http://$CADDR" "$WORK/catalog-sync.json" --central-token bench-branch-token)
+    BPID=$START_PID BADDR=$START_ADDR
+    wrk_run "central-up-r$r" "$BADDR" "$BPID" "$WORK/sell-many.lua"; UP+=("$WRK_RPS")
+    LAST=$(curl -s -H 'Authorization: Bearer t' "http://$BADDR/status" | grep -o '"last_seq":[0-9]*' | cut -d: -f2 || true)
+    APPLIED=$(curl -s -H 'Authorization: Bearer adm' "http://$CADDR/branches" | grep -o '"branch_id":"CUS","applied_through":[0-9]*' | grep -o '[0-9]*$' || true)
+    LAG=$(( ${LAST:-0} - ${APPLIED:-0} )); [ "$LAG" -gt "$P3_MAXLAG" ] && P3_MAXLAG=$LAG
+    echo "central-up-r$r: at the end of the run branch last_seq=${LAST:-?}, central applied_through=${APPLIED:-0} (relay backlog $LAG events)" | tee -a "$RAW" >&2
+    stop "$BPID"; stop "$CPID"
+  done
+  P3_DOWN=$(fmt0 "$(median "${DOWN[@]}")") P3_UP=$(fmt0 "$(median "${UP[@]}")")
+  P3_RR=()
+  for i in "${!DOWN[@]}"; do P3_RR+=("$(ratio "${DOWN[$i]}" "${UP[$i]}")"); done
+  P3_R=$(printf '%.2f' "$(median "${P3_RR[@]}")")
+  echo "P3 per-round ratios: ${P3_RR[*]} -> median $P3_R" | tee -a "$RAW" >&2
+  P3_NOTE="median of the per-round ratios ${P3_RR[*]}; medians: down $P3_DOWN req/s, up $P3_UP req/s; relay backlog at the end of the 'up' runs: at most $P3_MAXLAG events"
+else
+  P3_NOTE="not measured: no working colmena-central binary at $CEN when this ran"
+fi
+
+# ------------------------------------------------------------------ P4 (+ central RSS for P9)
+P4_EPS=n/a P4_NOTE="" P9_CENTRAL=""
+if central_works; then
+  P4_RUNS=$(( (ROUNDS + 1) / 2 ))
+  log "P4: central ingest, $P4_BRANCHES branches, batches of 500, $EVENTS events, $P4_CONC pushers, $P4_RUNS run(s)"
+  echo "### P4 (colmena-bench push-load --branches $P4_BRANCHES --batch 500 --events $EVENTS --concurrency $P4_CONC; a fresh central on SQLite per run)" >> "$RAW"
+  EPS=() P4_FAILED=""
+  for r in $(seq "$P4_RUNS"); do
+    mkdir -p "$WORK/p4-r$r"
+    start central "$CEN" --listen 127.0.0.1:0 --database "$WORK/p4-r$r/c.db" --admin-token adm
+    CPID=$START_PID
+    if "$BENCH" push-load --central "http://$START_ADDR" --token adm --branches "$P4_BRANCHES" --batch 500 \
+         --events "$EVENTS" --concurrency "$P4_CONC" --json > "$WORK/p4.txt" 2> "$WORK/p4.err"; then
+      EPS+=("$(tail -1 "$WORK/p4.txt" | grep -o '"events_per_s":[0-9.e+]*' | cut -d: -f2)")
+      head -1 "$WORK/p4.txt" | sed "s/^push-load:/p4-r$r:/" | tee -a "$RAW" >&2
+    else
+      P4_FAILED="push-load failed: $(tail -2 "$WORK/p4.txt" "$WORK/p4.err" | tr '\n' ' ')"
+      cat "$WORK/p4.err" "$WORK/p4.txt" >> "$RAW"
+      [ "$QUICK" = 1 ] && { cat "$WORK/p4.txt" "$WORK/p4.err" >&2; die "P4 push-load failed"; }
+    fi
+    P9_CENTRAL="central after P4 ($P4_BRANCHES branches, $EVENTS events in SQLite): RSS $(( $(rss_kb "$CPID") / 1024 )) MiB, peak $(( $(hwm_kb "$CPID") / 1024 )) MiB"
+    stop "$CPID"
+  done
+  echo "$P9_CENTRAL" >> "$RAW"
+  if [ "${#EPS[@]}" -gt 0 ]; then
+    P4_EPS=$(fmt0 "$(median "${EPS[@]}")")
+    P4_NOTE="median of ${#EPS[@]} run(s) ($(printf '%.0f ' "${EPS[@]}")events/s), $P4_CONC concurrent pushers; push latencies in raw${P4_FAILED:+; $P4_FAILED}"
+  else
+    P4_NOTE=$P4_FAILED
+  fi
+  log "P4: $P4_EPS events/s"
+else
+  P4_NOTE="pending: no working colmena-central binary at $CEN when this ran (the harness is ready: colmena-bench push-load)"
+fi
+
+# ------------------------------------------------------------------ P7 (oha at 1,000 sales/s, central up)
+P7_P99=n/a P7_NOTE=""
+hist_p99() {  # hist_p99 METRICS_FILE NAME : "p99_seconds fraction_le_0.05 count" from a Prometheus histogram
+  awk -v name="$2" '
+    index($0, name "_bucket{") == 1 { le = $0; sub(/.*le="/, "", le); sub(/".*/, "", le); n++; L[n] = (le == "+Inf" ? 1e300 : le + 0); C[n] = $NF + 0 }
+    END {
+      total = C[n]; if (total == 0) { print "n/a n/a 0"; exit }
+      want = 0.99 * total; prev_le = 0; prev_c = 0; p = "n/a"; f = 0
+      for (i = 1; i <= n; i++) {
+        if (L[i] == 0.05) f = C[i] / total
+        if (p == "n/a" && C[i] >= want) { p = (L[i] >= 1e300 ? "inf" : prev_le + (L[i] - prev_le) * (want - prev_c) / (C[i] - prev_c)) }
+        prev_le = L[i]; prev_c = C[i]
+      }
+      printf "%s %.4f %d\n", p, f, total
+    }' "$1"
+}
+if [ -n "$OHA" ] && central_works; then
+  log "P7: sync latency at 1,000 sales/s (oha open loop), central up"
+  mkdir -p "$WORK/p7c"
+  start central "$CEN" --listen 127.0.0.1:0 --database "$WORK/p7c/c.db" --admin-token adm --branch-token CUS=bench-branch-token
+  CPID=$START_PID CADDR=$START_ADDR
+  # shellcheck disable=SC2046
+  start branch $(branch_cmd "$WORK/p7" "http://$CADDR" "$WORK/catalog-sync.json" --central-token bench-branch-token)
+  BPID=$START_PID BADDR=$START_ADDR
+  echo "### P7 (branch with a live central, oha at 1,000 sales/s)" >> "$RAW"
+  oha_run p7 "$BADDR" 1000 16
+  sleep 1
+  curl -s "http://$BADDR/metrics" > "$WORK/p7-metrics.txt" || true
+  stop "$BPID"; stop "$CPID"
+  read -r P7_S P7_F P7_N < <(hist_p99 "$WORK/p7-metrics.txt" colmena_sync_latency_seconds)
+  if [ "$P7_S" != n/a ] && [ "$P7_S" != inf ]; then
+    P7_P99=$(awk -v s="$P7_S" 'BEGIN{ printf "%.1f", s * 1000 }')
+    P7_NOTE="from the branch's colmena_sync_latency_seconds histogram ($P7_N events; p99 interpolated inside its bucket; $(awk -v f="$P7_F" 'BEGIN{printf "%.2f", f*100}') % of events ≤ 50 ms)"
+  else
+    P7_NOTE="the histogram had no usable data ($P7_N events) — see raw"
+  fi
+  grep '^colmena_sync_latency_seconds' "$WORK/p7-metrics.txt" >> "$RAW" || true
+else
+  P7_NOTE="not measured: needs oha (see P2) and a working colmena-central"
+fi
+
+# ------------------------------------------------------------------ P8 + P6 + P9 (one big branch)
+# One store: first boot with P9_PRODUCTS products (RSS idle), filled with PENDING_TARGET pending
+# events while central is down (RSS under load), stopped, then restarted against a live
+# central: time to 'listening' (P8) and until central has every event (P6).
+log "P6/P8/P9: branch with $P9_PRODUCTS products and $PENDING_TARGET pending events"
+catalog "$P9_PRODUCTS" 1000000 "$WORK/catalog-big.json"
+last_seq_of() { curl -s -H 'Authorization: Bearer t' "http://$1/status" | grep -o '"last_seq":[0-9]*' | cut -d: -f2 || true; }
+T0=$(date +%s.%N)
+start branch "$SUC" --branch-id CUS --pos-token t --data-dir "$WORK/big" --catalog "$WORK/catalog-big.json" --central-url http://127.0.0.1:1 --listen 127.0.0.1:0 --startup-sync-timeout 1s
+T1=$(date +%s.%N)
+BPID=$START_PID BADDR=$START_ADDR
+RSS_IDLE=$(( $(rss_kb "$BPID") / 1024 ))
+FILL0=$(date +%s)
+while :; do
+  LAST=$(last_seq_of "$BADDR"); LAST=${LAST:-0}
+  [ "$LAST" -ge "$PENDING_TARGET" ] && break
+  [ $(( $(date +%s) - FILL0 )) -gt "$FILL_CAP" ] && { log "fill stopped at $LAST events after ${FILL_CAP}s"; break; }
+  wrk -t2 -c64 -d"${FILL_CHUNK}s" -s "$WORK/sell-many.lua" "http://$BADDR/sell" > "$WORK/fill.txt"
+  if grep -q 'Non-2xx' "$WORK/fill.txt"; then die "fill: non-2xx answers (see $WORK/fill.txt)"; fi
+done
+FILL_S=$(( $(date +%s) - FILL0 ))
+RSS_LOAD=$(( $(rss_kb "$BPID") / 1024 )) HWM=$(( $(hwm_kb "$BPID") / 1024 ))
+echo "fill: $LAST pending events ($P9_PRODUCTS seed adjustments + sales over 100 products, central down) in ${FILL_S}s" | tee -a "$RAW" >&2
+stop "$BPID"
+FIRST_BOOT=$(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", b-a}')
+P9_BRANCH="branch with $P9_PRODUCTS products: RSS $RSS_IDLE MiB after first boot, $RSS_LOAD MiB after selling up to $LAST pending events (peak $HWM MiB)"
+P6_S=n/a P6_NOTE="" P8_S=n/a
+if central_works; then
+  mkdir -p "$WORK/bigc"
+  start central "$CEN" --listen 127.0.0.1:0 --database "$WORK/bigc/c.db" --admin-token adm --branch-token CUS=bench-branch-token
+  CPID=$START_PID CADDR=$START_ADDR
+  T2=$(date +%s.%N)
+  start branch "$SUC" --branch-id CUS --pos-token t --data-dir "$WORK/big" --central-url "http://$CADDR" --central-token bench-branch-token --listen 127.0.0.1:0 --startup-sync-timeout 1s
+  T3=$(date +%s.%N)
+  BPID=$START_PID
+  APPLIED=0
+  while :; do
+    APPLIED=$(curl -s -H 'Authorization: Bearer adm' "http://$CADDR/branches" | grep -o '"branch_id":"CUS","applied_through":[0-9]*' | grep -o '[0-9]*$' || true)
+    [ "${APPLIED:-0}" -ge "$LAST" ] && break
+    if awk -v a="$T2" -v b="$(date +%s.%N)" 'BEGIN{exit !(b-a > 300)}'; then log "P6: central has ${APPLIED:-0}/$LAST after 300 s; giving up"; break; fi
+    sleep 0.1
+  done
+  T4=$(date +%s.%N)
+  RSS_DRAINED=$(( $(rss_kb "$BPID") / 1024 ))
+  stop "$BPID"; stop "$CPID"
+  P8_S=$(awk -v a="$T2" -v b="$T3" 'BEGIN{printf "%.2f", b-a}')
+  if [ "${APPLIED:-0}" -ge "$LAST" ]; then
+    P6_S=$(awk -v a="$T2" -v b="$T4" 'BEGIN{printf "%.1f", b-a}')
+    P6_NOTE="$LAST pending events, from the branch's restart against a live central until central's applied_through reached its last_seq ($(awk -v n="$LAST" -v a="$T2" -v b="$T4" 'BEGIN{printf "%.0f", n/(b-a)}') events/s end to end)"
+  else
+    P6_NOTE="central had ${APPLIED:-0} of $LAST events after 300 s"
+  fi
+  P8_NOTE="restart to 'listening' with $P9_PRODUCTS products and $LAST pending events, central up (first boot with seeding: ${FIRST_BOOT}s)"
+  echo "P8: $P8_NOTE: ${P8_S}s; P6: ${P6_S}s for $LAST events; branch RSS after the drain $RSS_DRAINED MiB" | tee -a "$RAW" >&2
+  P9_BRANCH="$P9_BRANCH, $RSS_DRAINED MiB after the drain"
+else
+  T2=$(date +%s.%N)
+  start branch "$SUC" --branch-id CUS --pos-token t --data-dir "$WORK/big" --central-url http://127.0.0.1:1 --listen 127.0.0.1:0 --startup-sync-timeout 1s
+  T3=$(date +%s.%N)
+  stop "$START_PID"
+  P8_S=$(awk -v a="$T2" -v b="$T3" 'BEGIN{printf "%.2f", b-a}')
+  P8_NOTE="restart to 'listening' with $P9_PRODUCTS products and $LAST pending events, central down (first boot with seeding: ${FIRST_BOOT}s)"
+  P6_NOTE="not measured: no working colmena-central binary"
+  echo "P8: $P8_NOTE: ${P8_S}s" >> "$RAW"
+fi
+echo "$P9_BRANCH" >> "$RAW"
+
+# ------------------------------------------------------------------ optional profile
+PROFILE_NOTE=""
+if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
+  log "profile: perf record -F 499 -g on the branch under wrk"
+  # shellcheck disable=SC2046
+  start branch $(branch_cmd "$WORK/prof" http://127.0.0.1:1 "$WORK/catalog.json")
+  wrk -t2 -c64 -d"$((DUR + 2))s" -s "$WORK/sell.lua" "http://$START_ADDR/sell" > /dev/null &
+  WPID=$!
+  sleep 1
+  perf record -F 499 -g -o "$WORK/perf.data" -p "$START_PID" -- sleep "$DUR" 2> /dev/null || true
+  wait "$WPID" || true
+  stop "$START_PID"
+  perf report -i "$WORK/perf.data" --no-children --sort comm,dso --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' > "$WORK/profile-threads.txt" || true
+  perf report -i "$WORK/perf.data" --no-children --sort comm,dso,symbol --stdio -g none 2>/dev/null | grep -E '^ +[0-9]' | cut -c1-180 | head -60 > "$WORK/profile-self.txt" || true
+  PROFILE_NOTE="perf profile of the branch under the P1 load (perf record -F 499 -g, ${DUR}s): by thread and kernel/user in $WORK/profile-threads.txt, top symbols in $WORK/profile-self.txt"
+  KEEP_WORK=1
+fi
+
+# ------------------------------------------------------------------ BENCHMARKS.md
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+P1_MET=$(met "$P1_R" ge 0.70) P2_MET=$(met "$P2_P99" le 2) P3_MET=$(met "$P3_R" ge 0.95) P4_MET=$(met "$P4_EPS" ge 100000)
+MODE="full"; [ "$QUICK" = 1 ] && MODE="QUICK SMOKE RUN (1 s per figure, tiny sizes: the numbers mean nothing, only that the harness works)"
+# Hand-written analysis (between the markers) survives regeneration.
+PRESERVED=""
+if [ -f "$OUT" ]; then PRESERVED=$(awk '/<!-- analysis:begin -->/{f=1} f{print} /<!-- analysis:end -->/{f=0}' "$OUT"); fi
+[ -n "$PRESERVED" ] || PRESERVED=$'<!-- analysis:begin -->\n_No analysis yet._\n<!-- analysis:end -->'
+{
+cat <<EOF
+# colmena benchmarks
+
+Generated by \`scripts/bench.sh${ORIG_ARGS:+ $ORIG_ARGS}\` — mode: $MODE.
+Reproduce with \`scripts/bench.sh\` (full, ~12 min) or \`scripts/bench.sh --quick\` (smoke, ~15 s after the build).
+
+| | |
+|---|---|
+| date (UTC) | $STARTED |
+| machine | $NPROC cores (\`nproc\`), $CPU; memory $MEM (\`free -g\`) |
+| load average before / after | $LOAD_BEFORE / $LOAD_AFTER |
+| code | git $GIT, $DIRTY uncommitted paths; $BUILD_NOTE |
+| load generator | wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') (Debian), \`wrk -t2 -c64 -d${DUR}s --latency\`, Lua script POSTing \`{"product_id":"P1","quantity":1}\` with \`Authorization: Bearer\` and \`Content-Type: application/json\`; ${WARMUP}s unrecorded warm-up before each run |
+
+**Noise caveat.** These figures were taken on a *shared* 2-core VM: colleagues compile and run
+tests on the same cores, and wrk itself runs on the same 2 cores as the server under test.
+Absolute figures move by ±15 % from run to run on a quiet box, and by a factor of 2 while
+neighbours run their test suites (P4 measured 75,669 and 173,275 events/s in two full runs
+of 2026-11-23 with the same binaries); that is why each figure is a ratio against a baseline measured in the same run,
+alternating baseline and subject ($ROUNDS round(s) each) and taking the median. Compare
+ratios, not absolute numbers, across runs and machines.
+
+## Figures
+
+| # | figure | measured | goal | status |
+|---|---|---|---|---|
+| P1 | durable \`/sell\` throughput ÷ in-memory ceiling, same run | **$P1_R** (median of the per-round ratios ${P1_RR[*]}; medians: branch $P1_S req/s, baseline $P1_B req/s) | ≥ 0.70 | $P1_MET |
+| P1 | latency at saturation (closed loop, 64 connections) | branch p50 $P1_SP50 ms / p99 $P1_SP99 ms; baseline p50 $P1_BP50 ms / p99 $P1_BP99 ms | — | report |
+| P1′ | server CPU per request (utime+stime ÷ requests; far less noisy than req/s) | branch $P1_SCPU µs, baseline $P1_BCPU µs: ×$(ratio "$P1_SCPU" "$P1_BCPU") (wrk itself: $P1_SGEN / $P1_BGEN µs per request, on the same 2 cores) | — | report |
+| P2 | \`/sell\` p99 at half the max rate, open loop, CO-corrected | $P2_P99 ms — $P2_NOTE | ≤ 2 ms | $P2_MET |
+| P3 | \`/sell\` throughput central down ÷ central up | **$P3_R** — $P3_NOTE. On one 2-core box "up" also pays for central and the relay's pushes, so > 1 is expected; the point is that "down" is not slower | ≥ 0.95 | $P3_MET |
+| P4 | central ingest, $P4_BRANCHES simulated branches, batches of 500, SQLite | **$P4_EPS events/s** — $P4_NOTE | ≥ 100,000 events/s | $P4_MET |
+| P5 | the same on PostgreSQL, 1 and 2 central instances | — | ≥ 40,000 events/s | not measured yet: central has no PostgreSQL store yet (\`postgres://\` is parsed but "not built yet", central/src/store/mod.rs); the harness is ready (\`push-load\` against a central started with \`--database postgres://…\`) |
+| P6 | branch with 1,000,000 pending events: time until central has them all | $P6_S s — $P6_NOTE | ≤ 20 s | $(met "$P6_S" le 20) |
+| P7 | sync latency p99 (commit → central ack), healthy, 1,000 sales/s | $P7_P99 ms — $P7_NOTE | ≤ 50 ms | $(met "$P7_P99" le 50) |
+| P8 | branch restart to ready, 1,000,000 pending events, 100,000 products | $P8_S s — $P8_NOTE | ≤ 3 s | $(met "$P8_S" le 3) |
+| P9 | RSS | $P9_BRANCH${P9_CENTRAL:+; $P9_CENTRAL} | report, then halve | report |
+
+## What each figure runs
+
+- **Baseline** (\`colmena-bench baseline --workers 2\`): actix-web, the branch's own
+  \`SellRequest\` through the same JSON extractor config, a bearer check, an all-or-nothing
+  \`DashMap\` decrement, and a \`SaleResponse\` 201 of the same shape as the branch's.
+  Nothing durable, no metrics middleware: the in-memory ceiling of \`/sell\` on this machine.
+- **Branch** (\`colmena-sucursal --branch-id CUS --pos-token t --data-dir TMP --catalog FILE
+  --central-url http://127.0.0.1:1 --listen 127.0.0.1:0\`): the real durable path (SQLite WAL,
+  \`synchronous=FULL\`, group commit), a fresh data dir per run, a 100-product catalog with
+  10⁹ units each so no sale is refused (every run asserts zero non-2xx answers).
+- **P3 "up"**: a real \`colmena-central\` (fresh SQLite file) with the branch's token; the
+  relay pushes to it during the run, on the same 2 cores. "down": \`--central-url
+  http://127.0.0.1:1\` (connection refused, breaker open). Both sides sell P1..P100 in turn
+  (10⁶ units each, see the seed bug in the analysis) with the same wrk settings.
+- **P4** (\`colmena-bench push-load\`): $P4_BRANCHES branches \`B0001…\` pushing consecutive seqs in
+  batches of 500 sale events (1–3 lines, valid totals), gzip'd like the relay above 1 KiB,
+  $P4_CONC concurrent pushers, each branch's batches in order; all bodies built before the clock
+  starts. events/s = events acknowledged by a 200 ÷ wall time. Admin token (may push for any
+  branch). Push latency = one \`POST /sync/push\` round trip.
+- **P2/P7** ($(if [ -n "$OHA" ]; then "$OHA" --version 2>/dev/null | head -1; else echo "oha: not installed"; fi)): open loop at a fixed rate with
+  \`--latency-correction\` (latency counted from when each request *should* have been sent, so
+  a stall is not hidden by coordinated omission). P2: the branch (central down) at half its P1
+  median, 64 connections, and the baseline at the same rate for reference. P7: the branch
+  with a live central at 1,000 sales/s, 16 connections; the p99 comes from the branch's own
+  \`colmena_sync_latency_seconds\` histogram (commit → central's ack), interpolated inside
+  its bucket (bounds 5, 10, 25, 50, 100 ms…).
+- **P6/P8/P9** (one store): first boot with $P9_PRODUCTS products (each seeded as an adjustment
+  event), then \`/sell\` over 100 products with central down until $PENDING_TARGET events are
+  pending; stop; restart against a fresh live central. P8 = exec → \`listening on\`; P6 = exec →
+  central's \`applied_through\` equals the branch's \`last_seq\`. RSS from \`/proc/PID/status\`.
+
+## Raw numbers of this run
+
+\`\`\`
+$(cat "$RAW")
+\`\`\`
+${PROFILE_NOTE:+
+$PROFILE_NOTE
+}
+## Analysis (hand-written, kept across regenerations)
+
+$PRESERVED
+EOF
+} > "$OUT"
+log "wrote $OUT"
+if [ "$QUICK" = 1 ] && [ "${OUT#"$WORK"/}" != "$OUT" ]; then
+  sed -n '/^## Figures/,/^## What each figure runs/p' "$OUT" | sed '$d'
+fi
+exit 0

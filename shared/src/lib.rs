@@ -14,6 +14,7 @@
 //! - [`clock`]: RFC 3339 UTC timestamps.
 //! - [`telemetry`]: `tracing` setup (`RUST_LOG`, `--log-format json`).
 pub mod backup;
+pub mod checkpoint;
 pub mod clock;
 pub mod error;
 pub mod http;

@@ -24,6 +24,7 @@ use colmena_shared::wire::{
     AdjustmentResponse, CatalogSeedItem, Change, ChangeKind, Event, EventKind, EventLine, SaleLineOut, SaleResponse,
 };
 use rusqlite::{params, Connection, Transaction};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -227,6 +228,11 @@ impl Writer {
 
     fn commit_batch(&mut self, batch: &mut Vec<Envelope>) {
         let now_ms = clock::now_millis();
+        let mut ctx = BatchCtx {
+            now_ms,
+            occurred_at: clock::millis_to_rfc3339(now_ms),
+            sold: HashMap::new(),
+        };
         let mut seq = self.last_seq;
         let mut replies = Vec::with_capacity(batch.len());
         let mut jobs = Vec::with_capacity(batch.len());
@@ -245,7 +251,10 @@ impl Writer {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut pendings = Vec::with_capacity(jobs.len());
             for (job, r) in jobs.into_iter().zip(&reserved) {
-                pendings.push(apply(&tx, &self.branch_id, &mut seq, now_ms, job, r)?);
+                pendings.push(apply(&tx, &self.branch_id, &mut seq, &mut ctx, job, r)?);
+            }
+            for (product_id, quantity) in &ctx.sold {
+                add_stock(&tx, product_id, -quantity)?;
             }
             if seq != self.last_seq {
                 store::set_meta(&tx, "last_seq", seq)?;
@@ -411,19 +420,29 @@ fn adjustment_event(seq: u64, occurred_at: &str, product_id: &ProductId, delta: 
     }
 }
 
+/// What the jobs of one transaction share.
+struct BatchCtx {
+    now_ms: i64,
+    /// Every event of a batch carries the batch's commit time; formatted once.
+    occurred_at: String,
+    /// Units sold per product in this batch, written to `products` once at the end.
+    sold: HashMap<String, i64>,
+}
+
 /// Applies one job inside the open transaction; returns what to do after the commit.
 fn apply(
     tx: &Transaction,
     branch_id: &str,
     seq: &mut u64,
-    now_ms: i64,
+    ctx: &mut BatchCtx,
     job: Job,
     reserved: &[Reserved],
 ) -> Result<Pending, StoreError> {
+    let now_ms = ctx.now_ms;
     match job {
         Job::Sale(s) => {
             *seq += 1;
-            let occurred_at = clock::millis_to_rfc3339(now_ms);
+            let occurred_at = ctx.occurred_at.clone();
             let sale_id = format!("{branch_id}-{:010}", *seq);
             let mut lines_out = Vec::with_capacity(s.lines.len());
             let mut ev_lines = Vec::with_capacity(s.lines.len());
@@ -448,8 +467,15 @@ fn apply(
                     unit_price_cents: r.unit_price_cents,
                 });
             }
+            // Summed per product and written once per batch: under load many sales of a
+            // batch sell the same few products.
             for r in reserved {
-                add_stock(tx, &r.product_id, -r.quantity)?;
+                match ctx.sold.get_mut(r.product_id.as_str()) {
+                    Some(q) => *q += r.quantity,
+                    None => {
+                        ctx.sold.insert(r.product_id.clone(), r.quantity);
+                    }
+                }
             }
             let ev = Event {
                 seq: *seq,
@@ -487,7 +513,7 @@ fn apply(
         }
         Job::Adjust(a) => {
             *seq += 1;
-            let occurred_at = clock::millis_to_rfc3339(now_ms);
+            let occurred_at = ctx.occurred_at.clone();
             let n = add_stock(tx, a.product_id.as_str(), a.delta)?;
             if n == 0 {
                 return Err(StoreError::Corrupt(format!(
@@ -574,7 +600,7 @@ fn apply(
                 tracing::info!("store already has data; --catalog ignored");
                 return Ok(Pending::Nothing);
             }
-            let occurred_at = clock::millis_to_rfc3339(now_ms);
+            let occurred_at = ctx.occurred_at.clone();
             for it in &items {
                 tx.prepare_cached(
                     "INSERT INTO products(product_id, name, price_cents, version, stock) VALUES (?1, ?2, ?3, 0, ?4)",

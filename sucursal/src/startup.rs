@@ -33,7 +33,12 @@ pub struct Application {
     tasks: Vec<JoinHandle<()>>,
     writer: WriterHandle,
     writer_thread: std::thread::JoinHandle<()>,
+    checkpointer: colmena_shared::checkpoint::Checkpointer,
 }
+
+/// How often WAL frames are copied into the database file off the writer thread
+/// ([`colmena_shared::checkpoint`]): keeps checkpoints out of `/sell`'s commits.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
 
 fn load_catalog(path: &std::path::Path) -> Result<Vec<CatalogSeedItem>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("--catalog {}: {e}", path.display()))?;
@@ -66,6 +71,11 @@ impl Application {
         let idem_since = clock::now_millis() - settings.idempotency_ttl.as_millis() as i64;
         let loaded = store::load(&conn, idem_since).map_err(|e| format!("load store: {e}"))?;
         let reader = store::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?;
+        let checkpointer = colmena_shared::checkpoint::Checkpointer::start(
+            store::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?,
+            CHECKPOINT_EVERY,
+        )
+        .map_err(|e| format!("start the checkpoint thread: {e}"))?;
         tracing::info!(
             products = loaded.products.len(),
             last_seq = loaded.last_seq,
@@ -194,6 +204,7 @@ impl Application {
             tasks,
             writer,
             writer_thread,
+            checkpointer,
         })
     }
 
@@ -225,7 +236,12 @@ impl Application {
         }
         // Everything queued before this point is committed before the writer stops.
         let _ = self.writer.submit(Job::Shutdown).await;
-        let _ = tokio::task::spawn_blocking(move || self.writer_thread.join()).await;
+        let (writer_thread, checkpointer) = (self.writer_thread, self.checkpointer);
+        let _ = tokio::task::spawn_blocking(move || {
+            let _ = writer_thread.join();
+            checkpointer.stop();
+        })
+        .await;
         tracing::info!("branch stopped");
         Ok(())
     }

@@ -18,6 +18,7 @@
 use super::{AllocationOutcome, PullData, PushOutcome, SalesCursor, SalesFilter, SalesPageData, Store, StoreError};
 use async_trait::async_trait;
 use colmena_shared::backup::{BackupError, BackupInfo, Backups};
+use colmena_shared::checkpoint::Checkpointer;
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::wire::{
@@ -28,7 +29,7 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
@@ -172,7 +173,8 @@ impl SqliteStore {
         let first = readers.open()?;
         readers.put(first);
 
-        let checkpointer = Checkpointer::start(open_connection(path)?)?;
+        let checkpointer = Checkpointer::start(open_connection(path)?, CHECKPOINT_EVERY)
+            .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let mut writer = Writer {
             conn,
@@ -270,63 +272,9 @@ fn migrate(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Copies committed WAL frames into the database file from its own thread and connection,
-/// every [`CHECKPOINT_EVERY`], so the writer's commits stay short (checkpointing took about a
-/// tenth of the writer's time, the one thread every push waits for). The writer keeps SQLite's auto-checkpoint: by the
-/// time it triggers there is little left to copy, and a checkpoint by the writer itself is
-/// what lets its next transaction restart the WAL from the beginning, bounding the file.
-struct Checkpointer {
-    stop: Arc<(Mutex<bool>, Condvar)>,
-    thread: std::thread::JoinHandle<()>,
-}
-
+/// How often the background checkpointer runs ([`colmena_shared::checkpoint`]): it took
+/// about a tenth of the writer's time, the one thread every push waits for.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
-
-impl Checkpointer {
-    fn start(conn: Connection) -> Result<Checkpointer, StoreError> {
-        let stop = Arc::new((Mutex::new(false), Condvar::new()));
-        let flag = stop.clone();
-        let thread = std::thread::Builder::new()
-            .name("sqlite-checkpoint".into())
-            .spawn(move || {
-                let mut failing = false;
-                loop {
-                    {
-                        let (lock, cv) = &*flag;
-                        let stopped = lock.lock().unwrap_or_else(|e| e.into_inner());
-                        let (stopped, _) = cv
-                            .wait_timeout(stopped, CHECKPOINT_EVERY)
-                            .unwrap_or_else(|e| e.into_inner());
-                        if *stopped {
-                            break;
-                        }
-                    }
-                    let r = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-                    match (r, failing) {
-                        (Ok(_), true) => {
-                            tracing::info!("background checkpoints work again");
-                            failing = false;
-                        }
-                        (Err(e), false) => {
-                            // The writer's own auto-checkpoint still bounds the WAL.
-                            tracing::warn!(error = %e, "background checkpoint failed");
-                            failing = true;
-                        }
-                        _ => {}
-                    }
-                }
-            })
-            .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Checkpointer { stop, thread })
-    }
-
-    fn stop(self) {
-        let (lock, cv) = &*self.stop;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cv.notify_all();
-        let _ = self.thread.join();
-    }
-}
 
 /// Idle reader connections, opened on demand up to [`MAX_READERS`].
 struct Readers {
@@ -583,7 +531,7 @@ impl Writer {
 
 /// Writes sale lines as `[["P1",2,550],...]`. Product ids are `[A-Za-z0-9._-]` (validated at
 /// the boundary), so they need no JSON escaping.
-fn encode_lines(buf: &mut Vec<u8>, lines: &[colmena_shared::wire::EventLine]) {
+pub(super) fn encode_lines(buf: &mut Vec<u8>, lines: &[colmena_shared::wire::EventLine]) {
     buf.clear();
     buf.push(b'[');
     for (i, l) in lines.iter().enumerate() {
@@ -602,7 +550,7 @@ fn encode_lines(buf: &mut Vec<u8>, lines: &[colmena_shared::wire::EventLine]) {
     buf.push(b']');
 }
 
-fn decode_lines(text: &str) -> Result<Vec<CentralSaleLine>, StoreError> {
+pub(super) fn decode_lines(text: &str) -> Result<Vec<CentralSaleLine>, StoreError> {
     let raw: Vec<(String, i64, i64)> = serde_json::from_str(text).map_err(|e| corrupt(format!("sale lines: {e}")))?;
     Ok(raw
         .into_iter()

@@ -11,7 +11,8 @@
 #
 # Options: --quick · --no-build (use the binaries already in target/release) ·
 #          --out FILE · --rounds N (alternating rounds per ratio, default 5) ·
-#          --duration S (wrk seconds per run, default 10) · --install-oha (cargo install oha
+#          --duration S (wrk seconds per run, default 10) · --only-p5 (only P5, PostgreSQL
+#          ingest; prints its rows instead of writing BENCHMARKS.md) · --install-oha (cargo install oha
 #          once if missing, ~4 min build, for P2/P7) · --profile (perf-record the branch's
 #          /sell under load, report in $WORK/profile-*.txt)
 #
@@ -23,7 +24,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 
-QUICK=0 BUILD=1 OUT="" ROUNDS=5 DUR=10 INSTALL_OHA=0 PROFILE=0
+QUICK=0 BUILD=1 OUT="" ROUNDS=5 DUR=10 INSTALL_OHA=0 PROFILE=0 ONLY_P5=0
 ORIG_ARGS="$*"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -34,6 +35,7 @@ while [ $# -gt 0 ]; do
     --duration) DUR=$2; shift ;;
     --install-oha) INSTALL_OHA=1 ;;
     --profile) PROFILE=1 ;;
+    --only-p5) ONLY_P5=1 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -57,6 +59,7 @@ PIDS=()
 cleanup() {
   local rc=$?
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+  pg_stop
   if [ "$rc" = 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
     rm -rf "$WORK"
   else
@@ -69,6 +72,7 @@ trap cleanup EXIT
 # waits for its "listening on ADDR" line; sets START_PID and START_ADDR.
 start() {
   local name=$1; shift
+  : > "$WORK/$name.out"  # exists before the poll below reads it, however the fork is scheduled
   "$@" > "$WORK/$name.out" 2> "$WORK/$name.err" &
   START_PID=$!
   PIDS+=("$START_PID")
@@ -215,6 +219,73 @@ branch_cmd() {  # branch_cmd DATADIR CENTRAL_URL CATALOG [extra...]
 
 central_works() { [ -x "$CEN" ] && "$CEN" --help >/dev/null 2>&1; }
 
+# ------------------------------------------------------------------ P5 (PostgreSQL), run after P4
+# A private cluster from the machine's PostgreSQL 15 binaries, with the server's default
+# settings (fsync, synchronous_commit and full_page_writes on: a 200 means the push is
+# durable, as with SQLite's synchronous=FULL). initdb refuses root, so as root the server
+# runs as the `postgres` user in a dir it owns.
+PG_BIN=${COLMENA_PG_BIN:-/usr/lib/postgresql/15/bin}
+P5_1=n/a P5_2=n/a P5_NOTE="" PG_DIR=""
+pg_as() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+pg_stop() {
+  [ -n "${PG_DIR:-}" ] || return 0
+  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast stop > /dev/null 2>&1 || true
+  [ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$PG_DIR"
+  PG_DIR=""
+}
+run_p5() {
+  if ! central_works || [ ! -x "$PG_BIN/initdb" ]; then
+    P5_NOTE="not measured: needs colmena-central at $CEN and PostgreSQL server binaries in $PG_BIN"
+    return 0
+  fi
+  PG_DIR=$(mktemp -d /tmp/colmena-bench-pg.XXXXXX)
+  [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$PG_DIR"
+  local port=$(( 20000 + RANDOM % 20000 ))
+  pg_as "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --no-locale > "$WORK/pg-initdb.log" 2>&1 \
+    || die "initdb failed (see $WORK/pg-initdb.log)"
+  pg_as "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/pg.log" -w -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR" start \
+    > /dev/null || die "PostgreSQL did not start (see $PG_DIR/pg.log)"
+  local runs=$(( (ROUNDS + 1) / 2 )) n r i urls pids eps
+  echo "### P5 (the P4 push-load against N centrals over one PostgreSQL 15, default server settings; pushers dealt over the N URLs; a fresh database per run)" >> "$RAW"
+  for n in 1 2; do
+    eps=()
+    for r in $(seq "$runs"); do
+      "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U postgres "p5_n${n}_r$r" || die "createdb failed"
+      urls="" pids=()
+      for i in $(seq "$n"); do
+        start "central-p5-$n-$r-$i" "$CEN" --listen 127.0.0.1:0 --database "postgres://postgres@127.0.0.1:$port/p5_n${n}_r$r" --admin-token adm
+        urls="${urls:+$urls,}http://$START_ADDR" pids+=("$START_PID")
+      done
+      log "P5: $n central(s), run $r: $urls"
+      if "$BENCH" push-load --central "$urls" --token adm --branches "$P4_BRANCHES" --batch 500 \
+           --events "$EVENTS" --concurrency "$P4_CONC" --json > "$WORK/p5.txt" 2> "$WORK/p5.err"; then
+        eps+=("$(tail -1 "$WORK/p5.txt" | grep -o '"events_per_s":[0-9.e+]*' | cut -d: -f2)")
+        head -1 "$WORK/p5.txt" | sed "s/^push-load:/p5-n$n-r$r:/" | tee -a "$RAW" >&2
+      else
+        cat "$WORK/p5.err" "$WORK/p5.txt" >> "$RAW"
+        [ "$QUICK" = 1 ] && { cat "$WORK/p5.txt" "$WORK/p5.err" >&2; die "P5 push-load failed"; }
+        P5_NOTE="${P5_NOTE:+$P5_NOTE; }push-load failed with $n central(s): $(tail -2 "$WORK/p5.txt" "$WORK/p5.err" | tr '\n' ' ')"
+      fi
+      for i in "${pids[@]}"; do stop "$i"; done
+    done
+    if [ "${#eps[@]}" -gt 0 ]; then
+      printf -v "P5_$n" '%s' "$(fmt0 "$(median "${eps[@]}")")"
+      printf -v "P5_RUNS_$n" '%s' "$(printf '%.0f ' "${eps[@]}")"
+    fi
+  done
+  pg_stop
+  P5_RATIO=$(ratio "$P5_2" "$P5_1")
+  P5_NOTE="1 instance $P5_1 events/s (runs: ${P5_RUNS_1:-none}), 2 instances $P5_2 events/s (runs: ${P5_RUNS_2:-none}), ×$P5_RATIO; $P4_CONC pushers, central pool 16 connections per instance, all on the same 2 cores as PostgreSQL${P5_NOTE:+; $P5_NOTE}"
+  log "P5: $P5_NOTE"
+}
+if [ "$ONLY_P5" = 1 ]; then
+  run_p5
+  P5_BEST=$(awk -v a="$P5_1" -v b="$P5_2" 'BEGIN{ if (b+0 > a+0) print b; else print a }')
+  echo "| P5 | central ingest on PostgreSQL, $P4_BRANCHES simulated branches, batches of 500, 1 and 2 central instances | **$P5_1 / $P5_2 events/s** — $P5_NOTE | ≥ 40,000 events/s | $(met "$P5_BEST" ge 40000) |"
+  cat "$RAW"
+  exit 0
+fi
+
 # ------------------------------------------------------------------ P1
 log "P1: /sell baseline vs branch, $ROUNDS alternating rounds of wrk -t2 -c64 -d${DUR}s"
 echo "### P1 runs (wrk -t2 -c64 -d${DUR}s --latency, POST /sell {\"product_id\":\"P1\",\"quantity\":1})" >> "$RAW"
@@ -253,6 +324,13 @@ oha_run() {  # oha_run LABEL ADDR RATE CONNS
   OHA_OK=$(awk '$1 == "[201]" {print $2}' "$WORK/oha-$1.txt")
   echo "$1: oha -z ${DUR}s -c $4 -q $3 --latency-correction: ${OHA_RPS:-?} req/s, p50 ${OHA_P50:-?} ms, p99 ${OHA_P99:-?} ms, ${OHA_OK:-0} × 201, $(grep -c '^  \[[^2]' "$WORK/oha-$1.txt" || true) non-201/error lines" | tee -a "$RAW" >&2
 }
+# The disk's fsync latency, where the branch's store lives: a durable /sell waits for its
+# group commit's fsync, so this p99 is a floor under P2's that code cannot lower.
+FSYNC_LINE=$("$BENCH" fsync-probe --dir "$WORK" --count "$(if [ "$QUICK" = 1 ]; then echo 200; else echo 3000; fi)" 2>&1 || true)
+echo "### disk: $FSYNC_LINE (8 KiB write + fdatasync in $WORK)" >> "$RAW"
+FSYNC_P50=$(echo "$FSYNC_LINE" | sed -n 's/.* p50=\([0-9.]*\).*/\1/p')
+FSYNC_P99=$(echo "$FSYNC_LINE" | sed -n 's/.* p99=\([0-9.]*\).*/\1/p')
+FSYNC_NOTE="the disk's own fsync in this run: p50 ${FSYNC_P50:-?} ms, p99 ${FSYNC_P99:-?} ms (colmena-bench fsync-probe), a floor under any durable /sell p99"
 if [ -n "$OHA" ]; then
   RATE=$(awk -v r="$P1_S" 'BEGIN{ printf "%d", r/2 }')
   log "P2: oha open loop at $RATE req/s (half the branch's P1 median), latency-corrected; baseline at the same rate for reference"
@@ -268,7 +346,7 @@ if [ -n "$OHA" ]; then
   done
   if [ "${#S2[@]}" -gt 0 ]; then
     P2_P99=$(median "${S2[@]}")
-    P2_NOTE="branch at $RATE req/s (½ of its P1 median), median of ${#S2[@]} run(s); the in-memory baseline at the same rate: p99 $(median "${B2[@]:-0}") ms"
+    P2_NOTE="branch at $RATE req/s (½ of its P1 median), median of ${#S2[@]} run(s); the in-memory baseline at the same rate: p99 $(median "${B2[@]:-0}") ms; $FSYNC_NOTE"
   else
     P2_NOTE="oha ran but its output could not be parsed (see raw)"
   fi
@@ -343,6 +421,8 @@ if central_works; then
 else
   P4_NOTE="pending: no working colmena-central binary at $CEN when this ran (the harness is ready: colmena-bench push-load)"
 fi
+
+run_p5
 
 # ------------------------------------------------------------------ P7 (oha at 1,000 sales/s, central up)
 P7_P99=n/a P7_NOTE=""
@@ -511,7 +591,7 @@ ratios, not absolute numbers, across runs and machines.
 | P2 | \`/sell\` p99 at half the max rate, open loop, CO-corrected | $P2_P99 ms — $P2_NOTE | ≤ 2 ms | $P2_MET |
 | P3 | \`/sell\` throughput central down ÷ central up | **$P3_R** — $P3_NOTE. On one 2-core box "up" also pays for central and the relay's pushes, so > 1 is expected; the point is that "down" is not slower | ≥ 0.95 | $P3_MET |
 | P4 | central ingest, $P4_BRANCHES simulated branches, batches of 500, SQLite | **$P4_EPS events/s** — $P4_NOTE | ≥ 100,000 events/s | $P4_MET |
-| P5 | the same on PostgreSQL, 1 and 2 central instances | — | ≥ 40,000 events/s | not measured yet: central has no PostgreSQL store yet (\`postgres://\` is parsed but "not built yet", central/src/store/mod.rs); the harness is ready (\`push-load\` against a central started with \`--database postgres://…\`) |
+| P5 | central ingest on PostgreSQL, $P4_BRANCHES simulated branches, batches of 500, 1 and 2 central instances | **$P5_1 / $P5_2 events/s** — $P5_NOTE | ≥ 40,000 events/s | $(met "$(awk -v a="$P5_1" -v b="$P5_2" 'BEGIN{ if (b+0 > a+0) print b; else print a }')" ge 40000) |
 | P6 | branch with 1,000,000 pending events: time until central has them all | $P6_S s — $P6_NOTE | ≤ 20 s | $(met "$P6_S" le 20) |
 | P7 | sync latency p99 (commit → central ack), healthy, 1,000 sales/s | $P7_P99 ms — $P7_NOTE | ≤ 50 ms | $(met "$P7_P99" le 50) |
 | P8 | branch restart to ready, 1,000,000 pending events, 100,000 products | $P8_S s — $P8_NOTE | ≤ 3 s | $(met "$P8_S" le 3) |

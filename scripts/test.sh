@@ -18,6 +18,43 @@ need_prometheus() {
 }
 need_prometheus
 
+# The PostgreSQL tests start a private cluster from the server binaries (no service needed).
+need_postgres() {
+  local bin=${COLMENA_PG_BIN:-/usr/lib/postgresql/15/bin}
+  if [ -x "$bin/initdb" ] && [ -x "$bin/pg_ctl" ]; then return 0; fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's postgresql-15 package (initdb, pg_ctl, postgres)"
+    (apt-get install -y --no-install-recommends postgresql-15 >/dev/null 2>&1) || {
+      apt-get update >/dev/null && apt-get install -y --no-install-recommends postgresql-15 >/dev/null; }
+  else
+    echo "PostgreSQL 15 server binaries missing in $bin: run 'sudo apt-get install -y postgresql-15'" \
+      "or set COLMENA_PG_BIN" >&2
+    exit 1
+  fi
+}
+need_postgres
+
+# schemathesis (PyPI) fuzzes both services from their OpenAPI documents (tests/schemathesis.rs).
+# Pinned, so a fixed seed generates the same cases on every machine; installed into a venv
+# under target/ (no root, nothing system-wide). Bump the pin deliberately.
+SCHEMATHESIS_VERSION=4.32.5
+need_schemathesis() {
+  local venv=target/schemathesis-venv
+  if [ -n "${COLMENA_SCHEMATHESIS:-}" ]; then return 0; fi
+  if [ -x "$venv/bin/st" ] && "$venv/bin/st" --version 2>/dev/null | grep -qx "st, version $SCHEMATHESIS_VERSION"; then
+    export COLMENA_SCHEMATHESIS="$PWD/$venv/bin/st"; return 0
+  fi
+  echo "== installing schemathesis $SCHEMATHESIS_VERSION from PyPI into $venv"
+  if command -v python3 >/dev/null 2>&1 && python3 -m venv "$venv" >/dev/null 2>&1 \
+     && "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"; then
+    export COLMENA_SCHEMATHESIS="$PWD/$venv/bin/st"
+  else
+    echo "!! could not install schemathesis (needs python3 with venv, and PyPI): the fuzzing test will SKIP" >&2
+  fi
+}
+need_schemathesis
+if [ -n "${COLMENA_SCHEMATHESIS:-}" ]; then export COLMENA_REQUIRE_SCHEMATHESIS=1; fi
+
 echo "== building release binaries (one build, reused by every test)"
 cargo build --release --workspace --bins
 export COLMENA_BINS_BUILT=1

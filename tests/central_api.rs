@@ -1,5 +1,9 @@
-//! Central over real HTTP, on a real SQLite file: exactly-once apply, auth, bad input,
-//! crash safety, the pull feed, queries, metrics and process lifecycle (contract §1, §3, §6, §7).
+//! Central over real HTTP: exactly-once apply, auth, bad input, crash safety, the pull feed,
+//! queries, metrics and process lifecycle (contract §1, §3, §6, §7).
+//!
+//! Every test about what the store does runs twice, on a real SQLite file (`sqlite::…`) and
+//! on a private PostgreSQL cluster (`postgres::…`, a fresh database per test): each is an
+//! `async fn(StoreKind)` listed in [`both_stores!`] at the end of this file.
 mod support;
 
 use flate2::write::GzEncoder;
@@ -10,16 +14,17 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::postgres::StoreKind;
 use support::{
-    allocate, branch_token, central_sales, client, get_json, put_product, spawn_central, Proc, TempDir, ADMIN_TOKEN,
+    allocate, branch_token, central_sales, client, get_json, put_product, spawn_central_db, Proc, TempDir, ADMIN_TOKEN,
 };
 
 // ------------------------------------------------------------------ helpers
 
-/// A central with branches CUS and ABA on a fresh database.
-fn start(tag: &str) -> (TempDir, Proc) {
+/// A central with branches CUS and ABA on a fresh database of the store `db`.
+fn start(db: StoreKind, tag: &str) -> (TempDir, Proc) {
     let dir = TempDir::new(tag);
-    let p = spawn_central(dir.path(), &["CUS", "ABA"], &[]);
+    let p = spawn_central_db(dir.path(), &db.database(dir.path(), tag), &["CUS", "ABA"], &[]);
     (dir, p)
 }
 
@@ -125,9 +130,8 @@ fn metric(text: &str, series: &str) -> Option<f64> {
 
 // ------------------------------------------------------------------ exactly once
 
-#[tokio::test]
-async fn push_of_the_same_batch_twice_applies_it_once() {
-    let (_d, central) = start("twice");
+async fn push_of_the_same_batch_twice_applies_it_once(db: StoreKind) {
+    let (_d, central) = start(db, "twice");
     let c = client();
     let batch = sales(1, 5);
     assert_eq!(push_ok(&c, &central.url, "CUS", &batch).await, (5, 0));
@@ -167,9 +171,8 @@ async fn push_of_the_same_batch_twice_applies_it_once() {
     );
 }
 
-#[tokio::test]
-async fn overlapping_batches_apply_only_the_new_events() {
-    let (_d, central) = start("overlap");
+async fn overlapping_batches_apply_only_the_new_events(db: StoreKind) {
+    let (_d, central) = start(db, "overlap");
     let c = client();
     assert_eq!(push_ok(&c, &central.url, "CUS", &sales(1, 10)).await, (10, 0));
     assert_eq!(push_ok(&c, &central.url, "CUS", &sales(5, 15)).await, (15, 6));
@@ -186,9 +189,8 @@ async fn overlapping_batches_apply_only_the_new_events() {
     assert_eq!(push_ok(&c, &central.url, "CUS", &[]).await, (15, 0));
 }
 
-#[tokio::test]
-async fn a_gap_is_refused_with_where_central_stands_and_nothing_applied() {
-    let (_d, central) = start("gap");
+async fn a_gap_is_refused_with_where_central_stands_and_nothing_applied(db: StoreKind) {
+    let (_d, central) = start(db, "gap");
     let c = client();
     push_ok(&c, &central.url, "CUS", &sales(1, 3)).await;
     let before = snapshot(&c, &central.url).await;
@@ -209,10 +211,9 @@ async fn a_gap_is_refused_with_where_central_stands_and_nothing_applied() {
     assert_eq!(push_ok(&c, &central.url, "CUS", &sales(4, 6)).await, (6, 0));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn eight_concurrent_pushers_of_one_branch_apply_every_seq_exactly_once() {
+async fn eight_concurrent_pushers_of_one_branch_apply_every_seq_exactly_once(db: StoreKind) {
     const N: u64 = 400;
-    let (_d, central) = start("race");
+    let (_d, central) = start(db, "race");
     let url = central.url.clone();
     let known = Arc::new(AtomicU64::new(0));
     let qty = |s: u64| (s % 3 + 1) as i64;
@@ -273,9 +274,8 @@ async fn eight_concurrent_pushers_of_one_branch_apply_every_seq_exactly_once() {
     assert_eq!(stock_of(&inv, "P1", "CUS"), Some(-(1..=N).map(qty).sum::<i64>()));
 }
 
-#[tokio::test]
-async fn a_gzip_push_is_decompressed_and_applied() {
-    let (_d, central) = start("gzip");
+async fn a_gzip_push_is_decompressed_and_applied(db: StoreKind) {
+    let (_d, central) = start(db, "gzip");
     let c = client();
     let body = serde_json::to_vec(&json!({"branch_id": "CUS", "events": sales(1, 200)})).unwrap();
     let zipped = gzip(&body);
@@ -297,9 +297,8 @@ async fn a_gzip_push_is_decompressed_and_applied() {
 
 // ------------------------------------------------------------------ auth
 
-#[tokio::test]
-async fn tokens_grant_admin_everything_and_branches_only_their_own_sync() {
-    let (_d, central) = start("auth");
+async fn tokens_grant_admin_everything_and_branches_only_their_own_sync(db: StoreKind) {
+    let (_d, central) = start(db, "auth");
     let c = client();
     let u = &central.url;
     let push_body = json!({"branch_id": "CUS", "events": []});
@@ -481,7 +480,8 @@ fn answer_before_body(addr: &str, method: &str, path: &str, token: Option<&str>,
 
 #[tokio::test]
 async fn huge_bodies_are_refused_before_they_are_read() {
-    let (_d, central) = start("huge");
+    // Refused in the HTTP layer, before any store is asked: one store is enough.
+    let (_d, central) = start(StoreKind::Sqlite, "huge");
     let started = Instant::now();
     let line = answer_before_body(&central.addr, "POST", "/sync/push", None, 100 << 20);
     assert!(line.contains(" 401 "), "{line}");
@@ -500,9 +500,8 @@ async fn huge_bodies_are_refused_before_they_are_read() {
 
 // ------------------------------------------------------------------ bad input
 
-#[tokio::test]
-async fn bad_inputs_are_refused_with_their_documented_error_and_change_nothing() {
-    let (_d, central) = start("bad");
+async fn bad_inputs_are_refused_with_their_documented_error_and_change_nothing(db: StoreKind) {
+    let (_d, central) = start(db, "bad");
     let c = client();
     let u = central.url.clone();
     put_product(&c, &u, "P1", "Coca Cola 500ml", 550).await;
@@ -972,11 +971,10 @@ fn storm_event(seq: u64) -> Value {
 const STORM_BATCH: u64 = 50;
 const STORM_ALLOCATION: i64 = 1000;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn kill_9_during_a_push_storm_loses_nothing_acknowledged_and_applies_no_partial_batch() {
+async fn kill_9_during_a_push_storm_loses_nothing_acknowledged_and_applies_no_partial_batch(db: StoreKind) {
     let branches = ["CUS", "ABA", "B03", "B04"];
     let dir = TempDir::new("storm");
-    let mut central = spawn_central(dir.path(), &branches, &[]);
+    let mut central = spawn_central_db(dir.path(), &db.database(dir.path(), "storm"), &branches, &[]);
     let url = central.url.clone();
     let c = client();
     put_product(&c, &url, "P1", "Coca Cola", 550).await;
@@ -1109,9 +1107,8 @@ async fn kill_9_during_a_push_storm_loses_nothing_acknowledged_and_applies_no_pa
 
 // ------------------------------------------------------------------ pull feed
 
-#[tokio::test]
-async fn pull_returns_product_changes_and_own_allocations_in_cursor_order() {
-    let (_d, central) = start("pull");
+async fn pull_returns_product_changes_and_own_allocations_in_cursor_order(db: StoreKind) {
+    let (_d, central) = start(db, "pull");
     let c = client();
     let u = central.url.clone();
     assert_eq!(put_product(&c, &u, "P1", "Coca", 500).await["version"], 1);
@@ -1198,9 +1195,8 @@ async fn pull_returns_product_changes_and_own_allocations_in_cursor_order() {
 
 // ------------------------------------------------------------------ queries
 
-#[tokio::test]
-async fn inventory_shows_the_ledger_including_oversells_and_unknown_products() {
-    let (_d, central) = start("inventory");
+async fn inventory_shows_the_ledger_including_oversells_and_unknown_products(db: StoreKind) {
+    let (_d, central) = start(db, "inventory");
     let c = client();
     let u = central.url.clone();
     put_product(&c, &u, "P1", "Coca", 550).await;
@@ -1262,9 +1258,8 @@ async fn inventory_shows_the_ledger_including_oversells_and_unknown_products() {
     assert_eq!(products["products"].as_array().unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn sales_page_by_cursor_filter_by_branch_and_time_and_export_as_csv() {
-    let (_d, central) = start("sales");
+async fn sales_page_by_cursor_filter_by_branch_and_time_and_export_as_csv(db: StoreKind) {
+    let (_d, central) = start(db, "sales");
     let c = client();
     let u = central.url.clone();
     let at = |seq: u64, minute: u64| {
@@ -1353,9 +1348,8 @@ async fn sales_page_by_cursor_filter_by_branch_and_time_and_export_as_csv() {
 
 // ------------------------------------------------------------------ lifecycle
 
-#[tokio::test]
-async fn sigterm_stops_central_with_exit_0_and_a_restart_keeps_everything() {
-    let (_d, mut central) = start("sigterm");
+async fn sigterm_stops_central_with_exit_0_and_a_restart_keeps_everything(db: StoreKind) {
+    let (_d, mut central) = start(db, "sigterm");
     let c = client();
     put_product(&c, &central.url, "P1", "Coca", 550).await;
     push_ok(&c, &central.url, "CUS", &sales(1, 30)).await;
@@ -1470,7 +1464,7 @@ fn a_bad_configuration_exits_non_zero_with_a_one_line_reason() {
                 "--admin-token",
                 "a",
             ],
-            "PostgreSQL store not built yet",
+            "cannot open the PostgreSQL database",
         ),
         (
             vec![
@@ -1534,3 +1528,43 @@ async fn tokens_can_come_from_the_environment() {
         assert_eq!(r.status().as_u16(), 200, "{b}");
     }
 }
+
+// ------------------------------------------------------------------ both stores
+
+/// Runs each listed `async fn(StoreKind)` as a test on each store: `sqlite::name` and
+/// `postgres::name`. Multi-threaded, so tests that race pushes really race.
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::StoreKind::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::StoreKind::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+both_stores!(
+    push_of_the_same_batch_twice_applies_it_once,
+    overlapping_batches_apply_only_the_new_events,
+    a_gap_is_refused_with_where_central_stands_and_nothing_applied,
+    eight_concurrent_pushers_of_one_branch_apply_every_seq_exactly_once,
+    a_gzip_push_is_decompressed_and_applied,
+    tokens_grant_admin_everything_and_branches_only_their_own_sync,
+    bad_inputs_are_refused_with_their_documented_error_and_change_nothing,
+    kill_9_during_a_push_storm_loses_nothing_acknowledged_and_applies_no_partial_batch,
+    pull_returns_product_changes_and_own_allocations_in_cursor_order,
+    inventory_shows_the_ledger_including_oversells_and_unknown_products,
+    sales_page_by_cursor_filter_by_branch_and_time_and_export_as_csv,
+    sigterm_stops_central_with_exit_0_and_a_restart_keeps_everything,
+);

@@ -452,3 +452,44 @@ async fn a_central_restored_from_an_old_backup_gets_the_missing_sales_again_exac
     assert_eq!(set, acked, "every acknowledged sale is at central after the restore");
     check_invariant(&c, &central.url, &branch.url, "CUS", &acked, true).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_to_central_under_push_load_exits_0_and_every_acknowledged_sale_reaches_it_once() {
+    let dir = TempDir::new("ops-central-sigterm");
+    let mut central = spawn_central(dir.path(), &["CUS"], &[]);
+    let c = client();
+    put_product(&c, &central.url, "P1", "Uno", 150).await;
+    allocate(&c, &central.url, "CUS", "P1", 1_000_000).await;
+    let branch = spawn_branch(dir.path(), "CUS", &central.url, &["--pull-interval", "300ms"]);
+    wait_pulled(&c, &central.url, &branch.url, "CUS", Duration::from_secs(20)).await;
+    // A sales storm at the branch keeps its relay pushing while central is told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (c, url, stop) = (c.clone(), branch.url.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ok = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let s = sell(&c, &url, &json!({"product_id": "P1", "quantity": 1}))
+                    .await
+                    .expect("the branch sells whatever central does");
+                ok.push(s["sale_id"].as_str().unwrap().to_string());
+            }
+            ok
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let t = Instant::now();
+    let status = central.terminate(Duration::from_secs(10));
+    assert!(status.is_some_and(|s| s.success()), "central's exit status {status:?}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut acked = BTreeSet::new();
+    for task in tasks {
+        acked.extend(task.await.unwrap());
+    }
+    assert!(acked.len() > 100, "only {} sales", acked.len());
+    central.restart();
+    check_invariant(&c, &central.url, &branch.url, "CUS", &acked, true).await;
+}

@@ -21,7 +21,8 @@ use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Central's base URL, e.g. http://127.0.0.1:8000.
+    /// Central's base URL, e.g. http://127.0.0.1:8000; several, comma separated, for central
+    /// instances over one database: the pushers are dealt out over them in turn.
     #[arg(long)]
     central: String,
     /// Bearer token for /sync/push. The admin token may push for any branch.
@@ -221,7 +222,15 @@ pub fn run(a: Args) -> Result<(), String> {
     if a.branches == 0 || a.batch == 0 || a.concurrency == 0 || a.products == 0 {
         return Err("--branches, --batch, --concurrency and --products must be at least 1".into());
     }
-    let central = a.central.trim_end_matches('/').to_string();
+    let centrals: Vec<String> = a
+        .central
+        .split(',')
+        .map(|u| u.trim().trim_end_matches('/').to_string())
+        .filter(|u| !u.is_empty())
+        .collect();
+    if centrals.is_empty() {
+        return Err("--central needs at least one URL".into());
+    }
     let ids = branch_ids(&a.branch_prefix, a.branches)?;
 
     // ------------------------------------------------------------ untimed: build every body
@@ -283,16 +292,18 @@ pub fn run(a: Args) -> Result<(), String> {
             .timeout(Duration::from_secs(a.timeout_secs))
             .build()
             .map_err(|e| e.to_string())?;
-        let health = client
-            .get(format!("{central}/health"))
-            .send()
-            .await
-            .map_err(|e| format!("{central}/health: {e}"))?;
-        if !health.status().is_success() {
-            return Err(format!("{central}/health answered {}", health.status()));
+        for central in &centrals {
+            let health = client
+                .get(format!("{central}/health"))
+                .send()
+                .await
+                .map_err(|e| format!("{central}/health: {e}"))?;
+            if !health.status().is_success() {
+                return Err(format!("{central}/health answered {}", health.status()));
+            }
         }
         let auth = Arc::new(format!("Bearer {token}"));
-        let url = Arc::new(format!("{central}/sync/push"));
+        let urls: Vec<Arc<String>> = centrals.iter().map(|c| Arc::new(format!("{c}/sync/push"))).collect();
         // Deal the branches out to the pushers.
         let mut owned: Vec<Vec<BranchLoad>> = (0..a.concurrency.min(loads.len())).map(|_| Vec::new()).collect();
         let c = owned.len();
@@ -301,8 +312,8 @@ pub fn run(a: Args) -> Result<(), String> {
         }
         let started = Instant::now();
         let mut tasks = Vec::new();
-        for mine in owned {
-            let (client, auth, url) = (client.clone(), auth.clone(), url.clone());
+        for (i, mine) in owned.into_iter().enumerate() {
+            let (client, auth, url) = (client.clone(), auth.clone(), urls[i % urls.len()].clone());
             tasks.push(tokio::spawn(async move { pusher(client, &url, &auth, mine).await }));
         }
         let mut total = Tally::default();

@@ -2,7 +2,7 @@
 //!
 //! The [`authenticate`] middleware runs before routing and before any body is read, so an
 //! unauthenticated request is answered 401 without its body ever being buffered.
-//! - `/health` and `/metrics` are public.
+//! - `/health`, `/metrics` and `/openapi.json` are public.
 //! - The admin token may call everything.
 //! - A branch token may call `/sync/*` only, and only as its own branch (the sync routes
 //!   check the branch with [`Principal::sync_branch`]); anything else is 403.
@@ -15,7 +15,7 @@ use colmena_shared::http::{bearer_token, tokens_equal};
 use colmena_shared::ids::BranchId;
 use std::future::{ready, Ready};
 
-const PUBLIC_PATHS: &[&str] = &["/health", "/metrics"];
+const PUBLIC_PATHS: &[&str] = &["/health", "/metrics", "/openapi.json"];
 const SYNC_PREFIX: &str = "/sync/";
 
 /// The configured secrets.

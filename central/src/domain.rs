@@ -102,23 +102,40 @@ fn time(field: &str, s: &str) -> Result<i64, CentralError> {
 }
 
 /// The filters of `/sales` and `/sales/export`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SalesFilterQuery {
+    /// Only this branch's sales.
+    #[param(pattern = "^[A-Z0-9_-]{2,16}$")]
     pub branch_id: Option<String>,
+    /// Earliest `sold_at`, inclusive (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// Latest `sold_at`, exclusive (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
 }
 
 /// `GET /sales` query. Unknown parameters are rejected: a misspelt filter would otherwise
 /// silently return every sale.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SalesQuery {
+    /// Only this branch's sales.
+    #[param(pattern = "^[A-Z0-9_-]{2,16}$")]
     pub branch_id: Option<String>,
+    /// Earliest `sold_at`, inclusive (RFC 3339).
+    #[param(format = DateTime)]
     pub from: Option<String>,
+    /// Latest `sold_at`, exclusive (RFC 3339).
+    #[param(format = DateTime)]
     pub to: Option<String>,
+    /// Page size (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// The `next` of the previous page (opaque).
     pub after: Option<String>,
 }
 

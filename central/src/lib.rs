@@ -11,6 +11,7 @@
 //! - [`store`]: the `Store` trait (async; the push apply is one transactional method) and
 //!   its embedded SQLite implementation.
 //! - [`error`]: `CentralError`, mapped exhaustively onto the contract's error body (§1).
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the routes and wire types.
 //! - [`metrics`]: the central metrics of §6.
 pub mod auth;
 pub mod config;
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod failpoints;
 pub mod metrics;
+pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod store;

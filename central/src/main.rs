@@ -14,6 +14,15 @@ fn main() -> ExitCode {
     if std::env::args_os().nth(1).is_some_and(|a| a == "restore") {
         return restore(RestoreArgs::parse_from(std::env::args_os().skip(1)));
     }
+    // Hidden: prints the OpenAPI document that `GET /openapi.json` serves
+    // (`scripts/openapi.sh` writes it to docs/openapi/central.json).
+    if std::env::args_os().nth(1).is_some_and(|a| a == "openapi") {
+        print!("{}", colmena_central::openapi::rendered());
+        return match std::io::stdout().flush() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
     let settings = match Settings::parse_from_env() {
         Ok(s) => s,
         Err(ConfigError::Display(text)) => {

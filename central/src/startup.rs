@@ -9,12 +9,13 @@ use crate::config::Settings;
 use crate::metrics::CentralMetrics;
 use crate::routes;
 use crate::routes::backups::CentralBackups;
+use crate::store::postgres::PgStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{DatabaseUrl, Store};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use colmena_shared::http::{json_config, not_found, observe, path_config, query_config};
 use colmena_shared::metrics::HttpMetrics;
 use std::net::{SocketAddr, TcpListener};
@@ -43,9 +44,11 @@ impl Application {
                 let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path)).await??;
                 Arc::new(store)
             }
-            DatabaseUrl::Postgres(_) => {
-                bail!("PostgreSQL store not built yet: give --database a file path for the embedded SQLite store")
-            }
+            DatabaseUrl::Postgres(url) => Arc::new(
+                PgStore::connect(url)
+                    .await
+                    .context("cannot open the PostgreSQL database")?,
+            ),
         };
         let configured = settings.branch_tokens.iter().map(|t| t.branch.clone()).collect();
         store

@@ -27,7 +27,10 @@ pub enum BackupError {
     Invalid(String),
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[schema(example = json!({"id": "sucursal-2026-11-23-160000", "service": "sucursal",
+    "file_name": "backup-sucursal-2026-11-23-160000.db", "created_at": "2026-11-23T16:00:00Z",
+    "size_bytes": 73728, "sha256": "9f2c5e0c3a4b1d7e8f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4e"}))]
 pub struct BackupInfo {
     pub id: String,
     pub service: String,
@@ -37,12 +40,12 @@ pub struct BackupInfo {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BackupList {
     pub backups: Vec<BackupInfo>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct VerifyResult {
     pub id: String,
     pub ok: bool,

@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
@@ -94,17 +94,25 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Detail<'a> {
-    code: &'a str,
-    message: &'a str,
+/// `error` of the §1 body. Public so that the OpenAPI documents describe the very type the
+/// services serialize.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    /// For people: what exactly was wrong (not stable, do not parse).
+    #[schema(example = "ARROZ-1KG: 3 in stock, 5 requested")]
+    pub message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Detail<'a>,
+/// Every error response of both services (contract §1).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"error": {"code": "insufficient_stock", "message": "ARROZ-1KG: 3 in stock, 5 requested"}}))]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    /// Only with `sequence_gap`: the highest seq central has applied for the branch.
     #[serde(skip_serializing_if = "Option::is_none")]
-    applied_through: Option<u64>,
+    #[schema(minimum = 0)]
+    pub applied_through: Option<u64>,
 }
 
 impl ApiError {
@@ -126,10 +134,10 @@ impl ApiError {
 
     /// The JSON body, `{"error":{"code","message"}}` (+ `applied_through` for sequence gaps).
     pub fn body(&self) -> String {
-        serde_json::to_string(&Body {
-            error: Detail {
-                code: self.code.as_str(),
-                message: &self.message,
+        serde_json::to_string(&ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message.clone(),
             },
             applied_through: self.applied_through,
         })

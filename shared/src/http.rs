@@ -287,6 +287,11 @@ pub async fn not_found() -> HttpResponse {
 }
 
 /// `GET /health`.
+#[utoipa::path(
+    get, path = "/health", tag = "operations", security(()),
+    summary = "Liveness (no token)",
+    responses((status = 200, description = "The process is serving", body = crate::wire::Health))
+)]
 pub async fn health() -> HttpResponse {
     HttpResponse::Ok().json(crate::wire::Health { status: "ok".into() })
 }

@@ -102,6 +102,51 @@ impl<'de> Deserialize<'de> for ProductId {
     }
 }
 
+// OpenAPI schemas (issue 10). Written by hand because the wire form is not the Rust form:
+// the pattern is what `parse` accepts, and a `ProductId` in a request may also be an integer.
+
+impl utoipa::PartialSchema for BranchId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some("^[A-Z0-9_-]{2,16}$"))
+            .min_length(Some(2))
+            .max_length(Some(16))
+            .description(Some("A branch id: 2-16 chars of [A-Z0-9_-]."))
+            .examples([serde_json::json!("CUS")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for BranchId {}
+
+impl utoipa::PartialSchema for ProductId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::{ObjectBuilder, OneOfBuilder, Type};
+        let text = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some("^[A-Za-z0-9._-]{1,64}$"))
+            .min_length(Some(1))
+            .max_length(Some(64));
+        // serde_json reads integers in [i64::MIN, u64::MAX]; a larger one is a float to it.
+        let number = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(utoipa::Number::Int(i64::MIN as isize)))
+            .maximum(Some(utoipa::Number::UInt(u64::MAX as usize)));
+        OneOfBuilder::new()
+            .item(text)
+            .item(number)
+            .description(Some(
+                "A SKU: 1-64 chars of [A-Za-z0-9._-]. In a request a JSON integer is also \
+                 accepted and means its decimal string (1 is \"1\"); responses always send the string.",
+            ))
+            .examples([serde_json::json!("ARROZ-1KG")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ProductId {}
+
 /// Checks a line quantity: 1 ..= 1_000_000.
 pub fn check_quantity(field: &str, q: i64) -> Result<i64, String> {
     if (1..=MAX_QUANTITY).contains(&q) {

@@ -10,6 +10,7 @@
 //!   contract errors, bearer tokens, and the middleware that measures every request and makes
 //!   sure no error leaves without a JSON body.
 //! - [`metrics`]: HTTP metrics and the `/metrics` renderer.
+//! - [`openapi`]: the bearer scheme and rendering both services' OpenAPI documents share.
 //! - [`backup`]: online backups of an embedded store, checksums, retention, restore.
 //! - [`clock`]: RFC 3339 UTC timestamps.
 //! - [`telemetry`]: `tracing` setup (`RUST_LOG`, `--log-format json`).
@@ -20,5 +21,6 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod metrics;
+pub mod openapi;
 pub mod telemetry;
 pub mod wire;

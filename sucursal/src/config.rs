@@ -35,6 +35,10 @@ pub enum Command {
         #[arg(long)]
         sha256: Option<String>,
     },
+    /// Print the OpenAPI 3.1 document of the branch's HTTP API (what `GET /openapi.json`
+    /// serves) and exit; `scripts/openapi.sh` writes it to `docs/openapi/sucursal.json`.
+    #[command(hide = true)]
+    Openapi,
 }
 
 #[derive(Args, Debug, Clone)]

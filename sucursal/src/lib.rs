@@ -8,7 +8,7 @@
 //!   writer with group commit — a sale is acknowledged only once fsync'd.
 //! - [`sales`]: sell/adjust domain logic; [`idempotency`]: `Idempotency-Key` records.
 //! - [`relay`]: push/pull with central; [`breaker`]: the circuit breaker around it.
-//! - [`routes`]: the HTTP surface; [`error`]: its error enum; [`metrics`]: Prometheus.
+//! - [`routes`]: the HTTP surface; [`openapi`]: its OpenAPI 3.1 document, generated from it; [`error`]: its error enum; [`metrics`]: Prometheus.
 pub mod app;
 pub mod breaker;
 pub mod config;
@@ -17,6 +17,7 @@ pub mod failpoints;
 pub mod idempotency;
 pub mod inventory;
 pub mod metrics;
+pub mod openapi;
 pub mod outbox;
 pub mod relay;
 pub mod routes;

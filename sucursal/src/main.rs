@@ -12,6 +12,10 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         None | Some(Command::Serve) => serve(cli.settings),
         Some(Command::Restore { file, data_dir, sha256 }) => restore(&file, &data_dir, sha256.as_deref()),
+        Some(Command::Openapi) => {
+            print!("{}", colmena_sucursal::openapi::rendered());
+            std::io::stdout().flush().map_err(|e| format!("stdout: {e}"))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -277,21 +277,39 @@ impl Relay {
         format!("Bearer {}", self.settings.central_token)
     }
 
-    /// Sends one request to the preferred available URL.
+    /// Sends one request to the preferred available URL. If that URL's breaker opens during
+    /// the call (its failures reached the threshold, or its half-open trial failed), the same
+    /// request goes on to the next available URL at once: sleeping until the earliest trial
+    /// would pick the failed, preferred URL again, and the relay would never reach the others.
     async fn call<F>(&self, build: F) -> Result<reqwest::Response, CallError>
     where
         F: Fn(&Endpoint) -> reqwest_middleware::RequestBuilder,
     {
-        let Some((i, ep)) = self
-            .endpoints
-            .iter()
-            .enumerate()
-            .find(|(_, e)| e.breaker.looks_available())
-        else {
-            let retry_at = self.endpoints.iter().filter_map(|e| e.breaker.open_until()).min();
-            return Err(CallError::Open { retry_at });
-        };
-        self.app.sync.active.store(i, Ordering::Release);
+        let mut from = 0;
+        loop {
+            let Some((i, ep)) = self
+                .endpoints
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, e)| e.breaker.looks_available())
+            else {
+                let retry_at = self.endpoints.iter().filter_map(|e| e.breaker.open_until()).min();
+                return Err(CallError::Open { retry_at });
+            };
+            self.app.sync.active.store(i, Ordering::Release);
+            match self.call_endpoint(ep, &build).await {
+                Err(CallError::Open { .. }) => from = i + 1,
+                other => return other,
+            }
+        }
+    }
+
+    /// One request to one URL, through its breaker.
+    async fn call_endpoint<F>(&self, ep: &Endpoint, build: &F) -> Result<reqwest::Response, CallError>
+    where
+        F: Fn(&Endpoint) -> reqwest_middleware::RequestBuilder,
+    {
         let started = Instant::now();
         let res = build(ep).send().await;
         self.app

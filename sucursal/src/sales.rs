@@ -28,6 +28,7 @@ pub enum SellOutcome {
 
 pub fn validate_sale(req: SellRequest) -> Result<ValidSale, BranchError> {
     let invalid = BranchError::InvalidRequest;
+    let basket = req.items.is_some();
     let lines: Vec<(ProductId, i64)> = match (req.items, req.product_id, req.quantity) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
             return Err(invalid("use either product_id/quantity or items, not both".into()))
@@ -47,7 +48,15 @@ pub fn validate_sale(req: SellRequest) -> Result<ValidSale, BranchError> {
         (None, None, None) => return Err(invalid("body needs product_id and quantity, or items".into())),
     };
     for (i, (_, q)) in lines.iter().enumerate() {
-        check_quantity(&format!("items[{i}].quantity"), *q).map_err(invalid)?;
+        // The field's name is only built for the error: this runs on every sale.
+        if check_quantity("quantity", *q).is_err() {
+            let field = if basket {
+                format!("items[{i}].quantity")
+            } else {
+                "quantity".to_string()
+            };
+            check_quantity(&field, *q).map_err(invalid)?;
+        }
     }
     if let Some(c) = &req.cashier_id {
         check_text("cashier_id", c, 1, 64).map_err(invalid)?;

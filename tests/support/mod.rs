@@ -6,6 +6,8 @@
 //! the process's temp dir and are printed when a test fails to start a process.
 #![allow(dead_code)]
 
+pub mod postgres;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

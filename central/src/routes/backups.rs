@@ -10,6 +10,8 @@ use crate::error::CentralError;
 use crate::store::{Store, StoreError};
 use actix_web::{web, HttpResponse};
 use colmena_shared::backup::{BackupError, BackupInfo, BackupList, Backups};
+#[allow(unused_imports)] // named only in the OpenAPI attributes
+use colmena_shared::{backup::VerifyResult, error::ErrorBody};
 use tokio_util::sync::CancellationToken;
 
 /// The backup directory of this central; `None` on PostgreSQL.
@@ -62,18 +64,44 @@ async fn blocking<T: Send + 'static>(
         .map_err(backup_error)
 }
 
+#[utoipa::path(
+    post, path = "/admin/backups", tag = "operations",
+    summary = "Take an online backup of central's embedded store (admin)",
+    responses(
+        (status = 201, description = "The backup, complete with its checksum sidecar", body = BackupInfo),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 501, description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 async fn create(store: web::Data<dyn Store>, b: web::Data<CentralBackups>) -> Result<HttpResponse, CentralError> {
     let info = take(store.get_ref(), &b).await?;
     tracing::info!(id = %info.id, size = info.size_bytes, "backup created");
     Ok(HttpResponse::Created().json(info))
 }
 
+#[utoipa::path(
+    get, path = "/admin/backups", tag = "operations",
+    summary = "Every complete backup, oldest first (admin)",
+    responses((status = 200, description = "The backups", body = BackupList), (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 501, description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))))
+)]
 async fn list(b: web::Data<CentralBackups>) -> Result<HttpResponse, CentralError> {
     let backups = backups(&b)?;
     let list = blocking(move || backups.list()).await?;
     Ok(HttpResponse::Ok().json(BackupList { backups: list }))
 }
 
+#[utoipa::path(
+    get, path = "/admin/backups/{id}/download", tag = "operations",
+    summary = "Download a backup file (admin)",
+    params(("id" = String, Path, description = "A backup id from the list", example = "central-2026-11-23-160000")),
+    responses(
+        (status = 200, description = "The SQLite file, as an attachment", content_type = "application/octet-stream",
+            body = Vec<u8>, headers(("Content-Disposition" = String, description = "attachment; filename=..."))),
+        (status = 400, description = "`invalid_request`: a malformed path", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such backup", body = ErrorBody),
+        (status = 501, description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 async fn download(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result<HttpResponse, CentralError> {
     let backups = backups(&b)?;
     let id = id.into_inner();
@@ -83,6 +111,18 @@ async fn download(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result
         .map_err(|e| CentralError::Storage(StoreError::Database(format!("backup: {e}"))))
 }
 
+#[utoipa::path(
+    post, path = "/admin/backups/{id}/verify", tag = "operations",
+    summary = "Re-check a backup's SHA-256 against its sidecar (admin)",
+    params(("id" = String, Path, description = "A backup id from the list", example = "central-2026-11-23-160000")),
+    responses(
+        (status = 200, description = "`ok` tells whether the file still has its recorded checksum", body = VerifyResult),
+        (status = 400, description = "`invalid_request`: a malformed path", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such backup", body = ErrorBody),
+        (status = 501, description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 async fn verify(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result<HttpResponse, CentralError> {
     let backups = backups(&b)?;
     let id = id.into_inner();

@@ -4,12 +4,27 @@ use crate::error::CentralError;
 use crate::store::Store;
 use actix_web::{web, HttpResponse};
 use colmena_shared::wire::{ProductList, ProductUpsert};
+#[allow(unused_imports)] // named only in the OpenAPI attributes
+use colmena_shared::{error::ErrorBody, wire::Product};
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/products").route(web::get().to(list)))
         .service(web::resource("/products/{product_id}").route(web::put().to(upsert)));
 }
 
+#[utoipa::path(
+    put, path = "/products/{product_id}", tag = "catalog",
+    summary = "Create or update a product (admin)",
+    description = "Idempotent: the same name and price again changes nothing (same version). A change gets a new \
+`version` and reaches every branch by pull.",
+    params(("product_id" = String, Path, description = "The SKU", pattern = "^[A-Za-z0-9._-]{1,64}$", example = "ARROZ-1KG")),
+    request_body(content = ProductUpsert, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The product as saved, with its version", body = Product),
+        (status = 400, description = "`invalid_request`: bad product_id, malformed JSON, wrong types, blank or over-long name, price out of 0..=10000000000", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 413, description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 async fn upsert(
     store: web::Data<dyn Store>,
     path: web::Path<String>,
@@ -21,6 +36,11 @@ async fn upsert(
     Ok(HttpResponse::Ok().json(saved))
 }
 
+#[utoipa::path(
+    get, path = "/products", tag = "catalog",
+    summary = "Central's catalog (admin)",
+    responses((status = 200, description = "Every product, by product_id", body = ProductList), (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))))
+)]
 async fn list(store: web::Data<dyn Store>) -> Result<HttpResponse, CentralError> {
     Ok(HttpResponse::Ok().json(ProductList {
         products: store.products().await?,

@@ -17,7 +17,8 @@ pub mod sync;
 /// Registers every route. `push_limit` is the body limit of `POST /sync/push`.
 pub fn configure(cfg: &mut web::ServiceConfig, push_limit: usize) {
     cfg.service(web::resource("/health").route(web::get().to(colmena_shared::http::health)))
-        .service(web::resource("/metrics").route(web::get().to(metrics)));
+        .service(web::resource("/metrics").route(web::get().to(metrics)))
+        .service(web::resource("/openapi.json").route(web::get().to(crate::openapi::openapi_json)));
     catalog::config(cfg);
     inventory::config(cfg);
     branches::config(cfg);
@@ -27,6 +28,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, push_limit: usize) {
 }
 
 /// `GET /metrics`: refreshes the gauges computed from the store, then renders.
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", security(()),
+    summary = "Prometheus metrics (no token)",
+    responses((status = 200, description = "Prometheus text format 0.0.4", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8"))
+)]
 async fn metrics(
     store: web::Data<dyn Store>,
     metrics: web::Data<CentralMetrics>,

@@ -5,6 +5,7 @@ use crate::store::{SalesCursor, SalesFilter, Store};
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use bytes::Bytes;
+use colmena_shared::error::ErrorBody;
 use colmena_shared::wire::{CentralSale, SalesPage};
 use futures::{stream, StreamExt, TryStreamExt};
 use std::fmt::Write as _;
@@ -20,6 +21,17 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/sales/export").route(web::get().to(export)));
 }
 
+#[utoipa::path(
+    get, path = "/sales", tag = "sales",
+    summary = "Sales as central applied them, paged (admin)",
+    description = "Ordered by branch_id, then sold_at, then seq. Unknown query parameters are 400.",
+    params(SalesQuery),
+    responses(
+        (status = 200, description = "One page; `next` is null on the last one", body = SalesPage),
+        (status = 400, description = "`invalid_request`: bad branch_id, from/to not RFC 3339 or from after to, limit not in 1..=1000, bad cursor, unknown parameter", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 async fn list(store: web::Data<dyn Store>, query: web::Query<SalesQuery>) -> Result<HttpResponse, CentralError> {
     let (filter, after, limit) = domain::sales_query(query.into_inner())?;
     let page = store.sales(filter, after, limit).await?;
@@ -33,6 +45,20 @@ async fn list(store: web::Data<dyn Store>, query: web::Query<SalesQuery>) -> Res
 /// The first page is read before answering, so a store failure is still a clean 503; a
 /// failure later can only cut the stream short (the client sees an incomplete chunked body).
 /// Sales that arrive during the export appear if they sort after the page being read.
+#[utoipa::path(
+    get, path = "/sales/export", tag = "sales",
+    summary = "Sales as CSV, one row per sale line (admin)",
+    description = "Columns: `sale_id,branch_id,seq,sold_at,received_at,cashier_id,product_id,quantity,\
+unit_price_cents,line_total_cents,sale_total_cents`; CRLF rows, RFC 4180 quoting, in the `/sales` order. \
+Streamed page by page.",
+    params(SalesFilterQuery),
+    responses(
+        (status = 200, description = "CSV with a header row", body = String, content_type = "text/csv; charset=utf-8",
+            headers(("Content-Disposition" = String, description = "attachment; filename=\"sales.csv\""))),
+        (status = 400, description = "`invalid_request`: bad branch_id, from/to not RFC 3339 or from after to, unknown parameter", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 async fn export(
     store: web::Data<dyn Store>,
     query: web::Query<SalesFilterQuery>,

@@ -5,6 +5,7 @@ use crate::error::CentralError;
 use crate::metrics::CentralMetrics;
 use crate::store::{PushOutcome, Store};
 use actix_web::{web, HttpResponse};
+use colmena_shared::error::ErrorBody;
 use colmena_shared::http::json_config;
 use colmena_shared::wire::{PullResponse, PushRequest, PushResponse};
 use serde::Deserialize;
@@ -22,6 +23,22 @@ pub fn config(cfg: &mut web::ServiceConfig, push_limit: usize) {
 /// Applies a batch of a branch's events exactly once (see [`Store::apply_push`]). The body
 /// may be gzip-compressed (`Content-Encoding: gzip`); the limit applies to the decompressed
 /// JSON. Checks, in order: token scope (403), every event (400), then the sequence (409).
+#[utoipa::path(
+    post, path = "/sync/push", tag = "sync",
+    summary = "A branch ships a batch of its events (branch token, or admin for any branch)",
+    description = "Applies the events above the branch's `applied_through`, in order, in one transaction; events at \
+or below it are duplicates and skipped. The body may be sent with `Content-Encoding: gzip`; the limit (2 x \
+`--body-limit`) applies to the decompressed JSON.",
+    request_body(content = PushRequest, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Applied (or all duplicates)", body = PushResponse),
+        (status = 400, description = "`invalid_request`: malformed JSON, an invalid event, seqs not strictly increasing, a corrupt gzip body", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "`forbidden`: a branch token pushing as another branch", body = ErrorBody),
+        (status = 409, description = "`sequence_gap`: the first new event is not applied_through + 1; the body has `applied_through`", body = ErrorBody),
+        (status = 413, description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 async fn push(
     principal: Principal,
     store: web::Data<dyn Store>,
@@ -51,17 +68,35 @@ async fn push(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct PullQuery {
+    /// The cursor of the last change applied (default 0: from the beginning).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
     after: Option<u64>,
+    /// Most changes to return (default 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
     /// Required with the admin token; a branch token may only name its own branch.
+    #[param(pattern = "^[A-Z0-9_-]{2,16}$")]
     branch_id: Option<String>,
 }
 
 /// The feed for one branch after `after`: `next` is the last cursor returned, or `after`
 /// when there is nothing new. Cursors are global to all branches, so a branch sees gaps
 /// between its cursors (other branches' allocations); only their order matters.
+#[utoipa::path(
+    get, path = "/sync/pull", tag = "sync",
+    summary = "A branch's feed of catalog changes and allocations (branch token, or admin with branch_id)",
+    params(PullQuery),
+    responses(
+        (status = 200, description = "Changes after `after`, in cursor order, and central's applied_through", body = PullResponse),
+        (status = 400, description = "`invalid_request`: bad branch_id (or none with the admin token), after or limit out of range", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "`forbidden`: a branch token naming another branch", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+    )
+)]
 async fn pull(
     principal: Principal,
     store: web::Data<dyn Store>,

@@ -20,6 +20,7 @@ use colmena_shared::wire::{AllocationResponse, BranchSummary, CentralProductStoc
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub mod postgres;
 pub mod sqlite;
 
 /// Where the store lives, from `--database`.
@@ -27,7 +28,8 @@ pub mod sqlite;
 pub enum DatabaseUrl {
     /// A file path: the embedded SQLite store.
     Sqlite(PathBuf),
-    /// `postgres://…` / `postgresql://…`: not built yet (a later issue).
+    /// `postgres://…` / `postgresql://…`: [`postgres::PgStore`], shared by any number of
+    /// central processes.
     Postgres(String),
 }
 

@@ -1,0 +1,86 @@
+//! The branch's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
+//! attributes (`routes.rs`) and the `ToSchema` derives of the shared wire types — never
+//! written by hand. Served at `GET /openapi.json` (no token), printed by the hidden
+//! `colmena-sucursal openapi` subcommand, committed as `docs/openapi/sucursal.json`
+//! (`scripts/openapi.sh` regenerates it; `tests/openapi.rs` fails when it is stale).
+use crate::routes;
+use std::sync::OnceLock;
+use utoipa::OpenApi;
+
+/// Name of the security scheme in the document (also spelt out in `security(...)` below:
+/// the derive takes a literal).
+pub const SECURITY_SCHEME: &str = "pos_token";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "colmena branch (colmena-sucursal)",
+        description = "A store's POS backend: sells from memory, acknowledges a sale only once it is durable in \
+the branch's local store, and ships its events to central in the background. Every error is \
+`{\"error\": {\"code\", \"message\"}}` with the codes of the contract. Every endpoint but `/health`, \
+`/metrics` and `/openapi.json` needs `Authorization: Bearer <POS token>`."
+    ),
+    paths(
+        routes::sell,
+        routes::inventory,
+        routes::product,
+        routes::adjust,
+        routes::status,
+        routes::outbox,
+        routes::sales_export,
+        routes::create_backup,
+        routes::list_backups,
+        routes::download_backup,
+        routes::verify_backup,
+        colmena_shared::http::health,
+        routes::metrics,
+        openapi_json,
+    ),
+    components(schemas(colmena_shared::error::ErrorBody, colmena_shared::error::ErrorCode)),
+    security(("pos_token" = [])),
+    tags(
+        (name = "sales", description = "Selling, and the sales this branch keeps"),
+        (name = "inventory", description = "Stock at this branch"),
+        (name = "operations", description = "Sync state, backups, health, metrics"),
+    )
+)]
+struct BranchApi;
+
+/// The document, generated from the code.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = BranchApi::openapi();
+    colmena_shared::openapi::add_bearer(
+        &mut doc,
+        SECURITY_SCHEME,
+        "The branch's POS token (`--pos-token`, COLMENA_POS_TOKEN).",
+    );
+    doc
+}
+
+/// The document as served and committed (pretty JSON, final newline).
+pub fn rendered() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| colmena_shared::openapi::render(&document()))
+}
+
+/// `GET /openapi.json`.
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations", security(()),
+    summary = "This document (no token)",
+    responses((status = 200, description = "The OpenAPI 3.1 description of this service", body = Object))
+)]
+pub async fn openapi_json() -> actix_web::HttpResponse {
+    colmena_shared::openapi::respond(rendered())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_basket_size_is_the_enforced_one() {
+        let doc: serde_json::Value = serde_json::from_str(rendered()).expect("document is JSON");
+        let forms = &doc["components"]["schemas"]["SellRequest"]["oneOf"];
+        assert_eq!(forms[1]["properties"]["items"]["maxItems"], crate::sales::MAX_LINES);
+    }
+}

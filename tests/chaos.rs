@@ -36,7 +36,7 @@ const PRODUCTS: usize = 20;
 const SELLERS: usize = 2;
 /// How long the load of a round runs.
 const LOAD: Duration = Duration::from_millis(3000);
-const DEFAULT_SEED: u64 = 0xC01E_4A_2026;
+const DEFAULT_SEED: u64 = 0xC0_1E4A_2026;
 
 /// Fast breaker settings: a round's faults open and close breakers within seconds.
 const FAST: &[&str] = &[

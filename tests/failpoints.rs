@@ -24,8 +24,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 use support::*;
 
-/// These tests start several processes each: run them one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+/// These tests start several processes each: run them one at a time (an async mutex: the
+/// guard is held across the whole test).
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 static BUILT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
 /// A failpoints build of `package`, built (once per test process, so never stale; a no-op
@@ -98,7 +99,7 @@ async fn branch_state(c: &reqwest::Client, url: &str) -> (Value, Value, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_commit_is_a_503_that_changes_nothing_and_the_branch_sells_once_it_passes() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let dir = TempDir::new("fp-commit");
     let catalog = dir.path().join("catalog.json");
     std::fs::write(
@@ -230,7 +231,7 @@ async fn a_failing_commit_is_a_503_that_changes_nothing_and_the_branch_sells_onc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_commit_and_reply_keeps_the_sale_and_central_gets_it_exactly_once() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let dir = TempDir::new("fp-crash-reply");
     let central = spawn_central(dir.path(), &["CUS"], &[]);
     let c = client();
@@ -299,7 +300,7 @@ async fn a_crash_between_commit_and_reply_keeps_the_sale_and_central_gets_it_exa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_in_the_middle_of_centrals_apply_leaves_none_of_the_batch_and_the_branch_re_pushes_it() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.lock().await;
     let dir = TempDir::new("fp-central-apply");
     let central_bin = failpoint_bin("colmena-central");
     let mut central = Proc::spawn_path(

@@ -285,26 +285,22 @@ async fn sigterm_during_a_sales_storm_exits_0_within_10s_and_loses_no_acknowledg
         tasks.push(tokio::spawn(async move {
             let mut ok = Vec::new();
             let mut other = Vec::new();
-            loop {
-                match c
-                    .post(format!("{url}/sell"))
-                    .bearer_auth(POS_TOKEN)
-                    .json(&json!({"product_id": "P1", "quantity": 1}))
-                    .send()
-                    .await
-                {
-                    Ok(r) => {
-                        let s = r.status().as_u16();
-                        if s == 201 {
-                            match r.json::<Value>().await {
-                                Ok(v) => ok.push(v["sale_id"].as_str().unwrap().to_string()),
-                                Err(_) => break,
-                            }
-                        } else {
-                            other.push(s);
-                        }
+            // Until the server goes away: a refused connection or a cut reply ends the client.
+            while let Ok(r) = c
+                .post(format!("{url}/sell"))
+                .bearer_auth(POS_TOKEN)
+                .json(&json!({"product_id": "P1", "quantity": 1}))
+                .send()
+                .await
+            {
+                let s = r.status().as_u16();
+                if s == 201 {
+                    match r.json::<Value>().await {
+                        Ok(v) => ok.push(v["sale_id"].as_str().unwrap().to_string()),
+                        Err(_) => break,
                     }
-                    Err(_) => break,
+                } else {
+                    other.push(s);
                 }
             }
             (ok, other)

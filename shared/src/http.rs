@@ -324,11 +324,9 @@ pub fn csv_row(fields: &[String]) -> String {
 
 /// Streams a file as an attachment (`application/octet-stream`), chunk by chunk.
 pub async fn stream_file(path: &std::path::Path, download_name: &str) -> std::io::Result<HttpResponse> {
-    use futures::StreamExt;
     let file = tokio::fs::File::open(path).await?;
     let len = file.metadata().await?.len();
-    let stream =
-        tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024).map(|r| r.map(actix_web::web::Bytes::from));
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 64 * 1024);
     Ok(HttpResponse::Ok()
         .content_type("application/octet-stream")
         .insert_header((

@@ -186,11 +186,14 @@ pub struct Relay {
     settings: RelaySettings,
 }
 
+/// One central URL with its HTTP client and its own breaker.
+pub type EndpointParts = (String, ClientWithMiddleware, Arc<Breaker>);
+
 /// Builds the endpoints (client + breaker per URL) and the `/status` view of them.
 pub fn build(
     app_metrics: &BranchMetrics,
     settings: &RelaySettings,
-) -> Result<(Vec<(String, ClientWithMiddleware, Arc<Breaker>)>, Arc<SyncStatus>), String> {
+) -> Result<(Vec<EndpointParts>, Arc<SyncStatus>), String> {
     let states = Arc::new(
         settings
             .central_urls

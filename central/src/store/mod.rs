@@ -103,6 +103,17 @@ pub struct SalesCursor {
     pub seq: i64,
 }
 
+/// Where a page of sales starts within one branch (ordinal `branch`), as `(sold_ms, seq)`
+/// to be read *after*: just after the cursor when the cursor is in this branch and not
+/// before `from`, else at `from` (inclusive). Both stores page the same way.
+pub(crate) fn start_in_branch(filter: &SalesFilter, after: Option<SalesCursor>, branch: i64) -> (i64, i64) {
+    let from = filter.from_ms.unwrap_or(i64::MIN);
+    match after {
+        Some(c) if c.branch == branch && c.sold_ms >= from => (c.sold_ms, c.seq),
+        _ => (from, i64::MIN),
+    }
+}
+
 /// One page of sales and where the next page starts (`None` on the last page).
 #[derive(Debug, Clone)]
 pub struct SalesPageData {

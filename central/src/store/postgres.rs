@@ -689,18 +689,7 @@ async fn read_sales(
     for b in branches {
         let key: i64 = b.try_get(0)?;
         let branch_id: String = b.try_get(1)?;
-        // Start after the cursor within its own branch, else at `from` (inclusive).
-        let (from_ms, from_seq) = match after {
-            Some(c) if c.branch == key => {
-                let from = filter.from_ms.unwrap_or(i64::MIN);
-                if c.sold_ms < from {
-                    (from, i64::MIN)
-                } else {
-                    (c.sold_ms, c.seq)
-                }
-            }
-            _ => (filter.from_ms.unwrap_or(i64::MIN), i64::MIN),
-        };
+        let (from_ms, from_seq) = super::start_in_branch(&filter, after, key);
         let to_ms = filter.to_ms.unwrap_or(i64::MAX);
         // One more than needed tells whether another page follows.
         let room = (want + 1 - sales.len()) as i64;

@@ -690,18 +690,7 @@ fn read_sales(
     let mut sales = Vec::with_capacity(want.min(1024));
     let mut last = None;
     for (key, branch_id) in branches {
-        // Start after the cursor within its own branch, else at `from` (inclusive).
-        let (from_ms, from_seq) = match after {
-            Some(c) if c.branch == key => {
-                let from = filter.from_ms.unwrap_or(i64::MIN);
-                if c.sold_ms < from {
-                    (from, i64::MIN)
-                } else {
-                    (c.sold_ms, c.seq)
-                }
-            }
-            _ => (filter.from_ms.unwrap_or(i64::MIN), i64::MIN),
-        };
+        let (from_ms, from_seq) = super::start_in_branch(&filter, after, key);
         let to_ms = filter.to_ms.unwrap_or(i64::MAX);
         // One more than needed tells whether another page follows.
         let room = (want + 1 - sales.len()) as i64;

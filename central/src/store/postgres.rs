@@ -689,7 +689,7 @@ async fn read_sales(
     for b in branches {
         let key: i64 = b.try_get(0)?;
         let branch_id: String = b.try_get(1)?;
-        let (from_ms, from_seq) = super::start_in_branch(&filter, after, key);
+        let (from_ms, from_seq) = super::start_in_branch(filter, after, key);
         let to_ms = filter.to_ms.unwrap_or(i64::MAX);
         // One more than needed tells whether another page follows.
         let room = (want + 1 - sales.len()) as i64;

@@ -690,7 +690,7 @@ fn read_sales(
     let mut sales = Vec::with_capacity(want.min(1024));
     let mut last = None;
     for (key, branch_id) in branches {
-        let (from_ms, from_seq) = super::start_in_branch(&filter, after, key);
+        let (from_ms, from_seq) = super::start_in_branch(filter, after, key);
         let to_ms = filter.to_ms.unwrap_or(i64::MAX);
         // One more than needed tells whether another page follows.
         let room = (want + 1 - sales.len()) as i64;

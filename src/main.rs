@@ -105,6 +105,7 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
         BRANCHES[0].1
     );
     println!("Metrics:        http://{CENTRAL}/metrics  (prometheus.yml in the repo scrapes all three)");
+    println!("API (OpenAPI):  http://{CENTRAL}/openapi.json, and /openapi.json on each branch");
     println!("Ctrl-C stops the chain.");
     println!();
 

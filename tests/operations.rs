@@ -14,6 +14,19 @@ fn catalog(dir: &std::path::Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
+/// `colmena-sucursal restore FILE --data-dir DIR`, as an operator runs it.
+fn restore_branch(file: &std::path::Path, data_dir: &std::path::Path) -> std::process::Output {
+    Command::new(bin("colmena-sucursal"))
+        .args([
+            "restore",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap()
+}
+
 async fn post_json(c: &reqwest::Client, url: &str) -> (u16, Value) {
     let r = c.post(url).bearer_auth(POS_TOKEN).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
@@ -81,15 +94,7 @@ async fn a_branch_backup_downloads_byte_for_byte_verifies_and_a_corrupted_one_fa
 
     // Restore from the good newest backup into a fresh data dir: works.
     let restored_dir = dir.path().join("restored");
-    let out = Command::new(bin("colmena-sucursal"))
-        .args([
-            "restore",
-            path.to_str().unwrap(),
-            "--data-dir",
-            restored_dir.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = restore_branch(&path, &restored_dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     // Corrupt it: verify reports it, restore refuses it.
@@ -99,15 +104,7 @@ async fn a_branch_backup_downloads_byte_for_byte_verifies_and_a_corrupted_one_fa
     std::fs::write(&path, &bytes).unwrap();
     let (st, v) = post_json(&c, &format!("{}/admin/backups/{nid}/verify", branch.url)).await;
     assert_eq!((st, v["ok"].clone()), (200, json!(false)), "{v}");
-    let out = Command::new(bin("colmena-sucursal"))
-        .args([
-            "restore",
-            path.to_str().unwrap(),
-            "--data-dir",
-            dir.path().join("other").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = restore_branch(&path, &dir.path().join("other"));
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("checksum"),
@@ -185,15 +182,7 @@ async fn restoring_a_branch_from_an_old_backup_never_duplicates_or_loses_a_sale_
         .path()
         .join("branch-CUS/backups")
         .join(info["file_name"].as_str().unwrap());
-    let out = Command::new(bin("colmena-sucursal"))
-        .args([
-            "restore",
-            file.to_str().unwrap(),
-            "--data-dir",
-            dir.path().join("branch-CUS").to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = restore_branch(&file, &dir.path().join("branch-CUS"));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     branch.restart();
     let mut after = BTreeSet::new();

@@ -27,6 +27,16 @@ pub enum BackupError {
     Invalid(String),
 }
 
+/// Runs a backup operation (file hashing, listing, SQLite's backup API) on tokio's blocking
+/// pool, so a request handler never blocks its worker on disk I/O.
+pub async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
+) -> Result<T, BackupError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(BackupError::Invalid(format!("the backup task failed: {e}"))))
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[schema(example = json!({"id": "sucursal-2026-11-23-160000", "service": "sucursal",
     "file_name": "backup-sucursal-2026-11-23-160000.db", "created_at": "2026-11-23T16:00:00Z",

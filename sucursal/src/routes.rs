@@ -8,7 +8,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
-use colmena_shared::backup::{BackupInfo, BackupList, VerifyResult};
+use colmena_shared::backup::{off_thread, BackupInfo, BackupList, VerifyResult};
 use colmena_shared::clock;
 use colmena_shared::error::ErrorBody;
 use colmena_shared::http::{bearer_token, tokens_equal};
@@ -305,12 +305,11 @@ fn backup_error(e: colmena_shared::backup::BackupError) -> BranchError {
 async fn take_backup(app: &AppState) -> Result<colmena_shared::backup::BackupInfo, BranchError> {
     let backups = app.backups.clone();
     let reader = app.reader.clone();
-    tokio::task::spawn_blocking(move || {
+    off_thread(move || {
         let conn = reader.lock().unwrap_or_else(|e| e.into_inner());
         backups.create(&conn)
     })
     .await
-    .map_err(|e| BranchError::StorageUnavailable(format!("backup task: {e}")))?
     .map_err(backup_error)
 }
 
@@ -335,10 +334,7 @@ async fn create_backup(app: web::Data<AppState>) -> Result<HttpResponse, BranchE
 )]
 async fn list_backups(app: web::Data<AppState>) -> Result<HttpResponse, BranchError> {
     let b = app.backups.clone();
-    let list = web::block(move || b.list())
-        .await
-        .map_err(|e| BranchError::StorageUnavailable(e.to_string()))?
-        .map_err(backup_error)?;
+    let list = off_thread(move || b.list()).await.map_err(backup_error)?;
     Ok(HttpResponse::Ok().json(colmena_shared::backup::BackupList { backups: list }))
 }
 
@@ -358,10 +354,7 @@ async fn list_backups(app: web::Data<AppState>) -> Result<HttpResponse, BranchEr
 async fn download_backup(app: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, BranchError> {
     let b = app.backups.clone();
     let id = id.into_inner();
-    let (info, path) = web::block(move || b.get(&id))
-        .await
-        .map_err(|e| BranchError::StorageUnavailable(e.to_string()))?
-        .map_err(backup_error)?;
+    let (info, path) = off_thread(move || b.get(&id)).await.map_err(backup_error)?;
     colmena_shared::http::stream_file(&path, &info.file_name)
         .await
         .map_err(|e| BranchError::StorageUnavailable(format!("backup: {e}")))
@@ -382,10 +375,7 @@ async fn download_backup(app: web::Data<AppState>, id: web::Path<String>) -> Res
 async fn verify_backup(app: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, BranchError> {
     let b = app.backups.clone();
     let id = id.into_inner();
-    let r = web::block(move || b.verify(&id))
-        .await
-        .map_err(|e| BranchError::StorageUnavailable(e.to_string()))?
-        .map_err(backup_error)?;
+    let r = off_thread(move || b.verify(&id)).await.map_err(backup_error)?;
     Ok(HttpResponse::Ok().json(r))
 }
 

@@ -241,47 +241,19 @@ pub fn spawn_central(dir: &Path, branches: &[&str], extra: &[&str]) -> Proc {
 
 /// Starts central on `database` (a file path or a `postgres://` URL).
 pub fn spawn_central_db(dir: &Path, database: &str, branches: &[&str], extra: &[&str]) -> Proc {
-    let mut args: Vec<String> = vec![
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--database".into(),
-        database.into(),
-        "--admin-token".into(),
-        ADMIN_TOKEN.into(),
-    ];
-    for b in branches {
-        args.push("--branch-token".into());
-        args.push(format!("{b}={}", branch_token(b)));
-    }
-    args.extend(extra.iter().map(|s| s.to_string()));
     let name = format!("central-{}", fastrand::u32(..));
-    Proc::spawn(&name, "colmena-central", args, vec![], dir)
+    Proc::spawn(
+        &name,
+        "colmena-central",
+        central_db_args(database, branches, extra),
+        vec![],
+        dir,
+    )
 }
 
 /// Starts a branch with its data in `dir/<branch>`, syncing to `central_url`.
 pub fn spawn_branch(dir: &Path, branch: &str, central_url: &str, extra: &[&str]) -> Proc {
-    let data = dir.join(format!("branch-{branch}"));
-    let mut args: Vec<String> = vec![
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--branch-id".into(),
-        branch.into(),
-        "--data-dir".into(),
-        data.to_string_lossy().into_owned(),
-        "--central-url".into(),
-        central_url.into(),
-        "--central-token".into(),
-        branch_token(branch),
-        "--pos-token".into(),
-        POS_TOKEN.into(),
-    ];
-    // `extra` is flag/value pairs; a flag given here overrides the default above.
-    for pair in extra.chunks(2) {
-        match (pair, args.iter().position(|a| a == pair[0])) {
-            ([_, value], Some(i)) => args[i + 1] = value.to_string(),
-            _ => args.extend(pair.iter().map(|s| s.to_string())),
-        }
-    }
+    let args = branch_args(dir, branch, central_url, extra);
     Proc::spawn(&format!("branch-{branch}"), "colmena-sucursal", args, vec![], dir)
 }
 
@@ -570,6 +542,7 @@ pub fn branch_args(dir: &Path, branch: &str, central_url: &str, extra: &[&str]) 
         "--pos-token".into(),
         POS_TOKEN.into(),
     ];
+    // `extra` is flag/value pairs; a flag given here overrides the default above.
     for pair in extra.chunks(2) {
         match (pair, args.iter().position(|a| a == pair[0])) {
             ([_, value], Some(i)) => args[i + 1] = value.to_string(),
@@ -581,12 +554,16 @@ pub fn branch_args(dir: &Path, branch: &str, central_url: &str, extra: &[&str]) 
 
 /// The arguments [`spawn_central`] gives central (for starting another build of it).
 pub fn central_args(dir: &Path, branches: &[&str], extra: &[&str]) -> Vec<String> {
-    let db = dir.join("central.db");
+    central_db_args(&dir.join("central.db").to_string_lossy(), branches, extra)
+}
+
+/// Central's arguments on `database`, with branch tokens for `branches`.
+pub fn central_db_args(database: &str, branches: &[&str], extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "--listen".into(),
         "127.0.0.1:0".into(),
         "--database".into(),
-        db.to_string_lossy().into_owned(),
+        database.into(),
         "--admin-token".into(),
         ADMIN_TOKEN.into(),
     ];

@@ -9,7 +9,7 @@
 use crate::error::CentralError;
 use crate::store::{Store, StoreError};
 use actix_web::{web, HttpResponse};
-use colmena_shared::backup::{BackupError, BackupInfo, BackupList, Backups};
+use colmena_shared::backup::{off_thread, BackupError, BackupInfo, BackupList, Backups};
 #[allow(unused_imports)] // named only in the OpenAPI attributes
 use colmena_shared::{backup::VerifyResult, error::ErrorBody};
 use tokio_util::sync::CancellationToken;
@@ -54,16 +54,6 @@ pub async fn take(store: &dyn Store, b: &CentralBackups) -> Result<BackupInfo, C
     }
 }
 
-/// Runs `f` on the blocking pool: listing and hashing read files.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, BackupError> + Send + 'static,
-) -> Result<T, CentralError> {
-    web::block(f)
-        .await
-        .map_err(|e| CentralError::Storage(StoreError::Database(format!("backup task: {e}"))))?
-        .map_err(backup_error)
-}
-
 #[utoipa::path(
     post, path = "/admin/backups", tag = "operations",
     summary = "Take an online backup of central's embedded store (admin)",
@@ -85,7 +75,7 @@ async fn create(store: web::Data<dyn Store>, b: web::Data<CentralBackups>) -> Re
 )]
 async fn list(b: web::Data<CentralBackups>) -> Result<HttpResponse, CentralError> {
     let backups = backups(&b)?;
-    let list = blocking(move || backups.list()).await?;
+    let list = off_thread(move || backups.list()).await.map_err(backup_error)?;
     Ok(HttpResponse::Ok().json(BackupList { backups: list }))
 }
 
@@ -105,7 +95,7 @@ async fn list(b: web::Data<CentralBackups>) -> Result<HttpResponse, CentralError
 async fn download(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result<HttpResponse, CentralError> {
     let backups = backups(&b)?;
     let id = id.into_inner();
-    let (info, path) = blocking(move || backups.get(&id)).await?;
+    let (info, path) = off_thread(move || backups.get(&id)).await.map_err(backup_error)?;
     colmena_shared::http::stream_file(&path, &info.file_name)
         .await
         .map_err(|e| CentralError::Storage(StoreError::Database(format!("backup: {e}"))))
@@ -126,7 +116,7 @@ async fn download(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result
 async fn verify(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result<HttpResponse, CentralError> {
     let backups = backups(&b)?;
     let id = id.into_inner();
-    let r = blocking(move || backups.verify(&id)).await?;
+    let r = off_thread(move || backups.verify(&id)).await.map_err(backup_error)?;
     Ok(HttpResponse::Ok().json(r))
 }
 

@@ -840,12 +840,13 @@ impl Store for SqliteStore {
         // Its own connection, not a pooled reader: the backup API copies page by page and
         // must not run inside another read transaction of the same connection.
         let path = self.readers.path.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let conn = open_connection(&path).map_err(|e| BackupError::Invalid(e.to_string()))?;
-            backups.create(&conn)
-        })
-        .await;
-        Some(done.unwrap_or_else(|e| Err(BackupError::Invalid(format!("the backup task failed: {e}")))))
+        Some(
+            colmena_shared::backup::off_thread(move || {
+                let conn = open_connection(&path).map_err(|e| BackupError::Invalid(e.to_string()))?;
+                backups.create(&conn)
+            })
+            .await,
+        )
     }
 
     async fn close(&self) {

@@ -98,6 +98,8 @@ stop() {
 
 rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
+anon_kb() { awk '/^RssAnon/{print $2}' "/proc/$1/status"; }
+mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
 
 # ------------------------------------------------------------------ numbers
 to_ms() {  # wrk/oha durations: 850.00us, 1.36ms, 1.20s, 2m -> milliseconds
@@ -407,7 +409,12 @@ if central_works; then
       cat "$WORK/p4.err" "$WORK/p4.txt" >> "$RAW"
       [ "$QUICK" = 1 ] && { cat "$WORK/p4.txt" "$WORK/p4.err" >&2; die "P4 push-load failed"; }
     fi
-    P9_CENTRAL="central after P4 ($P4_BRANCHES branches, $EVENTS events in SQLite): RSS $(( $(rss_kb "$CPID") / 1024 )) MiB, peak $(( $(hwm_kb "$CPID") / 1024 )) MiB"
+    if [ "$r" = "$P4_RUNS" ]; then
+      # Right after the storm, then at rest: the services hand freed memory back every 5 s.
+      C_RSS=$(rss_kb "$CPID") C_ANON=$(anon_kb "$CPID")
+      sleep 6
+      P9_CENTRAL="central after P4 ($P4_BRANCHES branches, $EVENTS events in SQLite): RSS $(mib "$C_RSS") MiB (anonymous $(mib "$C_ANON") MiB) right after the last push, $(mib "$(rss_kb "$CPID")") MiB (anonymous $(mib "$(anon_kb "$CPID")") MiB) 6 s later at rest, peak $(mib "$(hwm_kb "$CPID")") MiB"
+    fi
     stop "$CPID"
   done
   echo "$P9_CENTRAL" >> "$RAW"
@@ -476,7 +483,7 @@ T0=$(date +%s.%N)
 start branch "$SUC" --branch-id CUS --pos-token t --data-dir "$WORK/big" --catalog "$WORK/catalog-big.json" --central-url http://127.0.0.1:1 --listen 127.0.0.1:0 --startup-sync-timeout 1s
 T1=$(date +%s.%N)
 BPID=$START_PID BADDR=$START_ADDR
-RSS_IDLE=$(( $(rss_kb "$BPID") / 1024 ))
+RSS_IDLE="$(mib "$(rss_kb "$BPID")") MiB (anonymous $(mib "$(anon_kb "$BPID")") MiB)"
 FILL0=$(date +%s)
 while :; do
   LAST=$(last_seq_of "$BADDR"); LAST=${LAST:-0}
@@ -486,11 +493,11 @@ while :; do
   if grep -q 'Non-2xx' "$WORK/fill.txt"; then die "fill: non-2xx answers (see $WORK/fill.txt)"; fi
 done
 FILL_S=$(( $(date +%s) - FILL0 ))
-RSS_LOAD=$(( $(rss_kb "$BPID") / 1024 )) HWM=$(( $(hwm_kb "$BPID") / 1024 ))
+RSS_LOAD="$(mib "$(rss_kb "$BPID")") MiB (anonymous $(mib "$(anon_kb "$BPID")") MiB)" HWM=$(mib "$(hwm_kb "$BPID")")
 echo "fill: $LAST pending events ($P9_PRODUCTS seed adjustments + sales over 100 products, central down) in ${FILL_S}s" | tee -a "$RAW" >&2
 stop "$BPID"
 FIRST_BOOT=$(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", b-a}')
-P9_BRANCH="branch with $P9_PRODUCTS products: RSS $RSS_IDLE MiB after first boot, $RSS_LOAD MiB after selling up to $LAST pending events (peak $HWM MiB)"
+P9_BRANCH="branch with $P9_PRODUCTS products: RSS $RSS_IDLE after first boot, $RSS_LOAD after selling up to $LAST pending events (peak $HWM MiB)"
 P6_S=n/a P6_NOTE="" P8_S=n/a
 if central_works; then
   mkdir -p "$WORK/bigc"
@@ -508,7 +515,7 @@ if central_works; then
     sleep 0.1
   done
   T4=$(date +%s.%N)
-  RSS_DRAINED=$(( $(rss_kb "$BPID") / 1024 ))
+  RSS_DRAINED="$(mib "$(rss_kb "$BPID")") MiB (anonymous $(mib "$(anon_kb "$BPID")") MiB)"
   stop "$BPID"; stop "$CPID"
   P8_S=$(awk -v a="$T2" -v b="$T3" 'BEGIN{printf "%.2f", b-a}')
   if [ "${APPLIED:-0}" -ge "$LAST" ]; then
@@ -518,8 +525,8 @@ if central_works; then
     P6_NOTE="central had ${APPLIED:-0} of $LAST events after 300 s"
   fi
   P8_NOTE="restart to 'listening' with $P9_PRODUCTS products and $LAST pending events, central up (first boot with seeding: ${FIRST_BOOT}s)"
-  echo "P8: $P8_NOTE: ${P8_S}s; P6: ${P6_S}s for $LAST events; branch RSS after the drain $RSS_DRAINED MiB" | tee -a "$RAW" >&2
-  P9_BRANCH="$P9_BRANCH, $RSS_DRAINED MiB after the drain"
+  echo "P8: $P8_NOTE: ${P8_S}s; P6: ${P6_S}s for $LAST events; branch RSS after the drain $RSS_DRAINED" | tee -a "$RAW" >&2
+  P9_BRANCH="$P9_BRANCH, $RSS_DRAINED after the drain"
 else
   T2=$(date +%s.%N)
   start branch "$SUC" --branch-id CUS --pos-token t --data-dir "$WORK/big" --central-url http://127.0.0.1:1 --listen 127.0.0.1:0 --startup-sync-timeout 1s

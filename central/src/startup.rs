@@ -135,6 +135,10 @@ impl Application {
                 cancel.clone(),
             ))
         });
+        let trimmer = tokio::spawn(colmena_shared::memory::trim_every(
+            colmena_shared::memory::TRIM_EVERY,
+            cancel.clone(),
+        ));
         let handle = self.server.handle();
         let stopper = tokio::spawn(async move {
             colmena_shared::telemetry::shutdown_signal().await;
@@ -144,6 +148,7 @@ impl Application {
         let served = self.server.await;
         stopper.abort();
         cancel.cancel();
+        let _ = trimmer.await;
         if let Some(task) = scheduled {
             // A backup in progress finishes first: the file is only listed once complete.
             let _ = task.await;

@@ -4,9 +4,16 @@
 //! SQLite's auto-checkpoint it runs *inside* the writer's commit, so every few thousand
 //! commits one group of waiting requests pays for it (a visible step in the p99). Here a
 //! thread with its own connection runs `PRAGMA wal_checkpoint(PASSIVE)` every `every`,
-//! never blocking the writer. The writer keeps its auto-checkpoint: by the time it
-//! triggers there is little left to copy, and a checkpoint by the writer itself is what
-//! lets its next transaction restart the WAL from the beginning, bounding the file.
+//! never blocking the writer. Under a load that never pauses, the writer appends while
+//! this thread copies, so the WAL never fully empties here: the writer must still
+//! checkpoint now and then between its own transactions (central's writer keeps SQLite's
+//! auto-checkpoint; the branch's writer, whose connection does not sync, runs it on a
+//! separate `synchronous=FULL` connection), so its next transaction restarts the WAL from
+//! the beginning, bounding the file. By then there is little left to copy.
+//!
+//! The connection given here must be `synchronous=FULL` (or NORMAL): a checkpoint's syncs
+//! are what make the copied frames durable in the database file before the WAL restarts
+//! over them.
 use rusqlite::Connection;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod telemetry;

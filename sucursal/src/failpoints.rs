@@ -24,3 +24,12 @@ pub fn after_commit() {
         std::process::exit(137)
     });
 }
+
+/// `outbox.skip_fsync`: `return` makes the syncer answer without fsyncing the WAL — the bug
+/// the power-cut test must catch (its negative control).
+#[inline]
+pub fn skip_fsync() -> bool {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("outbox.skip_fsync", |_| true);
+    false
+}

@@ -8,14 +8,16 @@
 //!   from central), so nothing is ever sold from units that could still vanish.
 //! - No `RefMut` is held across an `.await` or while touching another key: every line is
 //!   reserved under its own shard lock, one after the other, in product-id order.
+//! - Only what `/sell` needs lives here (price, version, stock: 24 bytes a product, keyed by
+//!   an id stored inline up to 24 bytes, so no allocation per product). Names are read from the store by the listing endpoints, so a branch with
+//!   100,000 products keeps its memory small (issue 8, P9).
 use crate::store::ProductRow;
+use compact_str::CompactString;
 use dashmap::DashMap;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Item {
-    pub name: Arc<str>,
     pub price_cents: i64,
     pub version: u64,
     pub stock: i64,
@@ -43,7 +45,7 @@ pub struct Reserved {
 
 #[derive(Default)]
 pub struct Inventory {
-    map: DashMap<String, Item>,
+    map: DashMap<CompactString, Item>,
 }
 
 impl Inventory {
@@ -51,9 +53,8 @@ impl Inventory {
         let map = DashMap::with_capacity(rows.len());
         for r in rows {
             map.insert(
-                r.product_id,
+                CompactString::from(r.product_id),
                 Item {
-                    name: Arc::from(r.name.as_str()),
                     price_cents: r.price_cents,
                     version: r.version,
                     stock: r.stock,
@@ -106,7 +107,7 @@ impl Inventory {
     /// Gives reserved units back (the commit failed).
     pub fn release(&self, taken: &[Reserved]) {
         for r in taken {
-            if let Some(mut item) = self.map.get_mut(&r.product_id) {
+            if let Some(mut item) = self.map.get_mut(r.product_id.as_str()) {
                 item.stock += r.quantity;
             }
         }
@@ -121,15 +122,13 @@ impl Inventory {
     }
 
     /// Applies a catalog change from central unless we already have a newer version.
-    pub fn upsert_product(&self, product_id: &str, name: &str, price_cents: i64, version: u64) {
-        let mut e = self.map.entry(product_id.to_string()).or_insert_with(|| Item {
-            name: Arc::from(name),
+    pub fn upsert_product(&self, product_id: &str, price_cents: i64, version: u64) {
+        let mut e = self.map.entry(CompactString::from(product_id)).or_insert_with(|| Item {
             price_cents,
             version: 0,
             stock: 0,
         });
         if version > e.version {
-            e.name = Arc::from(name);
             e.price_cents = price_cents;
             e.version = version;
         }
@@ -137,22 +136,15 @@ impl Inventory {
 
     /// Inserts a product seen for the first time with its stock (first-boot seed).
     pub fn insert(&self, product_id: &str, item: Item) {
-        self.map.insert(product_id.to_string(), item);
+        self.map.insert(CompactString::from(product_id), item);
     }
 
     pub fn get(&self, product_id: &str) -> Option<Item> {
-        self.map.get(product_id).map(|r| r.value().clone())
+        self.map.get(product_id).map(|r| *r.value())
     }
 
     pub fn contains(&self, product_id: &str) -> bool {
         self.map.contains_key(product_id)
-    }
-
-    /// Every product, sorted by id (stable output for clients and tests).
-    pub fn snapshot(&self) -> Vec<(String, Item)> {
-        let mut v: Vec<(String, Item)> = self.map.iter().map(|r| (r.key().clone(), r.value().clone())).collect();
-        v.sort_by(|a, b| a.0.cmp(&b.0));
-        v
     }
 
     pub fn len(&self) -> usize {
@@ -167,6 +159,7 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn inv(stock: i64) -> Inventory {
         Inventory::from_rows(vec![
@@ -229,9 +222,9 @@ mod tests {
     #[test]
     fn an_older_catalog_version_is_ignored() {
         let i = inv(1);
-        i.upsert_product("P1", "new", 999, 3);
-        i.upsert_product("P1", "old", 1, 2);
+        i.upsert_product("P1", 999, 3);
+        i.upsert_product("P1", 1, 2);
         let p = i.get("P1").unwrap();
-        assert_eq!((&*p.name, p.price_cents, p.version, p.stock), ("new", 999, 3, 1));
+        assert_eq!((p.price_cents, p.version, p.stock), (999, 3, 1));
     }
 }

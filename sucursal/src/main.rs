@@ -41,7 +41,7 @@ fn serve(settings: colmena_sucursal::config::Settings) -> Result<(), String> {
 }
 
 fn restore(file: &std::path::Path, data_dir: &std::path::Path, sha256: Option<&str>) -> Result<(), String> {
-    let target = data_dir.join("branch.db");
+    let target = colmena_sucursal::store::db_path(data_dir);
     let info = colmena_shared::backup::restore(file, &target, colmena_sucursal::store::APPLICATION_ID, sha256)
         .map_err(|e| format!("restore refused: {e}"))?;
     println!(

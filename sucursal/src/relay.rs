@@ -399,7 +399,7 @@ impl Relay {
             let (max_events, max_bytes) = (self.settings.batch_max_events, self.settings.batch_max_bytes);
             let rows = match self
                 .app
-                .read(move |c| store::read_outbox(c, next_after, max_events, max_bytes))
+                .read(move |c| store::read_outbox(c, next_after, last, max_events, max_bytes))
                 .await
             {
                 Ok(rows) => rows,

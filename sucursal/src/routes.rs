@@ -139,24 +139,27 @@ async fn sell_inner(app: &AppState, req: &HttpRequest, body: SellRequest) -> Res
 #[utoipa::path(
     get, path = "/inventory", tag = "inventory",
     summary = "This branch's stock, every product",
-    responses((status = 200, description = "Every product, by product_id", body = BranchInventory), (status = 401, description = "`unauthorized`: missing or wrong POS token", body = ErrorBody))
+    responses((status = 200, description = "Every product, by product_id", body = BranchInventory), (status = 401, description = "`unauthorized`: missing or wrong POS token", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the local store cannot be read right now", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))))
 )]
-async fn inventory(app: web::Data<AppState>) -> HttpResponse {
-    let products = app
-        .inventory
-        .snapshot()
+async fn inventory(app: web::Data<AppState>) -> Result<HttpResponse, BranchError> {
+    // Names come from the store (memory holds only what /sell needs); price and stock from
+    // memory, the figures /sell works with. A product not yet in memory is not yet durable.
+    let names = app.read(store::product_names).await?;
+    let products = names
         .into_iter()
-        .map(|(id, it)| BranchProduct {
-            product_id: id,
-            name: it.name.to_string(),
-            price_cents: it.price_cents,
-            stock: it.stock,
+        .filter_map(|(id, name)| {
+            app.inventory.get(&id).map(|it| BranchProduct {
+                product_id: id,
+                name,
+                price_cents: it.price_cents,
+                stock: it.stock,
+            })
         })
         .collect();
-    HttpResponse::Ok().json(BranchInventory {
+    Ok(HttpResponse::Ok().json(BranchInventory {
         branch_id: app.branch_id.to_string(),
         products,
-    })
+    }))
 }
 
 #[utoipa::path(
@@ -168,6 +171,7 @@ async fn inventory(app: web::Data<AppState>) -> HttpResponse {
         (status = 400, description = "`invalid_request`: not a valid product_id", body = ErrorBody),
         (status = 401, description = "`unauthorized`: missing or wrong POS token", body = ErrorBody),
         (status = 404, description = "`unknown_product`: this branch has no such product", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`: the local store cannot be read right now", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
     )
 )]
 async fn product(app: web::Data<AppState>, path: web::Path<String>) -> Result<HttpResponse, BranchError> {
@@ -176,9 +180,14 @@ async fn product(app: web::Data<AppState>, path: web::Path<String>) -> Result<Ht
         .inventory
         .get(id.as_str())
         .ok_or_else(|| BranchError::UnknownProduct(id.to_string()))?;
+    let pid = id.to_string();
+    let name = app
+        .read(move |c| store::product_name(c, &pid))
+        .await?
+        .unwrap_or_else(|| id.to_string());
     Ok(HttpResponse::Ok().json(BranchProduct {
         product_id: id.into_string(),
-        name: it.name.to_string(),
+        name,
         price_cents: it.price_cents,
         stock: it.stock,
     }))
@@ -266,8 +275,9 @@ async fn outbox(app: web::Data<AppState>, q: web::Query<OutboxQuery>) -> Result<
         return Err(BranchError::InvalidRequest("limit must be 1..=10000".into()));
     }
     let acked = app.outbox.acked_through.load(Ordering::Acquire);
+    let durable = app.outbox.last_seq.load(Ordering::Acquire);
     let events = app
-        .read(move |c| store::outbox_events(c, acked, limit as usize))
+        .read(move |c| store::outbox_events(c, acked, durable, limit as usize))
         .await?;
     Ok(HttpResponse::Ok().json(OutboxPage {
         branch_id: app.branch_id.to_string(),
@@ -437,7 +447,10 @@ async fn sales_export(app: web::Data<AppState>, q: web::Query<ExportQuery>) -> R
     if from > to {
         return Err(BranchError::InvalidRequest("from must not be after to".into()));
     }
-    let events = app.read(move |c| store::sale_events_between(c, from, to)).await?;
+    let durable = app.outbox.last_seq.load(Ordering::Acquire);
+    let events = app
+        .read(move |c| store::sale_events_between(c, from, to, durable))
+        .await?;
     let mut csv = String::from(
         "sale_id,branch_id,seq,sold_at,cashier_id,product_id,quantity,unit_price_cents,line_total_cents\n",
     );

@@ -94,13 +94,15 @@ impl Application {
         outbox_state.pull_cursor.store(loaded.pull_cursor, Ordering::Release);
         let metrics = BranchMetrics::new().map_err(|e| format!("metrics: {e}"))?;
 
-        let (writer, writer_thread) = outbox::spawn(
+        let (writer, writer_thread) = outbox::spawn(outbox::WriterParts {
             conn,
-            v.branch_id.to_string(),
-            inventory.clone(),
-            idempotency.clone(),
-            outbox_state.clone(),
-        )
+            checkpoint_conn: store::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?,
+            durability: Box::new(outbox::WalFile::for_db(&store::db_path(&settings.data_dir))),
+            branch_id: v.branch_id.to_string(),
+            inventory: inventory.clone(),
+            idempotency: idempotency.clone(),
+            state: outbox_state.clone(),
+        })
         .map_err(|e| format!("writer thread: {e}"))?;
 
         if let Some(path) = &settings.catalog {
@@ -188,6 +190,10 @@ impl Application {
             tokio::spawn(relay.clone().run_push(cancel.clone())),
             tokio::spawn(relay.clone().run_pull(cancel.clone())),
             tokio::spawn(relay.run_housekeeping(cancel.clone())),
+            tokio::spawn(colmena_shared::memory::trim_every(
+                colmena_shared::memory::TRIM_EVERY,
+                cancel.clone(),
+            )),
         ];
         if let Some(every) = settings.backup_every {
             tasks.push(tokio::spawn(crate::routes::run_scheduled_backups(
@@ -197,6 +203,9 @@ impl Application {
             )));
         }
         drop(app);
+        // Loading and seeding the catalog leave freed temporaries behind (every row as
+        // Strings, the seed's events): hand them back to the OS (issue 8, P9).
+        colmena_shared::memory::release_free_memory();
         Ok(Application {
             server,
             addr,

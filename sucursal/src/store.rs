@@ -5,7 +5,9 @@
 //!   own connection, so reads never wait for a commit (WAL).
 //! - `meta.last_seq` is written in the same transaction as the event that takes that seq, so
 //!   a crash can never make a seq reusable — even after old outbox rows are purged.
-//! - `synchronous=FULL`: a commit has been fsync'd when it returns.
+//! - Every connection opens with `synchronous=FULL`. The writer's own connection then turns
+//!   it OFF and leaves the fsync to its syncer thread (see [`crate::outbox`]); readers only
+//!   ever read up to `OutboxState::last_seq`, the last seq that is durable.
 use colmena_shared::wire::Event;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::Path;
@@ -22,6 +24,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the store writer has stopped")]
     WriterGone,
+    #[error("{0}")]
+    SyncFailed(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -52,9 +56,14 @@ CREATE TABLE IF NOT EXISTS meta (
 ) WITHOUT ROWID;
 ";
 
+/// The store's database file in a data dir.
+pub fn db_path(dir: &Path) -> std::path::PathBuf {
+    dir.join("branch.db")
+}
+
 /// Opens (creating if needed) the store at `dir/branch.db` with our pragmas.
 pub fn open(dir: &Path) -> Result<Connection> {
-    let path = dir.join("branch.db");
+    let path = db_path(dir);
     let conn = Connection::open_with_flags(
         &path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -181,12 +190,21 @@ pub struct OutboxRow {
     pub payload: String,
 }
 
-/// Up to `max_events` events after `after_seq`, stopping before `max_bytes` of payload
-/// (always at least one event, so an oversize event can never wedge the relay).
-pub fn read_outbox(conn: &Connection, after_seq: u64, max_events: usize, max_bytes: usize) -> Result<Vec<OutboxRow>> {
-    let mut st =
-        conn.prepare_cached("SELECT seq, created_ms, payload FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-    let mut rows = st.query(params![after_seq as i64, max_events as i64])?;
+/// Up to `max_events` events in `after_seq + 1 ..= through_seq`, stopping before `max_bytes`
+/// of payload (always at least one event, so an oversize event can never wedge the relay).
+/// `through_seq` is the durable `last_seq`: an event committed but not yet fsync'd must not
+/// reach central, or a power cut could make central hold a seq this store reuses.
+pub fn read_outbox(
+    conn: &Connection,
+    after_seq: u64,
+    through_seq: u64,
+    max_events: usize,
+    max_bytes: usize,
+) -> Result<Vec<OutboxRow>> {
+    let mut st = conn.prepare_cached(
+        "SELECT seq, created_ms, payload FROM outbox WHERE seq > ?1 AND seq <= ?3 ORDER BY seq LIMIT ?2",
+    )?;
+    let mut rows = st.query(params![after_seq as i64, max_events as i64, through_seq as i64])?;
     let mut out = Vec::new();
     let mut bytes = 0usize;
     while let Some(r) = rows.next()? {
@@ -204,9 +222,9 @@ pub fn read_outbox(conn: &Connection, after_seq: u64, max_events: usize, max_byt
     Ok(out)
 }
 
-/// Parsed events after `after_seq` (for `GET /outbox`).
-pub fn outbox_events(conn: &Connection, after_seq: u64, limit: usize) -> Result<Vec<Event>> {
-    let rows = read_outbox(conn, after_seq, limit, usize::MAX)?;
+/// Parsed events in `after_seq + 1 ..= through_seq` (for `GET /outbox`).
+pub fn outbox_events(conn: &Connection, after_seq: u64, through_seq: u64, limit: usize) -> Result<Vec<Event>> {
+    let rows = read_outbox(conn, after_seq, through_seq, limit, usize::MAX)?;
     rows.into_iter()
         .map(|r| {
             serde_json::from_str(&r.payload)
@@ -223,11 +241,13 @@ pub fn oldest_pending_ms(conn: &Connection, acked_through: u64) -> Result<Option
         .optional()?)
 }
 
-/// Sale events committed between `from_ms` and `to_ms` (inclusive), in seq order.
-pub fn sale_events_between(conn: &Connection, from_ms: i64, to_ms: i64) -> Result<Vec<Event>> {
-    let mut st = conn
-        .prepare("SELECT seq, payload FROM outbox WHERE kind = 'sale' AND created_ms BETWEEN ?1 AND ?2 ORDER BY seq")?;
-    let rows = st.query_map(params![from_ms, to_ms], |r| {
+/// Durable sale events (seq ≤ `through_seq`) committed between `from_ms` and `to_ms`
+/// (inclusive), in seq order.
+pub fn sale_events_between(conn: &Connection, from_ms: i64, to_ms: i64, through_seq: u64) -> Result<Vec<Event>> {
+    let mut st = conn.prepare(
+        "SELECT seq, payload FROM outbox WHERE kind = 'sale' AND created_ms BETWEEN ?1 AND ?2 AND seq <= ?3 ORDER BY seq",
+    )?;
+    let rows = st.query_map(params![from_ms, to_ms, through_seq as i64], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
     })?;
     let mut out = Vec::new();
@@ -236,4 +256,19 @@ pub fn sale_events_between(conn: &Connection, from_ms: i64, to_ms: i64) -> Resul
         out.push(serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("outbox event {seq}: {e}")))?);
     }
     Ok(out)
+}
+
+/// Every product's id and name, by id (for `GET /inventory`).
+pub fn product_names(conn: &Connection) -> Result<Vec<(String, String)>> {
+    let mut st = conn.prepare_cached("SELECT product_id, name FROM products ORDER BY product_id")?;
+    let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<std::result::Result<_, _>>()?)
+}
+
+/// One product's name.
+pub fn product_name(conn: &Connection, product_id: &str) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT name FROM products WHERE product_id = ?1")?
+        .query_row([product_id], |r| r.get(0))
+        .optional()?)
 }

@@ -159,7 +159,7 @@ impl SqliteStore {
             )));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "cache_size", -8192)?; // 8 MiB
+        conn.pragma_update(None, "cache_size", -2048)?; // 2 MiB
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;

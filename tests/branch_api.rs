@@ -68,13 +68,6 @@ async fn stock_by_product(c: &reqwest::Client, base: &str) -> BTreeMap<String, i
         .collect()
 }
 
-async fn outbox_events(c: &reqwest::Client, base: &str) -> Vec<Value> {
-    get(c, &format!("{base}/outbox?limit=10000")).await["events"]
-        .as_array()
-        .unwrap()
-        .clone()
-}
-
 fn random_basket() -> Value {
     let lines = fastrand::usize(1..=3);
     let items: Vec<Value> = (0..lines)
@@ -160,7 +153,7 @@ async fn a_storm_of_concurrent_sales_never_oversells_and_every_201_is_durable() 
         );
     }
     // Every 201 is an outbox event with its seq, and nothing else is.
-    let events = outbox_events(&c, &branch.url).await;
+    let events = stored_events(dir.path(), "CUS");
     let sale_events: HashMap<String, u64> = events
         .iter()
         .filter(|e| e["kind"] == "sale")
@@ -199,7 +192,7 @@ async fn kill_9_mid_storm_loses_no_acknowledged_sale_and_never_reuses_a_seq() {
 
     branch.restart();
     let c = client();
-    let events = outbox_events(&c, &branch.url).await;
+    let events = stored_events(dir.path(), "CUS");
     let by_id: HashMap<&str, &Value> = events
         .iter()
         .filter(|e| e["kind"] == "sale")
@@ -1004,7 +997,7 @@ async fn adjustments_are_durable_events_and_move_stock() {
     branch.kill9();
     branch.restart();
     assert_eq!(get(&c, &format!("{}/inventory/P1", branch.url)).await["stock"], 30);
-    let events = outbox_events(&c, &branch.url).await;
+    let events = stored_events(dir.path(), "CUS");
     let adj: Vec<&Value> = events
         .iter()
         .filter(|e| e["kind"] == "adjustment" && e["reason"] != "initial_catalog")

@@ -969,6 +969,15 @@ mod tests {
         dir: PathBuf,
     }
 
+    impl Rig {
+        /// Drops the last handle (the threads flush and stop) and removes the store.
+        fn finish(self) {
+            drop(self.writer);
+            self.thread.join().unwrap();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
     fn rig(tag: &str) -> Rig {
         let dir = std::env::temp_dir().join(format!("colmena-outbox-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -1047,9 +1056,7 @@ mod tests {
         assert!(matches!(reply, Ok(Reply::Done)), "{reply:?}");
         assert_eq!(r.state.last_seq.load(Ordering::Acquire), 1, "published with the fsync");
         assert_eq!(r.syncs.load(Ordering::SeqCst), 1);
-        drop(r.writer);
-        r.thread.join().unwrap();
-        let _ = std::fs::remove_dir_all(&r.dir);
+        r.finish();
     }
 
     #[test]
@@ -1080,9 +1087,7 @@ mod tests {
             "one fsync for the three queued commits"
         );
         assert_eq!(r.state.last_seq.load(Ordering::Acquire), 4);
-        drop(r.writer);
-        r.thread.join().unwrap();
-        let _ = std::fs::remove_dir_all(&r.dir);
+        r.finish();
     }
 
     #[test]
@@ -1109,9 +1114,7 @@ mod tests {
             1,
             "nothing after the failure is published"
         );
-        drop(r.writer);
-        r.thread.join().unwrap();
-        let _ = std::fs::remove_dir_all(&r.dir);
+        r.finish();
     }
 
     #[test]
@@ -1133,7 +1136,7 @@ mod tests {
             stop.recv_timeout(Duration::from_secs(5)).unwrap(),
             Ok(Reply::Done)
         ));
-        r.thread.join().unwrap();
-        let _ = std::fs::remove_dir_all(&r.dir);
+        // The threads already stopped on the Shutdown; this only joins and cleans up.
+        r.finish();
     }
 }

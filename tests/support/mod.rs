@@ -606,3 +606,17 @@ pub async fn wait_pulled(c: &reqwest::Client, central: &str, branch_url: &str, b
     )
     .await
 }
+
+/// Every event in a branch's store (`spawn_branch`'s data dir under `dir`), in seq order, read
+/// from its SQLite file. `GET /outbox` pages at most 10,000 events, and a storm of under a
+/// second on a quiet box sells more than that.
+pub fn stored_events(dir: &Path, branch: &str) -> Vec<Value> {
+    let db = rusqlite::Connection::open_with_flags(
+        dir.join(format!("branch-{branch}")).join("branch.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("open the branch store");
+    let mut st = db.prepare("SELECT payload FROM outbox ORDER BY seq").unwrap();
+    let rows = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
+    rows.map(|p| serde_json::from_str(&p.unwrap()).unwrap()).collect()
+}

@@ -100,6 +100,7 @@ rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
 anon_kb() { awk '/^RssAnon/{print $2}' "/proc/$1/status"; }
 mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
+rss_note() { echo "$(mib "$(rss_kb "$1")") MiB (anonymous $(mib "$(anon_kb "$1")") MiB)"; }
 
 # ------------------------------------------------------------------ numbers
 to_ms() {  # wrk/oha durations: 850.00us, 1.36ms, 1.20s, 2m -> milliseconds
@@ -411,9 +412,9 @@ if central_works; then
     fi
     if [ "$r" = "$P4_RUNS" ]; then
       # Right after the storm, then at rest: the services hand freed memory back every 5 s.
-      C_RSS=$(rss_kb "$CPID") C_ANON=$(anon_kb "$CPID")
+      C_AFTER=$(rss_note "$CPID")
       sleep 6
-      P9_CENTRAL="central after P4 ($P4_BRANCHES branches, $EVENTS events in SQLite): RSS $(mib "$C_RSS") MiB (anonymous $(mib "$C_ANON") MiB) right after the last push, $(mib "$(rss_kb "$CPID")") MiB (anonymous $(mib "$(anon_kb "$CPID")") MiB) 6 s later at rest, peak $(mib "$(hwm_kb "$CPID")") MiB"
+      P9_CENTRAL="central after P4 ($P4_BRANCHES branches, $EVENTS events in SQLite): RSS $C_AFTER right after the last push, $(rss_note "$CPID") 6 s later at rest, peak $(mib "$(hwm_kb "$CPID")") MiB"
     fi
     stop "$CPID"
   done
@@ -483,7 +484,7 @@ T0=$(date +%s.%N)
 start branch "$SUC" --branch-id CUS --pos-token t --data-dir "$WORK/big" --catalog "$WORK/catalog-big.json" --central-url http://127.0.0.1:1 --listen 127.0.0.1:0 --startup-sync-timeout 1s
 T1=$(date +%s.%N)
 BPID=$START_PID BADDR=$START_ADDR
-RSS_IDLE="$(mib "$(rss_kb "$BPID")") MiB (anonymous $(mib "$(anon_kb "$BPID")") MiB)"
+RSS_IDLE=$(rss_note "$BPID")
 FILL0=$(date +%s)
 while :; do
   LAST=$(last_seq_of "$BADDR"); LAST=${LAST:-0}
@@ -493,7 +494,7 @@ while :; do
   if grep -q 'Non-2xx' "$WORK/fill.txt"; then die "fill: non-2xx answers (see $WORK/fill.txt)"; fi
 done
 FILL_S=$(( $(date +%s) - FILL0 ))
-RSS_LOAD="$(mib "$(rss_kb "$BPID")") MiB (anonymous $(mib "$(anon_kb "$BPID")") MiB)" HWM=$(mib "$(hwm_kb "$BPID")")
+RSS_LOAD=$(rss_note "$BPID") HWM=$(mib "$(hwm_kb "$BPID")")
 echo "fill: $LAST pending events ($P9_PRODUCTS seed adjustments + sales over 100 products, central down) in ${FILL_S}s" | tee -a "$RAW" >&2
 stop "$BPID"
 FIRST_BOOT=$(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", b-a}')
@@ -515,7 +516,7 @@ if central_works; then
     sleep 0.1
   done
   T4=$(date +%s.%N)
-  RSS_DRAINED="$(mib "$(rss_kb "$BPID")") MiB (anonymous $(mib "$(anon_kb "$BPID")") MiB)"
+  RSS_DRAINED=$(rss_note "$BPID")
   stop "$BPID"; stop "$CPID"
   P8_S=$(awk -v a="$T2" -v b="$T3" 'BEGIN{printf "%.2f", b-a}')
   if [ "${APPLIED:-0}" -ge "$LAST" ]; then

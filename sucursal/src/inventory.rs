@@ -9,8 +9,9 @@
 //! - No `RefMut` is held across an `.await` or while touching another key: every line is
 //!   reserved under its own shard lock, one after the other, in product-id order.
 //! - Only what `/sell` needs lives here (price, version, stock: 24 bytes a product, keyed by
-//!   an id stored inline up to 24 bytes, so no allocation per product). Names are read from the store by the listing endpoints, so a branch with
-//!   100,000 products keeps its memory small (issue 8, P9).
+//!   an id stored inline up to 24 bytes, so no allocation per product). Names are read from
+//!   the store by the listing endpoints, so a branch with 100,000 products keeps its memory
+//!   small (issue 8, P9).
 use crate::store::ProductRow;
 use compact_str::CompactString;
 use dashmap::DashMap;

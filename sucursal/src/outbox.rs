@@ -61,6 +61,9 @@ pub const MAX_BATCH: usize = 2048;
 /// default; the background checkpointer has usually copied most of it already).
 pub const CATCH_UP_FRAMES: i32 = 1000;
 
+/// Why every write is refused once an fsync has failed.
+const POISONED: &str = "an earlier fsync failed; restart the branch to recover";
+
 /// Sync bookkeeping shared with the relay, `/status` and `/metrics`.
 #[derive(Default)]
 pub struct OutboxState {
@@ -395,22 +398,16 @@ impl Writer {
         // Reservations are taken out of the jobs first so that, whatever fails, they can be
         // given back.
         let mut reserved: Vec<Vec<Reserved>> = Vec::with_capacity(64);
-        let mut failed: Option<StoreError> = None;
         let mut stop = None;
-        let mut tx = None;
-        if self.poisoned.load(Ordering::Acquire) {
-            failed = Some(StoreError::SyncFailed(
-                "an earlier fsync failed; restart the branch to recover".into(),
-            ));
+        // The open transaction, or why this batch fails (the jobs are still collected, so
+        // every one of them is answered and its stock given back).
+        let mut open: Result<Transaction<'_>, StoreError> = if self.poisoned.load(Ordering::Acquire) {
+            Err(StoreError::SyncFailed(POISONED.into()))
         } else {
-            match self
-                .conn
+            self.conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            {
-                Ok(t) => tx = Some(t),
-                Err(e) => failed = Some(e.into()),
-            }
-        }
+                .map_err(StoreError::from)
+        };
         let mut next = Some(first);
         loop {
             if let Some(env) = next.take() {
@@ -420,10 +417,11 @@ impl Writer {
                 }
                 let mut job = env.job;
                 let r = job.take_reserved();
-                if let (None, Some(t)) = (&failed, &tx) {
+                if let Ok(t) = &open {
                     match apply(t, &self.branch_id, &mut seq, &mut ctx, job, &r) {
                         Ok(p) => pendings.push(p),
-                        Err(e) => failed = Some(e),
+                        // Dropping the transaction rolls it back.
+                        Err(e) => open = Err(e),
                     }
                 }
                 reserved.push(r);
@@ -442,7 +440,7 @@ impl Writer {
             }
             // Nothing waiting. Commit now if the syncer could take the batch at once;
             // otherwise anything that arrives before it is free joins this batch.
-            if failed.is_some() || self.in_flight.load(Ordering::Acquire) == 0 {
+            if open.is_err() || self.in_flight.load(Ordering::Acquire) == 0 {
                 break;
             }
             match rx.blocking_recv() {
@@ -454,21 +452,17 @@ impl Writer {
         if replies.is_empty() {
             return stop;
         }
-        let result: Result<(), StoreError> = match (failed, tx) {
-            (Some(e), _) => Err(e),
-            (None, None) => Err(StoreError::Corrupt("no transaction".into())),
-            (None, Some(tx)) => (|| {
-                for (product_id, quantity) in &ctx.sold {
-                    add_stock(&tx, product_id, -quantity)?;
-                }
-                if seq != self.last_seq {
-                    store::set_meta(&tx, "last_seq", seq)?;
-                }
-                crate::failpoints::before_commit()?;
-                tx.commit()?;
-                Ok(())
-            })(),
-        };
+        let result = open.and_then(|tx| {
+            for (product_id, quantity) in &ctx.sold {
+                add_stock(&tx, product_id, -quantity)?;
+            }
+            if seq != self.last_seq {
+                store::set_meta(&tx, "last_seq", seq)?;
+            }
+            crate::failpoints::before_commit()?;
+            tx.commit()?;
+            Ok(())
+        });
         match result {
             Ok(()) => {
                 let added_events = seq != self.last_seq;
@@ -547,7 +541,7 @@ impl Syncer {
                 queue.push(m);
             }
             let synced: Result<(), String> = if self.poisoned.load(Ordering::Acquire) {
-                Err("an earlier fsync failed; restart the branch to recover".into())
+                Err(POISONED.into())
             } else {
                 self.durability.sync().map_err(|e| {
                     self.poisoned.store(true, Ordering::Release);
@@ -1060,7 +1054,7 @@ mod tests {
     }
 
     #[test]
-    fn batches_committed_while_an_fsync_runs_share_the_next_one() {
+    fn jobs_arriving_while_an_fsync_runs_share_the_next_fsync() {
         let r = rig("sharing");
         let first = submit(&r.writer, seed());
         std::thread::sleep(Duration::from_millis(200));
@@ -1102,13 +1096,16 @@ mod tests {
             failed.recv_timeout(Duration::from_secs(5)).unwrap(),
             Err(StoreError::SyncFailed(_))
         ));
-        // Refused before any commit: no fsync is even attempted.
+        // Refused before any commit: no fsync is even attempted, and nothing reaches the store
+        // (the failed batch itself was committed as seq 2, its durability unknown).
         let refused = submit(&r.writer, adjust(3));
         assert!(matches!(
             refused.recv_timeout(Duration::from_secs(5)).unwrap(),
             Err(StoreError::SyncFailed(_))
         ));
         assert_eq!(r.syncs.load(Ordering::SeqCst), 2);
+        let stored = store::get_meta(&store::open(&r.dir).unwrap(), "last_seq").unwrap();
+        assert_eq!(stored, 2, "the refused job was not committed");
         assert_eq!(
             r.state.last_seq.load(Ordering::Acquire),
             1,

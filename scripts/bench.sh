@@ -60,6 +60,7 @@ cleanup() {
   local rc=$?
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
   pg_stop
+  if [ -n "${SHM:-}" ]; then rm -rf "$SHM"; fi  # stores in RAM never outlive the run
   if [ "$rc" = 0 ] && [ "${KEEP_WORK:-0}" != 1 ]; then
     rm -rf "$WORK"
   else
@@ -292,7 +293,9 @@ fi
 # ------------------------------------------------------------------ P1
 log "P1: /sell baseline vs branch, $ROUNDS alternating rounds of wrk -t2 -c64 -d${DUR}s"
 echo "### P1 runs (wrk -t2 -c64 -d${DUR}s --latency, POST /sell {\"product_id\":\"P1\",\"quantity\":1})" >> "$RAW"
-B_RPS=() B_P50=() B_P99=() B_CPU=() B_GEN=() S_RPS=() S_P50=() S_P99=() S_CPU=() S_GEN=()
+B_RPS=() B_P50=() B_P99=() B_CPU=() B_GEN=() S_RPS=() S_P50=() S_P99=() S_CPU=() S_GEN=() T_RPS=() T_CPU=() T_RR=()
+SHM=""
+if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ]; then SHM=$(mktemp -d /dev/shm/colmena-bench.XXXXXX); fi
 for r in $(seq "$ROUNDS"); do
   start baseline "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json"
   wrk_run "baseline-r$r" "$START_ADDR" "$START_PID"; stop "$START_PID"
@@ -301,6 +304,15 @@ for r in $(seq "$ROUNDS"); do
   start branch $(branch_cmd "$WORK/p1-r$r" http://127.0.0.1:1 "$WORK/catalog.json")
   wrk_run "branch-r$r" "$START_ADDR" "$START_PID"; stop "$START_PID"
   S_RPS+=("$WRK_RPS") S_P50+=("$WRK_P50") S_P99+=("$WRK_P99") S_CPU+=("$WRK_CPU_US") S_GEN+=("$WRK_GEN_US")
+  # Diagnostic, not the figure: the same branch with its store in RAM (tmpfs, where an
+  # fsync costs nothing), to show how much of the gap is the disk's.
+  if [ -n "$SHM" ]; then
+    # shellcheck disable=SC2046
+    start branch-tmpfs $(branch_cmd "$SHM/p1-r$r" http://127.0.0.1:1 "$WORK/catalog.json")
+    wrk_run "branch-tmpfs-r$r" "$START_ADDR" "$START_PID"; stop "$START_PID"; rm -rf "${SHM:?}/p1-r$r"
+    T_RPS+=("$WRK_RPS") T_CPU+=("$WRK_CPU_US")
+    T_RR+=("$(ratio "$WRK_RPS" "${B_RPS[$((r - 1))]}")")
+  fi
 done
 P1_B=$(fmt0 "$(median "${B_RPS[@]}")") P1_S=$(fmt0 "$(median "${S_RPS[@]}")")
 # The figure is the median of the per-round ratios: each branch run is paired with the
@@ -312,6 +324,14 @@ echo "P1 per-round ratios: ${P1_RR[*]} -> median $P1_R (ratio of the medians: $(
 P1_BCPU=$(median "${B_CPU[@]}") P1_SCPU=$(median "${S_CPU[@]}") P1_BGEN=$(median "${B_GEN[@]}") P1_SGEN=$(median "${S_GEN[@]}")
 P1_BP50=$(median "${B_P50[@]}") P1_BP99=$(median "${B_P99[@]}") P1_SP50=$(median "${S_P50[@]}") P1_SP99=$(median "${S_P99[@]}")
 log "P1: branch $P1_S / baseline $P1_B = $P1_R"
+if [ -n "$SHM" ]; then
+  rmdir "$SHM" 2>/dev/null || true
+  P1_TR=$(printf '%.2f' "$(median "${T_RR[@]}")")
+  P1_TNOTE="**$P1_TR** of the baseline (per-round ratios ${T_RR[*]}; median $(fmt0 "$(median "${T_RPS[@]}")") req/s, server CPU $(median "${T_CPU[@]}") µs per request) — the same code with its store on tmpfs, where an fsync is free: the part of the gap the disk does not explain"
+  echo "P1 diagnostic, store on tmpfs: per-round ratios ${T_RR[*]} -> median $P1_TR" | tee -a "$RAW" >&2
+else
+  P1_TNOTE="not measured (no writable tmpfs at /dev/shm)"
+fi
 
 # ------------------------------------------------------------------ P2 (oha, open loop)
 P2_P99=n/a P2_NOTE=""
@@ -595,6 +615,7 @@ ratios, not absolute numbers, across runs and machines.
 |---|---|---|---|---|
 | P1 | durable \`/sell\` throughput ÷ in-memory ceiling, same run | **$P1_R** (median of the per-round ratios ${P1_RR[*]}; medians: branch $P1_S req/s, baseline $P1_B req/s) | ≥ 0.70 | $P1_MET |
 | P1 | latency at saturation (closed loop, 64 connections) | branch p50 $P1_SP50 ms / p99 $P1_SP99 ms; baseline p50 $P1_BP50 ms / p99 $P1_BP99 ms | — | report |
+| P1″ | diagnostic: the branch with its store on tmpfs ÷ baseline, same rounds | $P1_TNOTE | — | report |
 | P1′ | server CPU per request (utime+stime ÷ requests; far less noisy than req/s) | branch $P1_SCPU µs, baseline $P1_BCPU µs: ×$(ratio "$P1_SCPU" "$P1_BCPU") (wrk itself: $P1_SGEN / $P1_BGEN µs per request, on the same 2 cores) | — | report |
 | P2 | \`/sell\` p99 at half the max rate, open loop, CO-corrected | $P2_P99 ms — $P2_NOTE | ≤ 2 ms | $P2_MET |
 | P3 | \`/sell\` throughput central down ÷ central up | **$P3_R** — $P3_NOTE. On one 2-core box "up" also pays for central and the relay's pushes, so > 1 is expected; the point is that "down" is not slower | ≥ 0.95 | $P3_MET |
@@ -615,6 +636,9 @@ ratios, not absolute numbers, across runs and machines.
   --central-url http://127.0.0.1:1 --listen 127.0.0.1:0\`): the real durable path (SQLite WAL,
   group commit, one fdatasync of the WAL per batch by the syncer thread before any 201), a fresh data dir per run, a 100-product catalog with
   10⁹ units each so no sale is refused (every run asserts zero non-2xx answers).
+- **P1″** (diagnostic): in each P1 round, the same branch command with \`--data-dir\` on
+  \`/dev/shm\` (tmpfs: the WAL writes go to RAM and an fdatasync returns at once). It
+  separates what the disk costs from what the code costs; it is not a way to run a store.
 - **P3 "up"**: a real \`colmena-central\` (fresh SQLite file) with the branch's token; the
   relay pushes to it during the run, on the same 2 cores. "down": \`--central-url
   http://127.0.0.1:1\` (connection refused, breaker open). Both sides sell P1..P100 in turn

@@ -109,9 +109,8 @@ pub async fn observe(
     };
     if let Some(m) = metrics {
         let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
-        let status = res.status().as_u16().to_string();
         m.requests
-            .with_label_values(&[method.as_str(), route.as_str(), status.as_str()])
+            .with_label_values(&[method.as_str(), route.as_str(), res.status().as_str()])
             .inc();
         m.duration
             .with_label_values(&[method.as_str(), route.as_str()])

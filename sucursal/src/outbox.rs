@@ -12,6 +12,11 @@
 //! arrived during the last fsync, as in plain group commit); and the writer's CPU work on
 //! batch N+1 overlaps the disk's work on batch N instead of waiting for it.
 //!
+//! Thread crossings are batched too, because on these VMs a wake-up costs as much as the
+//! SQLite insert: the writer holding a batch open is woken when the syncer is free or
+//! [`WAKE_EVERY`] jobs wait (not per job), and HTTP handlers are answered through their
+//! worker thread's dispatcher task, one message per worker per batch (see [`Replier`]).
+//!
 //! Invariants:
 //! - seqs are assigned here, in commit order, 1, 2, 3… without gaps; `meta.last_seq` moves in
 //!   the same transaction, so a seq is never reused even after a crash or a purge.
@@ -50,7 +55,7 @@ use rusqlite::{params, Connection, Transaction};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, oneshot, Notify};
 
 /// Most jobs in one transaction: bounds commit latency under a storm.
@@ -60,6 +65,10 @@ pub const MAX_BATCH: usize = 2048;
 /// from its beginning even under a load that never pauses (SQLite's own auto-checkpoint
 /// default; the background checkpointer has usually copied most of it already).
 pub const CATCH_UP_FRAMES: i32 = 1000;
+
+/// Jobs waiting that wake the writer while the syncer is busy (see [`WriterWake`]): a few
+/// wake-ups per fsync under load instead of one per sale.
+pub const WAKE_EVERY: usize = 16;
 
 /// Why every write is refused once an fsync has failed.
 const POISONED: &str = "an earlier fsync failed; restart the branch to recover";
@@ -147,38 +156,158 @@ pub enum Reply {
 
 struct Envelope {
     job: Job,
-    reply: oneshot::Sender<Result<Reply, StoreError>>,
+    reply: Replier,
 }
 
-/// What the writer thread receives.
-enum Msg {
-    Job(Envelope),
-    /// From the syncer: every batch handed to it is answered; commit what is open.
-    SyncerIdle,
+type Answer = (oneshot::Sender<Result<Reply, StoreError>>, Result<Reply, StoreError>);
+
+/// Where a job's answer goes: its oneshot, and — for jobs submitted from an actix worker
+/// thread — that thread's dispatcher task, which the syncer hands all of a batch's answers
+/// for the thread in one message. Sending each oneshot from the syncer thread instead is a
+/// remote wake of the worker's runtime per sale (an eventfd write, one per sale measured
+/// with `perf stat`); from the dispatcher, on the worker's own thread, it is a local one.
+struct Replier {
+    tx: oneshot::Sender<Result<Reply, StoreError>>,
+    route: Option<Route>,
+}
+
+impl Replier {
+    /// Answers directly (errors, and callers off the HTTP workers).
+    fn send(self, r: Result<Reply, StoreError>) {
+        let _ = self.tx.send(r);
+    }
+}
+
+#[derive(Clone)]
+struct Route(mpsc::UnboundedSender<Vec<Answer>>);
+
+thread_local! {
+    static ROUTE: std::cell::RefCell<Option<Route>> = const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's dispatcher task, started on first use. Must run inside a `LocalSet`, as
+/// every actix-web handler does (its futures are `!Send`, so actix runs them with
+/// `spawn_local` on the worker's own thread).
+fn local_route() -> Route {
+    ROUTE.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if let Some(r) = cell.as_ref().filter(|r| !r.0.is_closed()) {
+            return r.clone();
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel::<Vec<Answer>>();
+        tokio::task::spawn_local(async move {
+            while let Some(answers) = rx.recv().await {
+                for (tx, r) in answers {
+                    let _ = tx.send(r);
+                }
+            }
+        });
+        let route = Route(tx);
+        *cell = Some(route.clone());
+        route
+    })
+}
+
+/// Groups a batch's answers by route and sends each group once.
+fn answer_all(answers: impl Iterator<Item = (Replier, Result<Reply, StoreError>)>) {
+    let mut groups: Vec<(Route, Vec<Answer>)> = Vec::new();
+    for (replier, r) in answers {
+        let Some(route) = replier.route else {
+            let _ = replier.tx.send(r);
+            continue;
+        };
+        match groups.iter_mut().find(|(g, _)| g.0.same_channel(&route.0)) {
+            Some((_, v)) => v.push((replier.tx, r)),
+            None => groups.push((route, vec![(replier.tx, r)])),
+        }
+    }
+    for (route, answers) in groups {
+        // The worker's runtime has stopped: answer directly (its tasks are gone anyway).
+        if let Err(mpsc::error::SendError(answers)) = route.0.send(answers) {
+            for (tx, r) in answers {
+                let _ = tx.send(r);
+            }
+        }
+    }
+}
+
+/// Wakes the writer thread while it holds a batch open for a busy syncer: when the syncer
+/// is free, or once [`WAKE_EVERY`] jobs wait. Waking it for every job instead cost a futex
+/// wake in the handler and a context switch in the writer per sale (one futex call per sale
+/// under strace), and the writer gains nothing by applying a job early.
+struct WriterWake {
+    /// Jobs sent and not yet taken by the writer.
+    queued: AtomicUsize,
+    /// The writer thread, once it runs.
+    thread: OnceLock<std::thread::Thread>,
+}
+
+impl WriterWake {
+    fn job_queued(&self) {
+        if self.queued.fetch_add(1, Ordering::AcqRel) + 1 >= WAKE_EVERY {
+            self.wake();
+        }
+    }
+
+    fn job_taken(&self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Cheap when the writer is not parked: no system call.
+    fn wake(&self) {
+        if let Some(t) = self.thread.get() {
+            t.unpark();
+        }
+    }
 }
 
 /// Cheap to clone; the writer thread stops when the last clone is dropped.
 #[derive(Clone)]
 pub struct WriterHandle {
-    tx: mpsc::UnboundedSender<Msg>,
+    tx: mpsc::UnboundedSender<Envelope>,
+    wake: Arc<WriterWake>,
 }
 
 impl WriterHandle {
     pub async fn submit(&self, job: Job) -> Result<Reply, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Job(Envelope { job, reply }))
-            .map_err(|_| StoreError::WriterGone)?;
+        let (tx, rx) = oneshot::channel();
+        self.send(Envelope {
+            job,
+            reply: Replier { tx, route: None },
+        })?;
+        rx.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// [`submit`](Self::submit) for HTTP handlers, the hot path: the answer comes through
+    /// this worker thread's dispatcher (see [`Replier`]). Only from an actix-web handler —
+    /// elsewhere there may be no `LocalSet` to run the dispatcher.
+    pub async fn submit_from_handler(&self, job: Job) -> Result<Reply, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(Envelope {
+            job,
+            reply: Replier {
+                tx,
+                route: Some(local_route()),
+            },
+        })?;
         rx.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// For start-up code that runs before the async runtime serves requests.
     pub fn submit_blocking(&self, job: Job) -> Result<Reply, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Msg::Job(Envelope { job, reply }))
-            .map_err(|_| StoreError::WriterGone)?;
+        let (tx, rx) = oneshot::channel();
+        let reply = Replier { tx, route: None };
+        self.send(Envelope { job, reply })?;
         rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+
+    fn send(&self, env: Envelope) -> Result<(), StoreError> {
+        // Counted before it can be taken, so the count never goes below zero.
+        self.wake.job_queued();
+        self.tx.send(env).map_err(|_| {
+            self.wake.job_taken();
+            StoreError::WriterGone
+        })
     }
 }
 
@@ -230,19 +359,20 @@ struct Committed {
     added_events: bool,
     pendings: Vec<Pending>,
     reserved: Vec<Vec<Reserved>>,
-    replies: Vec<oneshot::Sender<Result<Reply, StoreError>>>,
+    replies: Vec<Replier>,
 }
 
 enum ToSyncer {
     Batch(Committed),
     /// Answered once every batch before it is answered.
-    Stop(oneshot::Sender<Result<Reply, StoreError>>),
+    Stop(Replier),
 }
 
 pub struct Writer {
     conn: Connection,
     /// Batches handed to the syncer and not yet answered.
     in_flight: Arc<AtomicUsize>,
+    wake: Arc<WriterWake>,
     /// `synchronous=FULL`, for the catch-up checkpoints.
     checkpoint_conn: Connection,
     /// WAL size in pages after the last commit (from SQLite's wal hook).
@@ -296,8 +426,12 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
     let (sync_tx, sync_rx) = std::sync::mpsc::channel();
     let poisoned = Arc::new(AtomicBool::new(false));
     let in_flight = Arc::new(AtomicUsize::new(0));
+    let wake = Arc::new(WriterWake {
+        queued: AtomicUsize::new(0),
+        thread: OnceLock::new(),
+    });
     let syncer = Syncer {
-        wake_writer: tx.downgrade(),
+        wake_writer: wake.clone(),
         in_flight: in_flight.clone(),
         durability,
         inventory: inventory.clone(),
@@ -312,6 +446,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
     let writer = Writer {
         conn,
         in_flight,
+        wake: wake.clone(),
         checkpoint_conn,
         wal_frames,
         branch_id,
@@ -324,7 +459,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         .name("outbox-writer".into())
         .spawn(move || writer.run(rx, syncer_thread))
         .map_err(|e| StoreError::Corrupt(format!("start the writer thread: {e}")))?;
-    Ok((WriterHandle { tx }, join))
+    Ok((WriterHandle { tx, wake }, join))
 }
 
 /// What to do once the transaction is committed (or undo if it is not).
@@ -352,18 +487,16 @@ enum Pending {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Msg>, syncer_thread: std::thread::JoinHandle<()>) {
+    fn run(mut self, mut rx: mpsc::UnboundedReceiver<Envelope>, syncer_thread: std::thread::JoinHandle<()>) {
+        let _ = self.wake.thread.set(std::thread::current());
         loop {
-            let first = match rx.blocking_recv() {
-                Some(Msg::Job(env)) => env,
-                Some(Msg::SyncerIdle) => continue,
-                None => break,
-            };
+            let Some(first) = rx.blocking_recv() else { break };
+            self.wake.job_taken();
             if let Some(stop) = self.one_batch(first, &mut rx) {
                 if let Err(std::sync::mpsc::SendError(ToSyncer::Stop(reply))) =
                     self.syncer.send(ToSyncer::Stop(stop.reply))
                 {
-                    let _ = reply.send(Err(StoreError::WriterGone));
+                    reply.send(Err(StoreError::WriterGone));
                 }
                 break;
             }
@@ -385,7 +518,7 @@ impl Writer {
     /// Opens a transaction with `first`, applies what arrives while the syncer is busy,
     /// commits and hands the batch to the syncer. Returns the Shutdown job if one came (the
     /// jobs before it are in this batch).
-    fn one_batch(&mut self, first: Envelope, rx: &mut mpsc::UnboundedReceiver<Msg>) -> Option<Envelope> {
+    fn one_batch(&mut self, first: Envelope, rx: &mut mpsc::UnboundedReceiver<Envelope>) -> Option<Envelope> {
         let now_ms = clock::now_millis();
         let mut ctx = BatchCtx {
             now_ms,
@@ -430,24 +563,19 @@ impl Writer {
                     break;
                 }
             }
-            match rx.try_recv() {
-                Ok(Msg::Job(env)) => {
-                    next = Some(env);
-                    continue;
-                }
-                Ok(Msg::SyncerIdle) => continue,
-                Err(_) => {}
+            if let Ok(env) = rx.try_recv() {
+                self.wake.job_taken();
+                next = Some(env);
+                continue;
             }
             // Nothing waiting. Commit now if the syncer could take the batch at once;
             // otherwise anything that arrives before it is free joins this batch.
             if open.is_err() || self.in_flight.load(Ordering::Acquire) == 0 {
                 break;
             }
-            match rx.blocking_recv() {
-                Some(Msg::Job(env)) => next = Some(env),
-                Some(Msg::SyncerIdle) => {}
-                None => break,
-            }
+            // Until the syncer is free or WAKE_EVERY jobs wait (an unpark that came before
+            // this park makes it return at once; a spurious return only loops).
+            std::thread::park();
         }
         if replies.is_empty() {
             return stop;
@@ -480,7 +608,7 @@ impl Writer {
                 {
                     // Only if the syncer thread died: the batch may or may not be durable.
                     for reply in c.replies {
-                        let _ = reply.send(Err(StoreError::WriterGone));
+                        reply.send(Err(StoreError::WriterGone));
                     }
                 }
                 if self.wal_frames.load(Ordering::Relaxed) >= CATCH_UP_FRAMES {
@@ -494,7 +622,7 @@ impl Writer {
                     self.inventory.release(r);
                 }
                 for reply in replies {
-                    let _ = reply.send(Err(match &e {
+                    reply.send(Err(match &e {
                         StoreError::SyncFailed(m) => StoreError::SyncFailed(m.clone()),
                         other => StoreError::Corrupt(other.to_string()),
                     }));
@@ -521,8 +649,8 @@ impl Writer {
 /// The syncer thread: fsync, then publish, apply in memory and answer, batch by batch in
 /// commit order.
 struct Syncer {
-    /// Weak, so the writer still stops when the last handle is dropped.
-    wake_writer: mpsc::WeakUnboundedSender<Msg>,
+    /// The writer may be holding a batch open until this syncer is free.
+    wake_writer: Arc<WriterWake>,
     in_flight: Arc<AtomicUsize>,
     durability: Box<dyn Durability>,
     inventory: Arc<Inventory>,
@@ -561,13 +689,10 @@ impl Syncer {
                 }
             }
             if answered > 0 && self.in_flight.fetch_sub(answered, Ordering::AcqRel) == answered {
-                // The writer may be holding an open batch until we are free.
-                if let Some(tx) = self.wake_writer.upgrade() {
-                    let _ = tx.send(Msg::SyncerIdle);
-                }
+                self.wake_writer.wake();
             }
             if let Some(reply) = stop {
-                let _ = reply.send(Ok(Reply::Done));
+                reply.send(Ok(Reply::Done));
                 return;
             }
         }
@@ -577,7 +702,7 @@ impl Syncer {
         if let Err(e) = synced {
             // Stock stays reserved: the sale may be on disk after all.
             for reply in c.replies {
-                let _ = reply.send(Err(StoreError::SyncFailed(e.clone())));
+                reply.send(Err(StoreError::SyncFailed(e.clone())));
             }
             return;
         }
@@ -591,9 +716,7 @@ impl Syncer {
         if c.added_events {
             self.state.new_events.notify_one();
         }
-        for (reply, outcome) in c.replies.into_iter().zip(outcomes) {
-            let _ = reply.send(Ok(outcome));
-        }
+        answer_all(c.replies.into_iter().zip(outcomes.into_iter().map(Ok)));
     }
 
     fn after_commit(&self, p: Pending, reserved: Vec<Reserved>) -> Reply {
@@ -1135,5 +1258,58 @@ mod tests {
         ));
         // The threads already stopped on the Shutdown; this only joins and cleans up.
         r.finish();
+    }
+
+    #[test]
+    fn handlers_on_a_worker_thread_are_answered_through_its_dispatcher() {
+        let r = rig("dispatch");
+        for _ in 0..16 {
+            r.permits.send(true).unwrap();
+        }
+        assert!(submit(&r.writer, seed())
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .is_ok());
+        // As on an actix worker: a current-thread runtime, the handlers spawned locally.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let local = tokio::task::LocalSet::new();
+        let replies = local.block_on(&rt, async {
+            let handlers: Vec<_> = (0..5)
+                .map(|_| {
+                    let w = r.writer.clone();
+                    tokio::task::spawn_local(async move { w.submit_from_handler(adjust(1)).await })
+                })
+                .collect();
+            let mut replies = Vec::new();
+            for h in handlers {
+                let reply = tokio::time::timeout(Duration::from_secs(5), h).await;
+                replies.push(reply.expect("answered").expect("handler ran"));
+            }
+            replies
+        });
+        for reply in &replies {
+            assert!(matches!(reply, Ok(Reply::Adjust(_))), "{reply:?}");
+        }
+        assert!(
+            ROUTE.with(|c| c.borrow().is_some()),
+            "the dispatcher was started on this thread"
+        );
+        r.finish();
+    }
+
+    #[test]
+    fn answers_go_straight_to_the_handler_when_its_dispatcher_is_gone() {
+        let (route_tx, route_rx) = mpsc::unbounded_channel::<Vec<Answer>>();
+        drop(route_rx);
+        let (tx, mut rx) = oneshot::channel();
+        let replier = Replier {
+            tx,
+            route: Some(Route(route_tx)),
+        };
+        answer_all(std::iter::once((replier, Ok(Reply::Done))));
+        assert!(matches!(rx.try_recv(), Ok(Ok(Reply::Done))));
     }
 }

@@ -93,6 +93,7 @@ fn reserve_error(e: ReserveError) -> BranchError {
     }
 }
 
+/// Only from an HTTP handler (see [`crate::outbox::WriterHandle::submit_from_handler`]).
 pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<SellOutcome, BranchError> {
     let guard = match key {
         None => None,
@@ -116,7 +117,7 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
         idempotency: guard,
     };
     // On failure the writer has already given the reserved units back.
-    match app.writer.submit(Job::Sale(job)).await? {
+    match app.writer.submit_from_handler(Job::Sale(job)).await? {
         Reply::Sale(resp) => {
             crate::failpoints::after_commit();
             Ok(SellOutcome::Created(resp))

@@ -334,6 +334,20 @@ else
 fi
 
 # ------------------------------------------------------------------ P2 (oha, open loop)
+hist_p99() {  # hist_p99 METRICS_FILE NAME : "p99_seconds fraction_le_0.05 count" from a Prometheus histogram
+  awk -v name="$2" '
+    index($0, name "_bucket{") == 1 { le = $0; sub(/.*le="/, "", le); sub(/".*/, "", le); n++; L[n] = (le == "+Inf" ? 1e300 : le + 0); C[n] = $NF + 0 }
+    END {
+      total = C[n]; if (total == 0) { print "n/a n/a 0"; exit }
+      want = 0.99 * total; prev_le = 0; prev_c = 0; p = "n/a"; f = 0
+      for (i = 1; i <= n; i++) {
+        if (L[i] == 0.05) f = C[i] / total
+        if (p == "n/a" && C[i] >= want) { p = (L[i] >= 1e300 ? "inf" : prev_le + (L[i] - prev_le) * (want - prev_c) / (C[i] - prev_c)) }
+        prev_le = L[i]; prev_c = C[i]
+      }
+      printf "%s %.4f %d\n", p, f, total
+    }' "$1"
+}
 P2_P99=n/a P2_NOTE=""
 oha_pct() {  # oha_pct FILE PCT -> milliseconds ("  99.00% in 4.9086 ms" or "... in 0.0049 secs")
   awk -v p="$2" '$1 == p && $2 == "in" { v = $3; if ($4 ~ /^sec/) v *= 1000; printf "%.3f", v; exit }' "$1"
@@ -358,18 +372,26 @@ if [ -n "$OHA" ]; then
   RATE=$(awk -v r="$P1_S" 'BEGIN{ printf "%d", r/2 }')
   log "P2: oha open loop at $RATE req/s (half the branch's P1 median), latency-corrected; baseline at the same rate for reference"
   echo "### P2 runs" >> "$RAW"
-  B2=() S2=()
+  B2=() S2=() F2=()
   for r in $(seq "$(( (ROUNDS + 1) / 2 ))"); do
     start baseline "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json"
     oha_run "p2-baseline-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; [ -n "$OHA_P99" ] && B2+=("$OHA_P99")
     # shellcheck disable=SC2046
     start branch $(branch_cmd "$WORK/p2-r$r" http://127.0.0.1:1 "$WORK/catalog.json")
-    oha_run "p2-branch-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; [ -n "$OHA_P99" ] && S2+=("$OHA_P99")
+    oha_run "p2-branch-r$r" "$START_ADDR" "$RATE" 64; [ -n "$OHA_P99" ] && S2+=("$OHA_P99")
+    # The fsyncs the branch itself made under this load (its own histogram, warm-up included).
+    curl -s "http://$START_ADDR/metrics" > "$WORK/p2-metrics-r$r.txt" || true
+    stop "$START_PID"
+    read -r FQ _ FN < <(hist_p99 "$WORK/p2-metrics-r$r.txt" colmena_outbox_fsync_duration_seconds)
+    if [ "${FN:-0}" -gt 0 ] && [ "$FQ" != n/a ] && [ "$FQ" != inf ]; then
+      F2+=("$(awk -v q="$FQ" 'BEGIN{printf "%.3f", q*1000}')")
+      echo "p2-branch-r$r: the branch's own fdatasyncs during the run: $FN, p99 ${F2[-1]} ms (colmena_outbox_fsync_duration_seconds, interpolated inside its bucket)" | tee -a "$RAW" >&2
+    fi
     [ "${OHA_OK:-0}" -gt 0 ] || die "P2: oha got no 201 from the branch (see $WORK/oha-p2-branch-r$r.txt)"
   done
   if [ "${#S2[@]}" -gt 0 ]; then
     P2_P99=$(median "${S2[@]}")
-    P2_NOTE="branch at $RATE req/s (½ of its P1 median), median of ${#S2[@]} run(s); the in-memory baseline at the same rate: p99 $(median "${B2[@]:-0}") ms; $FSYNC_NOTE"
+    P2_NOTE="branch at $RATE req/s (½ of its P1 median), median of ${#S2[@]} run(s); the in-memory baseline at the same rate: p99 $(median "${B2[@]:-0}") ms; $FSYNC_NOTE; the branch's own WAL fdatasyncs under this load: p99 $(median "${F2[@]:-0}") ms (its colmena_outbox_fsync_duration_seconds histogram)"
   else
     P2_NOTE="oha ran but its output could not be parsed (see raw)"
   fi
@@ -454,20 +476,6 @@ run_p5
 
 # ------------------------------------------------------------------ P7 (oha at 1,000 sales/s, central up)
 P7_P99=n/a P7_NOTE=""
-hist_p99() {  # hist_p99 METRICS_FILE NAME : "p99_seconds fraction_le_0.05 count" from a Prometheus histogram
-  awk -v name="$2" '
-    index($0, name "_bucket{") == 1 { le = $0; sub(/.*le="/, "", le); sub(/".*/, "", le); n++; L[n] = (le == "+Inf" ? 1e300 : le + 0); C[n] = $NF + 0 }
-    END {
-      total = C[n]; if (total == 0) { print "n/a n/a 0"; exit }
-      want = 0.99 * total; prev_le = 0; prev_c = 0; p = "n/a"; f = 0
-      for (i = 1; i <= n; i++) {
-        if (L[i] == 0.05) f = C[i] / total
-        if (p == "n/a" && C[i] >= want) { p = (L[i] >= 1e300 ? "inf" : prev_le + (L[i] - prev_le) * (want - prev_c) / (C[i] - prev_c)) }
-        prev_le = L[i]; prev_c = C[i]
-      }
-      printf "%s %.4f %d\n", p, f, total
-    }' "$1"
-}
 if [ -n "$OHA" ] && central_works; then
   log "P7: sync latency at 1,000 sales/s (oha open loop), central up"
   mkdir -p "$WORK/p7c"

@@ -12,6 +12,7 @@ pub struct BranchMetrics {
     pub sales: IntCounter,
     pub sale_rejections: IntCounterVec,
     pub sell_duration: Histogram,
+    pub fsync_duration: Histogram,
     pub outbox_pending: IntGauge,
     pub outbox_oldest_age: Gauge,
     pub sync_latency: Histogram,
@@ -34,6 +35,13 @@ impl BranchMetrics {
             HistogramOpts::new(
                 "colmena_sell_duration_seconds",
                 "POST /sell handler time including the durable commit.",
+            )
+            .buckets(fast_buckets()),
+        )?;
+        let fsync_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "colmena_outbox_fsync_duration_seconds",
+                "One fdatasync of the outbox WAL: the disk's share of every /sell (a batch of sales waits for one).",
             )
             .buckets(fast_buckets()),
         )?;
@@ -81,6 +89,7 @@ impl BranchMetrics {
             Box::new(sales.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sale_rejections.clone()),
             Box::new(sell_duration.clone()),
+            Box::new(fsync_duration.clone()),
             Box::new(outbox_pending.clone()),
             Box::new(outbox_oldest_age.clone()),
             Box::new(sync_latency.clone()),
@@ -112,6 +121,7 @@ impl BranchMetrics {
             sales,
             sale_rejections,
             sell_duration,
+            fsync_duration,
             outbox_pending,
             outbox_oldest_age,
             sync_latency,

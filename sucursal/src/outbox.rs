@@ -394,6 +394,8 @@ pub struct WriterParts {
     pub inventory: Arc<Inventory>,
     pub idempotency: Arc<Idempotency>,
     pub state: Arc<OutboxState>,
+    /// Observes every fsync the syncer makes.
+    pub fsync_duration: prometheus::Histogram,
 }
 
 /// Starts the writer and syncer threads; returns the handle and the writer thread to join on
@@ -407,6 +409,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         inventory,
         idempotency,
         state,
+        fsync_duration,
     } = parts;
     // Durability is the syncer's job (see the module doc); the writer must never checkpoint.
     conn.pragma_update(None, "synchronous", "OFF")?;
@@ -438,6 +441,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         idempotency,
         state: state.clone(),
         poisoned: poisoned.clone(),
+        fsync_duration,
     };
     let syncer_thread = std::thread::Builder::new()
         .name("outbox-syncer".into())
@@ -657,6 +661,7 @@ struct Syncer {
     idempotency: Arc<Idempotency>,
     state: Arc<OutboxState>,
     poisoned: Arc<AtomicBool>,
+    fsync_duration: prometheus::Histogram,
 }
 
 impl Syncer {
@@ -671,7 +676,10 @@ impl Syncer {
             let synced: Result<(), String> = if self.poisoned.load(Ordering::Acquire) {
                 Err(POISONED.into())
             } else {
-                self.durability.sync().map_err(|e| {
+                let started = std::time::Instant::now();
+                let synced = self.durability.sync();
+                self.fsync_duration.observe(started.elapsed().as_secs_f64());
+                synced.map_err(|e| {
                     self.poisoned.store(true, Ordering::Release);
                     tracing::error!(error = %e, "fsync of the outbox WAL failed; the store takes no more writes until the branch restarts");
                     format!("fsync of the WAL failed: {e}")
@@ -1115,6 +1123,7 @@ mod tests {
             inventory: Arc::new(Inventory::default()),
             idempotency: Arc::new(Idempotency::load(Vec::new())),
             state: state.clone(),
+            fsync_duration: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("fsync", "test")).unwrap(),
         })
         .unwrap();
         Rig {

@@ -102,6 +102,7 @@ impl Application {
             inventory: inventory.clone(),
             idempotency: idempotency.clone(),
             state: outbox_state.clone(),
+            fsync_duration: metrics.fsync_duration.clone(),
         })
         .map_err(|e| format!("writer thread: {e}"))?;
 

@@ -615,7 +615,10 @@ Absolute figures move by ±15 % from run to run on a quiet box, and by a factor 
 neighbours run their test suites (P4 measured 75,669 and 173,275 events/s in two full runs
 of 2026-11-23 with the same binaries); that is why each figure is a ratio against a baseline measured in the same run,
 alternating baseline and subject ($ROUNDS round(s) each) and taking the median. Compare
-ratios, not absolute numbers, across runs and machines.
+ratios, not absolute numbers, across runs and machines. The VM host itself changes
+between sessions: on 2026-12-02 the unchanged baseline cost 11.1 µs of CPU per request on an
+Intel host and 26.4 µs on an AMD one two hours later, so the absolute goals (P4–P8) move
+with the host.
 
 ## Figures
 

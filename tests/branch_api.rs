@@ -1036,6 +1036,13 @@ async fn health_and_metrics_need_no_token_and_status_reports_the_outbox() {
         m.contains(r#"colmena_http_requests_total{method="POST",route="/sell",status="201"} 1"#),
         "{m}"
     );
+    // The 201 waited for an fsync of the WAL (the catalog's seed had one before it).
+    let fsyncs: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("colmena_outbox_fsync_duration_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(fsyncs >= 1, "no fsync timed: {m}");
     let st = get(&c, &format!("{}/status", branch.url)).await;
     assert_eq!(st["branch_id"], "CUS");
     let pending = st["outbox"]["pending"].as_u64().unwrap();

@@ -208,17 +208,18 @@ fn local_route() -> Route {
     })
 }
 
-/// Groups a batch's answers by route and sends each group once.
-fn answer_all(answers: impl Iterator<Item = (Replier, Result<Reply, StoreError>)>) {
+/// Answers a durable batch: routed answers grouped by route, one message per group.
+fn answer_all(answers: impl Iterator<Item = (Replier, Reply)>) {
     let mut groups: Vec<(Route, Vec<Answer>)> = Vec::new();
-    for (replier, r) in answers {
-        let Some(route) = replier.route else {
-            let _ = replier.tx.send(r);
+    for (replier, reply) in answers {
+        let Replier { tx, route } = replier;
+        let Some(route) = route else {
+            let _ = tx.send(Ok(reply));
             continue;
         };
         match groups.iter_mut().find(|(g, _)| g.0.same_channel(&route.0)) {
-            Some((_, v)) => v.push((replier.tx, r)),
-            None => groups.push((route, vec![(replier.tx, r)])),
+            Some((_, v)) => v.push((tx, Ok(reply))),
+            None => groups.push((route, vec![(tx, Ok(reply))])),
         }
     }
     for (route, answers) in groups {
@@ -270,44 +271,36 @@ pub struct WriterHandle {
 
 impl WriterHandle {
     pub async fn submit(&self, job: Job) -> Result<Reply, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Envelope {
-            job,
-            reply: Replier { tx, route: None },
-        })?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        self.send(job, None)?.await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// [`submit`](Self::submit) for HTTP handlers, the hot path: the answer comes through
     /// this worker thread's dispatcher (see [`Replier`]). Only from an actix-web handler —
     /// elsewhere there may be no `LocalSet` to run the dispatcher.
     pub async fn submit_from_handler(&self, job: Job) -> Result<Reply, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Envelope {
-            job,
-            reply: Replier {
-                tx,
-                route: Some(local_route()),
-            },
-        })?;
-        rx.await.map_err(|_| StoreError::WriterGone)?
+        self.send(job, Some(local_route()))?
+            .await
+            .map_err(|_| StoreError::WriterGone)?
     }
 
     /// For start-up code that runs before the async runtime serves requests.
     pub fn submit_blocking(&self, job: Job) -> Result<Reply, StoreError> {
-        let (tx, rx) = oneshot::channel();
-        let reply = Replier { tx, route: None };
-        self.send(Envelope { job, reply })?;
-        rx.blocking_recv().map_err(|_| StoreError::WriterGone)?
+        self.send(job, None)?
+            .blocking_recv()
+            .map_err(|_| StoreError::WriterGone)?
     }
 
-    fn send(&self, env: Envelope) -> Result<(), StoreError> {
+    /// Queues the job; the receiver yields its answer.
+    fn send(&self, job: Job, route: Option<Route>) -> Result<oneshot::Receiver<Result<Reply, StoreError>>, StoreError> {
+        let (tx, rx) = oneshot::channel();
         // Counted before it can be taken, so the count never goes below zero.
         self.wake.job_queued();
-        self.tx.send(env).map_err(|_| {
+        let reply = Replier { tx, route };
+        self.tx.send(Envelope { job, reply }).map_err(|_| {
             self.wake.job_taken();
             StoreError::WriterGone
-        })
+        })?;
+        Ok(rx)
     }
 }
 
@@ -724,7 +717,7 @@ impl Syncer {
         if c.added_events {
             self.state.new_events.notify_one();
         }
-        answer_all(c.replies.into_iter().zip(outcomes.into_iter().map(Ok)));
+        answer_all(c.replies.into_iter().zip(outcomes));
     }
 
     fn after_commit(&self, p: Pending, reserved: Vec<Reserved>) -> Reply {
@@ -1270,7 +1263,7 @@ mod tests {
     }
 
     #[test]
-    fn handlers_on_a_worker_thread_are_answered_through_its_dispatcher() {
+    fn handlers_routed_through_their_worker_threads_dispatcher_all_get_their_answers() {
         let r = rig("dispatch");
         for _ in 0..16 {
             r.permits.send(true).unwrap();
@@ -1318,7 +1311,7 @@ mod tests {
             tx,
             route: Some(Route(route_tx)),
         };
-        answer_all(std::iter::once((replier, Ok(Reply::Done))));
+        answer_all(std::iter::once((replier, Reply::Done)));
         assert!(matches!(rx.try_recv(), Ok(Ok(Reply::Done))));
     }
 }

@@ -57,6 +57,10 @@ if [ -n "${COLMENA_SCHEMATHESIS:-}" ]; then export COLMENA_REQUIRE_SCHEMATHESIS=
 
 echo "== building release binaries (one build, reused by every test)"
 cargo build --release --workspace --bins
+# tests/failpoints.rs: the same two programs with fault injection compiled in, under their own
+# names (`*-failpoints`); every dependency above is reused, only colmena's crates are rebuilt.
+cargo build --release --workspace --bin colmena-sucursal-failpoints --bin colmena-central-failpoints \
+  --features colmena-sucursal/failpoints,colmena-central/failpoints
 export COLMENA_BINS_BUILT=1
 
 echo "== cargo test"

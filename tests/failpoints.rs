@@ -1,7 +1,7 @@
 //! Deterministic faults inside the processes (issue 6), with the `fail` crate: binaries
-//! built with `--features failpoints` into their own target dir (`target/failpoints`), so
-//! the normal release binaries are never replaced. Failpoints are set per process through
-//! the `FAILPOINTS` environment variable.
+//! built with `--features failpoints` as `colmena-sucursal-failpoints` and
+//! `colmena-central-failpoints`, beside the normal release binaries (which are never
+//! replaced). Failpoints are set per process through the `FAILPOINTS` environment variable.
 //!
 //! - `outbox.before_commit=N*return`: the branch writer's commit fails → 503
 //!   `storage_unavailable`, stock given back, outbox and Idempotency-Key table untouched,
@@ -33,23 +33,27 @@ use support::*;
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 static BUILT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
-/// A failpoints build of `package`, built (once per test process, so never stale; a no-op
-/// when up to date) into `target/failpoints`, apart from the normal release binaries.
+/// The failpoints build of `package` (`<package>-failpoints`, beside the release binaries:
+/// every dependency is shared with them, only colmena's own crates are compiled again).
+/// `scripts/test.sh` builds it up front; otherwise it is built here, once per test process.
 fn failpoint_bin(package: &'static str) -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let target = root.join("target").join("failpoints");
-    let path = target.join("release").join(package);
+    let name = format!("{package}-failpoints");
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+    let path = dir.join(&name);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if !built.contains(&package) {
-        let status = Command::new(env!("CARGO"))
-            .current_dir(root)
-            .args(["build", "--release", "-p", package, "--bin", package, "--features"])
-            .arg(format!("{package}/failpoints"))
-            .arg("--target-dir")
-            .arg(&target)
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "cargo build of the failpoints {package} failed");
+    if std::env::var_os("COLMENA_BINS_BUILT").is_none() && !built.contains(&package) {
+        // `--workspace`, as in scripts/test.sh and `cargo test --workspace`: the same feature
+        // unification, so the dependencies already compiled are reused, not rebuilt.
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--workspace", "--bin", &name, "--features"])
+            .arg(format!("{package}/failpoints"));
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "cargo build of {name} failed");
         built.push(package);
     }
     assert!(path.exists(), "{} not found", path.display());

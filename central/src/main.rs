@@ -7,7 +7,7 @@ use colmena_central::store::DatabaseUrl;
 use std::io::Write;
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+pub fn main() -> ExitCode {
     // Test builds only (`--features failpoints`): failpoints come from the FAILPOINTS env var.
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();

@@ -3,7 +3,7 @@ use colmena_sucursal::config::{Cli, Command};
 use colmena_sucursal::startup::Application;
 use std::io::Write;
 
-fn main() -> std::process::ExitCode {
+pub fn main() -> std::process::ExitCode {
     // Test builds only (`--features failpoints`): failpoints come from the FAILPOINTS env var.
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();

@@ -1,0 +1,8 @@
+//! `colmena-sucursal-failpoints`: `colmena-sucursal` itself (its `main.rs`, compiled as a module), for
+//! builds with `--features failpoints` only; see `tests/failpoints.rs`.
+#[path = "../main.rs"]
+mod program;
+
+fn main() -> std::process::ExitCode {
+    program::main()
+}

@@ -2,7 +2,9 @@
 //!
 //! - **Push**: one loop, one batch in flight, strictly in seq order. Woken by the writer
 //!   after each commit, it lingers (≤ 10 ms) to fill a batch (≤ 500 events / ≤ 1 MiB,
-//!   gzip above 1 KiB). 200 → `acked_through` recorded durably; 409 `sequence_gap` → resume
+//!   gzip above 1 KiB). 200 → `acked_through` recorded durably (in the background, while
+//!   the next batch goes out; a backlog's next batch is read while one is in flight);
+//!   409 `sequence_gap` → resume
 //!   from central's `applied_through + 1` (acknowledged events are retained for
 //!   `--outbox-retention`, so this is possible after a central restore).
 //! - **Pull**: at start and every `--pull-interval`; applies changes and the new cursor in
@@ -39,6 +41,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Bodies above this are gzip'd.
@@ -178,6 +181,60 @@ enum CallError {
     /// Central refused the request (4xx other than those handled by the caller).
     Rejected(String),
     RetryAfter(Duration),
+}
+
+/// One push batch, encoded: what is sent, and what the answer is checked against.
+struct Batch {
+    /// The batch continues the outbox after this seq (its reader's starting point).
+    after: u64,
+    first: u64,
+    last: u64,
+    /// (seq, commit time) of each event, for the sync latency histogram.
+    created: Vec<(u64, i64)>,
+    body: Vec<u8>,
+    gz: bool,
+}
+
+impl Batch {
+    /// `{"branch_id": .., "events": [..]}` from the stored event JSON as is (no re-parse),
+    /// gzip'd above [`GZIP_ABOVE`]. `rows` is not empty.
+    fn encode(branch: &str, after: u64, rows: &[OutboxRow]) -> Batch {
+        let mut json = String::with_capacity(rows.iter().map(|r| r.payload.len() + 1).sum::<usize>() + 64);
+        json.push_str("{\"branch_id\":\"");
+        json.push_str(branch);
+        json.push_str("\",\"events\":[");
+        for (i, r) in rows.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&r.payload);
+        }
+        json.push_str("]}");
+        let (body, gz) = if json.len() <= GZIP_ABOVE {
+            (json.into_bytes(), false)
+        } else {
+            let mut enc = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
+            match enc.write_all(json.as_bytes()).and_then(|_| enc.finish()) {
+                Ok(gz) => (gz, true),
+                Err(_) => (json.into_bytes(), false),
+            }
+        };
+        Batch {
+            after,
+            first: rows.first().map_or(after, |r| r.seq),
+            last: rows.last().map_or(after, |r| r.seq),
+            created: rows.iter().map(|r| (r.seq, r.created_ms)).collect(),
+            body,
+            gz,
+        }
+    }
+}
+
+/// Waits for the background `acked_through` write, if one is in flight.
+async fn settle(ack: &mut Option<JoinHandle<bool>>) {
+    if let Some(h) = ack.take() {
+        let _ = h.await;
+    }
 }
 
 pub struct Relay {
@@ -351,33 +408,42 @@ impl Relay {
         }
     }
 
-    fn push_body(&self, rows: &[OutboxRow]) -> (Vec<u8>, bool) {
-        let mut json = String::with_capacity(rows.iter().map(|r| r.payload.len() + 1).sum::<usize>() + 64);
-        json.push_str("{\"branch_id\":\"");
-        json.push_str(self.app.branch_id.as_str());
-        json.push_str("\",\"events\":[");
-        for (i, r) in rows.iter().enumerate() {
-            if i > 0 {
-                json.push(',');
-            }
-            json.push_str(&r.payload);
+    /// The batch after `after`, up to `through`, read and encoded on blocking threads; None
+    /// when the outbox has nothing there.
+    async fn read_batch(&self, after: u64, through: u64) -> Result<Option<Batch>, String> {
+        let (max_events, max_bytes) = (self.settings.batch_max_events, self.settings.batch_max_bytes);
+        let rows = self
+            .app
+            .read(move |c| store::read_outbox(c, after, through, max_events, max_bytes))
+            .await
+            .map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            return Ok(None);
         }
-        json.push_str("]}");
-        if json.len() <= GZIP_ABOVE {
-            return (json.into_bytes(), false);
-        }
-        let mut enc = GzEncoder::new(Vec::with_capacity(json.len() / 4), Compression::fast());
-        match enc.write_all(json.as_bytes()).and_then(|_| enc.finish()) {
-            Ok(gz) => (gz, true),
-            Err(_) => (json.into_bytes(), false),
-        }
+        let branch = self.app.branch_id.clone();
+        tokio::task::spawn_blocking(move || Batch::encode(branch.as_str(), after, &rows))
+            .await
+            .map(Some)
+            .map_err(|e| format!("encoding a push batch failed: {e}"))
     }
 
     /// The push loop. Returns when `cancel` fires.
+    ///
+    /// Two things overlap the round trip to central, which is what a backlog drains at:
+    /// the next batch is read and encoded while the current one is in flight (used only if
+    /// the push succeeds as a whole), and `acked_through` is stored in the background (at
+    /// most one such write at a time, so they land in order). A lost `acked_through` only
+    /// means a re-push after a restart, which central skips as duplicates; the outbox purge
+    /// goes by the stored value, so it never deletes what central has not acknowledged.
     pub async fn run_push(self: Arc<Self>, cancel: CancellationToken) {
         let state = self.app.outbox.clone();
         let mut next_after = state.acked_through.load(Ordering::Acquire);
         let mut rejected_backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+        let mut prefetched: Option<JoinHandle<Result<Option<Batch>, String>>> = None;
+        let mut ack_in_flight: Option<JoinHandle<bool>> = None;
+        // Prefetch only while pushes succeed: after a failure the next attempt resends the
+        // same batch, and a prefetch would be read for nothing at every retry.
+        let mut flowing = false;
         loop {
             if cancel.is_cancelled() {
                 break;
@@ -396,32 +462,37 @@ impl Relay {
                 }
                 continue;
             }
-            let (max_events, max_bytes) = (self.settings.batch_max_events, self.settings.batch_max_bytes);
-            let rows = match self
-                .app
-                .read(move |c| store::read_outbox(c, next_after, last, max_events, max_bytes))
-                .await
-            {
-                Ok(rows) => rows,
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot read the outbox");
-                    if !sleep_or_cancel(Duration::from_secs(1), &cancel).await {
-                        break;
+            let ready = match prefetched.take() {
+                Some(h) => h.await.ok().and_then(Result::ok).flatten(),
+                None => None,
+            };
+            let batch = match ready.filter(|b| b.after == next_after) {
+                Some(b) => b,
+                None => match self.read_batch(next_after, last).await {
+                    Ok(Some(b)) => b,
+                    Ok(None) => {
+                        if !sleep_or_cancel(Duration::from_millis(100), &cancel).await {
+                            break;
+                        }
+                        continue;
                     }
-                    continue;
-                }
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read the outbox");
+                        if !sleep_or_cancel(Duration::from_secs(1), &cancel).await {
+                            break;
+                        }
+                        continue;
+                    }
+                },
             };
-            let Some(first) = rows.first() else {
-                if !sleep_or_cancel(Duration::from_millis(100), &cancel).await {
-                    break;
-                }
-                continue;
-            };
-            if first.seq != next_after + 1 {
-                tracing::error!(expected = next_after + 1, found = first.seq, "outbox events needed by central were already purged (raise --outbox-retention); skipping to what is left");
+            if batch.first != next_after + 1 {
+                tracing::error!(expected = next_after + 1, found = batch.first, "outbox events needed by central were already purged (raise --outbox-retention); skipping to what is left");
             }
-            let last_in_batch = rows.last().map(|r| r.seq).unwrap_or(next_after);
-            let (body, gz) = self.push_body(&rows);
+            if flowing && batch.last < last {
+                let me = self.clone();
+                let (after, through) = (batch.last, last);
+                prefetched = Some(tokio::spawn(async move { me.read_batch(after, through).await }));
+            }
             let auth = self.auth();
             let res = self
                 .call(|ep| {
@@ -430,10 +501,10 @@ impl Relay {
                         .post(format!("{}/sync/push", ep.url))
                         .header(AUTHORIZATION, auth.as_str())
                         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-                    if gz {
+                    if batch.gz {
                         rb = rb.header(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                     }
-                    rb.body(body.clone())
+                    rb.body(batch.body.clone())
                 })
                 .await;
             let wait = match res {
@@ -446,9 +517,12 @@ impl Relay {
                         Some(at) => {
                             tracing::warn!(
                                 applied_through = at,
-                                sent_from = first.seq,
+                                sent_from = batch.first,
                                 "central reports a sequence gap; resuming from its position"
                             );
+                            // Not in the background: if central is ahead of this store, the
+                            // write raises the seq floor, which must happen before new sales.
+                            settle(&mut ack_in_flight).await;
                             if self.set_acked(at).await {
                                 next_after = at;
                             }
@@ -464,23 +538,28 @@ impl Relay {
                 Ok(resp) => match resp.json::<PushResponse>().await {
                     Ok(pr) => {
                         let now = clock::now_millis();
-                        for r in rows.iter().filter(|r| r.seq <= pr.applied_through) {
-                            self.app
-                                .metrics
-                                .sync_latency
-                                .observe(((now - r.created_ms).max(0) as f64) / 1000.0);
+                        for &(seq, created_ms) in &batch.created {
+                            if seq <= pr.applied_through {
+                                self.app
+                                    .metrics
+                                    .sync_latency
+                                    .observe(((now - created_ms).max(0) as f64) / 1000.0);
+                            }
                         }
-                        if pr.applied_through < last_in_batch {
+                        if pr.applied_through < batch.last {
                             tracing::warn!(
                                 applied_through = pr.applied_through,
-                                last_in_batch,
+                                last_in_batch = batch.last,
                                 "central applied less than the batch"
                             );
                         }
-                        if self.set_acked(pr.applied_through).await {
-                            next_after = pr.applied_through;
-                            self.app.sync.last_push_ok_ms.store(now, Ordering::Release);
-                        }
+                        settle(&mut ack_in_flight).await;
+                        let me = self.clone();
+                        let at = pr.applied_through;
+                        ack_in_flight = Some(tokio::spawn(async move { me.set_acked(at).await }));
+                        next_after = at;
+                        flowing = true;
+                        self.app.sync.last_push_ok_ms.store(now, Ordering::Release);
                         rejected_backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
                         None
                     }
@@ -493,11 +572,16 @@ impl Relay {
                 Err(e) => self.wait_after(e, &mut rejected_backoff, "push"),
             };
             if let Some(d) = wait {
+                flowing = false;
                 if !sleep_or_cancel(d, &cancel).await {
                     break;
                 }
             }
         }
+        if let Some(h) = prefetched.take() {
+            h.abort();
+        }
+        settle(&mut ack_in_flight).await;
         tracing::info!("relay push loop stopped");
     }
 

@@ -387,6 +387,12 @@ impl Writer {
             }
         }
         let committed = if !grouped {
+            // A job's savepoint ends its own transaction, even when it panics (the savepoint
+            // rolls back as it drops); should one ever leave a transaction open, close it.
+            if !self.conn.is_autocommit() {
+                tracing::error!("a store write left its transaction open; rolled back");
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
             Ok(())
         } else if self.conn.is_autocommit() {
             Err(StoreError::Database("the transaction was rolled back by SQLite".into()))

@@ -974,6 +974,15 @@ mod tests {
         }
     }
 
+    /// A push that applied `n` new events, none duplicate, up to `through`.
+    fn applied(through: u64, n: u64) -> PushOutcome {
+        PushOutcome::Applied {
+            applied_through: through,
+            applied: n,
+            duplicates: 0,
+        }
+    }
+
     fn cus() -> BranchId {
         BranchId::parse("CUS").unwrap()
     }
@@ -1087,14 +1096,7 @@ mod tests {
             if i == 7 {
                 assert_eq!(out, PushOutcome::Gap { applied_through: 0 });
             } else {
-                assert_eq!(
-                    out,
-                    PushOutcome::Applied {
-                        applied_through: 2,
-                        applied: 2,
-                        duplicates: 0
-                    }
-                );
+                assert_eq!(out, applied(2, 2));
             }
         }
         // The 40 pushes share one commit (the hold, alone and writing nothing, commits none).
@@ -1126,14 +1128,7 @@ mod tests {
             "not committed, not acknowledged"
         );
         assert!(abandon.await.unwrap().is_err());
-        assert_eq!(
-            after.await.unwrap().unwrap(),
-            PushOutcome::Applied {
-                applied_through: 1,
-                applied: 1,
-                duplicates: 0
-            }
-        );
+        assert_eq!(after.await.unwrap().unwrap(), applied(1, 1));
         assert_eq!(
             store.inventory().await.unwrap()[0].by_branch["CUS"],
             -3,
@@ -1150,14 +1145,7 @@ mod tests {
             .apply_push(cus(), vec![sale(1, "P1", 2), sale(2, "P1", 1)])
             .await
             .unwrap();
-        assert_eq!(
-            out,
-            PushOutcome::Applied {
-                applied_through: 2,
-                applied: 2,
-                duplicates: 0
-            }
-        );
+        assert_eq!(out, applied(2, 2));
         store.close().await;
         assert!(matches!(store.branches().await, Err(StoreError::Closed)));
         let store = SqliteStore::open(&path).unwrap();

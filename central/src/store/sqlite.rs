@@ -947,6 +947,7 @@ impl Store for SqliteStore {
 mod tests {
     use super::*;
     use colmena_shared::wire::EventLine;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
     fn tmp(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("colmena-central-unit-{tag}-{}", std::process::id()));
@@ -1052,24 +1053,21 @@ mod tests {
         }
     }
 
-    fn count_commits(
-        store: &SqliteStore,
-    ) -> impl std::future::Future<Output = Arc<std::sync::atomic::AtomicUsize>> + '_ {
-        let commits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    /// Counts the writer connection's commits from now on (a commit hook).
+    async fn count_commits(store: &SqliteStore) -> Arc<AtomicUsize> {
+        let commits = Arc::new(AtomicUsize::new(0));
         let c = commits.clone();
-        async move {
-            store
-                .write(move |w| {
-                    let _ = w.conn.commit_hook(Some(move || {
-                        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        false
-                    }));
-                    Ok(())
-                })
-                .await
-                .unwrap();
-            commits
-        }
+        store
+            .write(move |w| {
+                let _ = w.conn.commit_hook(Some(move || {
+                    c.fetch_add(1, Relaxed);
+                    false
+                }));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        commits
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1089,7 +1087,7 @@ mod tests {
             }));
         }
         wait_queued(&store, 40).await;
-        let before = commits.load(std::sync::atomic::Ordering::Relaxed);
+        let before = commits.load(Relaxed);
         release.send(()).unwrap();
         for (i, p) in pushes.into_iter().enumerate() {
             let out = p.await.unwrap().unwrap();
@@ -1100,7 +1098,7 @@ mod tests {
             }
         }
         // The 40 pushes share one commit (the hold, alone and writing nothing, commits none).
-        assert_eq!(commits.load(std::sync::atomic::Ordering::Relaxed) - before, 1);
+        assert_eq!(commits.load(Relaxed) - before, 1);
         let branches = store.branches().await.unwrap();
         assert_eq!(branches.len(), 39, "the gap's new branch row was rolled back with it");
         assert!(branches.iter().all(|b| b.applied_through == 2));

@@ -118,6 +118,15 @@ impl Backups {
 
     /// Copies `src` (any connection to the live store) into a new backup file.
     pub fn create(&self, src: &Connection) -> Result<BackupInfo, BackupError> {
+        self.copy(src)?.publish()
+    }
+
+    /// The first half of [`create`](Self::create): copies `src` into a partial file that
+    /// nobody sees yet. A store that commits before it fsyncs (the branch's outbox) checks
+    /// the copy with [`PartialBackup::open`] and waits until everything in it is durable
+    /// before it [publishes](PartialBackup::publish) it; a backup must never hold a sale the
+    /// live store could still lose to a power cut.
+    pub fn copy(&self, src: &Connection) -> Result<PartialBackup, BackupError> {
         std::fs::create_dir_all(&self.dir)?;
         let now = time::OffsetDateTime::now_utc();
         let stamp = format!(
@@ -131,33 +140,32 @@ impl Backups {
         );
         let mut id = format!("{}-{stamp}", self.service);
         let mut n = 1;
-        while self.dir.join(format!("backup-{id}.db")).exists() {
+        while self.dir.join(format!("backup-{id}.db")).exists()
+            || self.dir.join(format!("backup-{id}.db.partial")).exists()
+        {
             n += 1;
             id = format!("{}-{stamp}-{n}", self.service);
         }
         let file_name = format!("backup-{id}.db");
-        let path = self.dir.join(&file_name);
-        let tmp = self.dir.join(format!("{file_name}.partial"));
+        let partial = PartialBackup {
+            backups: self.clone(),
+            tmp: self.dir.join(format!("{file_name}.partial")),
+            id,
+            file_name,
+            now,
+            published: false,
+        };
         {
-            let mut dst = Connection::open(&tmp)?;
+            let mut dst = Connection::open(&partial.tmp)?;
             let backup = rusqlite::backup::Backup::new(src, &mut dst)?;
             // All pages in one step: one consistent read snapshot of the live store.
             backup.step(-1)?;
+            drop(backup);
+            // The copy carries the live store's WAL mode, so every open of it would make
+            // `-wal`/`-shm` files beside it; a backup is one self-contained file.
+            dst.pragma_update(None, "journal_mode", "DELETE")?;
         }
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        let info = BackupInfo {
-            id,
-            service: self.service.clone(),
-            file_name: file_name.clone(),
-            created_at: crate::clock::format_rfc3339(now),
-            size_bytes: std::fs::metadata(&path)?.len(),
-            sha256: sha256_file(&path)?,
-        };
-        let json = serde_json::to_vec_pretty(&info).map_err(|e| BackupError::Invalid(e.to_string()))?;
-        write_durably(&self.sidecar(&file_name), &json)?;
-        self.apply_retention()?;
-        Ok(info)
+        Ok(partial)
     }
 
     /// Every complete backup, oldest first.
@@ -217,6 +225,61 @@ impl Backups {
             }
         }
         Ok(())
+    }
+}
+
+/// A copy taken by [`Backups::copy`], not yet in the list. Dropped unpublished, its file is
+/// deleted.
+pub struct PartialBackup {
+    backups: Backups,
+    tmp: PathBuf,
+    id: String,
+    file_name: String,
+    now: time::OffsetDateTime,
+    published: bool,
+}
+
+impl PartialBackup {
+    /// The copy, read-only.
+    pub fn open(&self) -> Result<Connection, BackupError> {
+        Ok(Connection::open_with_flags(
+            &self.tmp,
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )?)
+    }
+
+    /// Makes the copy durable, writes its sidecar and applies retention.
+    pub fn publish(mut self) -> Result<BackupInfo, BackupError> {
+        let b = &self.backups;
+        let path = b.dir.join(&self.file_name);
+        std::fs::File::open(&self.tmp)?.sync_all()?;
+        std::fs::rename(&self.tmp, &path)?;
+        self.published = true;
+        let info = BackupInfo {
+            id: self.id.clone(),
+            service: b.service.clone(),
+            file_name: self.file_name.clone(),
+            created_at: crate::clock::format_rfc3339(self.now),
+            size_bytes: std::fs::metadata(&path)?.len(),
+            sha256: sha256_file(&path)?,
+        };
+        let json = serde_json::to_vec_pretty(&info).map_err(|e| BackupError::Invalid(e.to_string()))?;
+        write_durably(&b.sidecar(&self.file_name), &json)?;
+        b.apply_retention()?;
+        Ok(info)
+    }
+}
+
+impl Drop for PartialBackup {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_file(&self.tmp);
+            for side in ["-wal", "-shm", "-journal"] {
+                let mut p = self.tmp.clone().into_os_string();
+                p.push(side);
+                let _ = std::fs::remove_file(p);
+            }
+        }
     }
 }
 

@@ -7,9 +7,11 @@
 //! - [`store`]: the SQLite file (schema, load at start, reads); [`outbox`]: the single
 //!   writer with group commit — a sale is acknowledged only once fsync'd.
 //! - [`sales`]: sell/adjust domain logic; [`idempotency`]: `Idempotency-Key` records.
+//! - [`backup`]: online backups, published once all they hold is durable.
 //! - [`relay`]: push/pull with central; [`breaker`]: the circuit breaker around it.
 //! - [`routes`]: the HTTP surface; [`openapi`]: its OpenAPI 3.1 document, generated from it; [`error`]: its error enum; [`metrics`]: Prometheus.
 pub mod app;
+pub mod backup;
 pub mod breaker;
 pub mod config;
 pub mod error;

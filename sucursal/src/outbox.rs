@@ -91,6 +91,20 @@ impl OutboxState {
             .load(Ordering::Acquire)
             .saturating_sub(self.acked_through.load(Ordering::Acquire))
     }
+
+    /// Blocks until every event through `seq` is durable, or `timeout` passes (then false:
+    /// the syncer is stuck on a slow disk, or its store stopped after a failed fsync). For
+    /// code off the async runtime; a batch waits one fsync, so the poll is short.
+    pub fn wait_durable(&self, seq: u64, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.last_seq.load(Ordering::Acquire) < seq {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        true
+    }
 }
 
 pub struct SaleLineIn {
@@ -1175,6 +1189,57 @@ mod tests {
         assert!(matches!(reply, Ok(Reply::Done)), "{reply:?}");
         assert_eq!(r.state.last_seq.load(Ordering::Acquire), 1, "published with the fsync");
         assert_eq!(r.syncs.load(Ordering::SeqCst), 1);
+        r.finish();
+    }
+
+    #[test]
+    fn a_backup_is_published_only_once_every_event_in_it_is_durable() {
+        let r = rig("backup");
+        let backups = colmena_shared::backup::Backups::new(r.dir.join("backups"), "sucursal", 5);
+        let reader = std::sync::Mutex::new(store::open(&r.dir).unwrap());
+        let seeded = submit(&r.writer, seed());
+        r.permits.send(true).unwrap();
+        assert!(matches!(
+            seeded.recv_timeout(Duration::from_secs(5)),
+            Ok(Ok(Reply::Done))
+        ));
+        // Seq 2 is committed — any reader sees it — but its fsync is held.
+        let held = submit(&r.writer, adjust(3));
+        let committed = || store::get_meta(&reader.lock().unwrap(), "last_seq").unwrap();
+        let t0 = std::time::Instant::now();
+        while committed() < 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "the adjustment was never committed"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(r.state.last_seq.load(Ordering::Acquire), 1);
+
+        let err = crate::backup::take(&backups, &reader, &r.state, Duration::from_millis(300)).unwrap_err();
+        assert!(err.to_string().contains("through seq 2"), "{err}");
+        assert!(
+            backups.list().unwrap().is_empty(),
+            "a copy holding an unsynced event was published"
+        );
+        let left: Vec<_> = std::fs::read_dir(backups.dir()).unwrap().collect();
+        assert!(left.is_empty(), "the unpublished copy was left behind: {left:?}");
+
+        // The fsync comes while a backup waits: it is published, holding seq 2.
+        let info = std::thread::scope(|s| {
+            let taking = s.spawn(|| crate::backup::take(&backups, &reader, &r.state, Duration::from_secs(5)));
+            std::thread::sleep(Duration::from_millis(200));
+            assert!(!taking.is_finished(), "published before the fsync");
+            r.permits.send(true).unwrap();
+            taking.join().unwrap().unwrap()
+        });
+        assert!(matches!(
+            held.recv_timeout(Duration::from_secs(5)),
+            Ok(Ok(Reply::Adjust(_)))
+        ));
+        let (_, path) = backups.get(&info.id).unwrap();
+        let copy = Connection::open(path).unwrap();
+        assert_eq!(store::get_meta(&copy, "last_seq").unwrap(), 2);
         r.finish();
     }
 

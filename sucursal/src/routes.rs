@@ -315,12 +315,10 @@ fn backup_error(e: colmena_shared::backup::BackupError) -> BranchError {
 async fn take_backup(app: &AppState) -> Result<colmena_shared::backup::BackupInfo, BranchError> {
     let backups = app.backups.clone();
     let reader = app.reader.clone();
-    off_thread(move || {
-        let conn = reader.lock().unwrap_or_else(|e| e.into_inner());
-        backups.create(&conn)
-    })
-    .await
-    .map_err(backup_error)
+    let outbox = app.outbox.clone();
+    off_thread(move || crate::backup::take(&backups, &reader, &outbox, crate::backup::SETTLE))
+        .await
+        .map_err(backup_error)
 }
 
 #[utoipa::path(

@@ -236,6 +236,13 @@ async fn a_backlog_drains_in_whole_batches_with_no_gap_and_no_duplicate_at_centr
     );
     let dups = metric(&c, &central.url, "colmena_sync_duplicate_events_total").await;
     assert_eq!(dups, 0.0);
+    // Each batch after the first two of a drain is read while the one before is in flight;
+    // a retry (a slow host's timeout) reads on demand again, hence only half is required.
+    let prefetched = metric(&c, &branch.url, "colmena_push_batches_total{read=\"prefetched\"}").await;
+    assert!(
+        prefetched as u64 >= (pushes as u64 - 2) / 2,
+        "only {prefetched} of {pushes} pushes used the batch read ahead"
+    );
     let acked: BTreeSet<String> = acked.into_iter().collect();
     check_invariant(&c, &central.url, &branch.url, "CUS", &acked, true).await;
 }

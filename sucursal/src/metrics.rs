@@ -20,6 +20,7 @@ pub struct BranchMetrics {
     pub sync_errors: IntCounterVec,
     pub breaker_state: GaugeVec,
     pub breaker_transitions: IntCounterVec,
+    pub push_batches: IntCounterVec,
 }
 
 impl BranchMetrics {
@@ -85,6 +86,13 @@ impl BranchMetrics {
             ),
             &["to"],
         )?;
+        let push_batches = IntCounterVec::new(
+            Opts::new(
+                "colmena_push_batches_total",
+                "Push batches sent to central, by how they were read: `prefetched` (while the one before was in flight) or `on_demand`.",
+            ),
+            &["read"],
+        )?;
         for c in [
             Box::new(sales.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(sale_rejections.clone()),
@@ -97,6 +105,7 @@ impl BranchMetrics {
             Box::new(sync_errors.clone()),
             Box::new(breaker_state.clone()),
             Box::new(breaker_transitions.clone()),
+            Box::new(push_batches.clone()),
         ] {
             registry.register(c)?;
         }
@@ -115,6 +124,9 @@ impl BranchMetrics {
         for s in ["closed", "open", "half_open"] {
             breaker_transitions.with_label_values(&[s]).inc_by(0);
         }
+        for r in ["prefetched", "on_demand"] {
+            push_batches.with_label_values(&[r]).inc_by(0);
+        }
         Ok(BranchMetrics {
             registry,
             http,
@@ -129,6 +141,7 @@ impl BranchMetrics {
             sync_errors,
             breaker_state,
             breaker_transitions,
+            push_batches,
         })
     }
 

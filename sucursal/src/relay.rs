@@ -466,10 +466,10 @@ impl Relay {
                 Some(h) => h.await.ok().and_then(Result::ok).flatten(),
                 None => None,
             };
-            let batch = match ready.filter(|b| b.after == next_after) {
-                Some(b) => b,
+            let (batch, read) = match ready.filter(|b| b.after == next_after) {
+                Some(b) => (b, "prefetched"),
                 None => match self.read_batch(next_after, last).await {
-                    Ok(Some(b)) => b,
+                    Ok(Some(b)) => (b, "on_demand"),
                     Ok(None) => {
                         if !sleep_or_cancel(Duration::from_millis(100), &cancel).await {
                             break;
@@ -485,6 +485,7 @@ impl Relay {
                     }
                 },
             };
+            self.app.metrics.push_batches.with_label_values(&[read]).inc();
             if batch.first != next_after + 1 {
                 tracing::error!(expected = next_after + 1, found = batch.first, "outbox events needed by central were already purged (raise --outbox-retention); skipping to what is left");
             }

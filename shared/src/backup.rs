@@ -265,6 +265,8 @@ impl PartialBackup {
         };
         let json = serde_json::to_vec_pretty(&info).map_err(|e| BackupError::Invalid(e.to_string()))?;
         write_durably(&b.sidecar(&self.file_name), &json)?;
+        // The two renames are durable only once the directory is.
+        std::fs::File::open(&b.dir)?.sync_all()?;
         b.apply_retention()?;
         Ok(info)
     }

@@ -36,12 +36,13 @@ const REGION_BLOCKS: u64 = 2048; // 16 MiB
 pub fn run(a: Args) -> Result<(), String> {
     let path = a.dir.join("fsync-probe.bin");
     let threads = a.threads as usize;
+    let rewriting = a.rewrite || threads > 1;
     let per_thread = a.count.max(1).div_ceil(threads);
     let started = Instant::now();
-    let lat_us = if threads == 1 && !a.rewrite {
-        append(&path, per_thread)
-    } else {
+    let lat_us = if rewriting {
         rewrite(&path, threads, per_thread)
+    } else {
+        append(&path, per_thread)
     };
     let elapsed = started.elapsed().as_secs_f64();
     let _ = std::fs::remove_file(&path);
@@ -52,7 +53,7 @@ pub fn run(a: Args) -> Result<(), String> {
         "fsync_ms count={} threads={} mode={} p50={:.3} p90={:.3} p99={:.3} p999={:.3} max={:.3} over_25ms={} fsyncs_per_s={:.0}",
         lat_us.len(),
         threads,
-        if threads == 1 && !a.rewrite { "append" } else { "rewrite" },
+        if rewriting { "rewrite" } else { "append" },
         pct(0.50),
         pct(0.90),
         pct(0.99),
@@ -70,11 +71,16 @@ fn append(path: &std::path::Path, count: usize) -> Result<Vec<f64>, String> {
     let mut lat_us = Vec::with_capacity(count);
     for _ in 0..count {
         f.write_all(&buf).map_err(|e| format!("write: {e}"))?;
-        let t = Instant::now();
-        f.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
-        lat_us.push(t.elapsed().as_secs_f64() * 1e6);
+        lat_us.push(timed_fdatasync(&f)?);
     }
     Ok(lat_us)
+}
+
+/// One fdatasync of `f`, in microseconds.
+fn timed_fdatasync(f: &std::fs::File) -> Result<f64, String> {
+    let t = Instant::now();
+    f.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
+    Ok(t.elapsed().as_secs_f64() * 1e6)
 }
 
 fn rewrite(path: &std::path::Path, threads: usize, per_thread: usize) -> Result<Vec<f64>, String> {
@@ -95,9 +101,7 @@ fn rewrite(path: &std::path::Path, threads: usize, per_thread: usize) -> Result<
                         let block = (i * threads + id) as u64 % REGION_BLOCKS;
                         f.write_all_at(buf, block * BLOCK as u64)
                             .map_err(|e| format!("write: {e}"))?;
-                        let t = Instant::now();
-                        f.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
-                        lat_us.push(t.elapsed().as_secs_f64() * 1e6);
+                        lat_us.push(timed_fdatasync(f)?);
                     }
                     Ok(lat_us)
                 })

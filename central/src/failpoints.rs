@@ -13,3 +13,14 @@ pub fn push_before_commit() {
         std::process::exit(137)
     });
 }
+
+/// `sqlite.skip_fsync`: `return` runs the SQLite store's writer and checkpointer with
+/// `synchronous=OFF` once the schema is in place, so a push is answered 200 without its
+/// commit being fsync'd — the bug the central power-cut test must catch (its negative
+/// control). Read once, when the store opens.
+#[inline]
+pub fn skip_fsync() -> bool {
+    #[cfg(feature = "failpoints")]
+    fail::fail_point!("sqlite.skip_fsync", |_| true);
+    false
+}

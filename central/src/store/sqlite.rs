@@ -176,6 +176,11 @@ impl SqliteStore {
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(64);
         migrate(&conn)?;
+        let checkpoint_conn = open_connection(path)?;
+        if crate::failpoints::skip_fsync() {
+            conn.pragma_update(None, "synchronous", "OFF")?;
+            checkpoint_conn.pragma_update(None, "synchronous", "OFF")?;
+        }
 
         let readers = Arc::new(Readers {
             path: path.to_path_buf(),
@@ -186,7 +191,7 @@ impl SqliteStore {
         let first = readers.open()?;
         readers.put(first);
 
-        let checkpointer = Checkpointer::start(open_connection(path)?, CHECKPOINT_EVERY)
+        let checkpointer = Checkpointer::start(checkpoint_conn, CHECKPOINT_EVERY)
             .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let mut writer = Writer {

@@ -10,9 +10,10 @@
 //!   gives each test a fresh database. A static is never dropped, so a watchdog shell stops
 //!   that cluster and removes its dir once the test process has exited, however it exited.
 //!   A cluster a test owns itself ([`PgCluster::start`]) is stopped on drop.
-//! - `fsync=off`: the suite never pulls the power, and a killed server process still leaves
-//!   every committed write in the kernel's page cache. Durability across a process kill is
-//!   what the tests exercise; the benchmark (scripts/bench.sh) runs with the defaults.
+//! - `fsync=off`: a killed server process still leaves every committed write in the
+//!   kernel's page cache, so durability across a process kill needs no fsync. The one test
+//!   that pulls the power (tests/failpoints.rs) starts its own cluster with the server's
+//!   defaults ([`PgCluster::start_durable_in`]), as the benchmark (scripts/bench.sh) does.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -48,26 +49,40 @@ pub struct PgCluster {
     as_postgres: bool,
     /// Whether drop stops it (false for the shared cluster, stopped by its watchdog).
     owned: bool,
+    /// Server defaults (`fsync`, `full_page_writes` on) instead of the suite's `fsync=off`.
+    durable: bool,
 }
 
 impl PgCluster {
     /// Initialises and starts a new cluster; stopped and removed on drop.
     pub fn start(tag: &str) -> PgCluster {
+        // Under the system temp dir, not COLMENA_TEST_TMP: the `postgres` user must be able to
+        // reach it, and a socket path must stay short (about 100 bytes at most).
+        let dir = std::env::temp_dir().join(format!("colmena-pg-{tag}-{}-{}", std::process::id(), fastrand::u32(..)));
+        PgCluster::start_at(dir, false)
+    }
+
+    /// A cluster in `dir` (which the `postgres` user must be able to reach, with a short
+    /// path) running with the server's durable defaults, for the power-cut test. initdb
+    /// runs with `--no-sync`: sync the file system before relying on it.
+    pub fn start_durable_in(dir: PathBuf) -> PgCluster {
+        PgCluster::start_at(dir, true)
+    }
+
+    fn start_at(dir: PathBuf, durable: bool) -> PgCluster {
         assert!(
             available(),
             "PostgreSQL server binaries not found in {} (set COLMENA_PG_BIN)",
             pg_bin_dir().display()
         );
         let as_postgres = is_root();
-        // Under the system temp dir, not COLMENA_TEST_TMP: the `postgres` user must be able to
-        // reach it, and a socket path must stay short (about 100 bytes at most).
-        let dir = std::env::temp_dir().join(format!("colmena-pg-{tag}-{}-{}", std::process::id(), fastrand::u32(..)));
         std::fs::create_dir_all(&dir).expect("create the PostgreSQL temp dir");
         let mut c = PgCluster {
             dir,
             port: 0,
             as_postgres,
             owned: true,
+            durable,
         };
         if as_postgres {
             let ok = Command::new("chown")
@@ -119,10 +134,14 @@ impl PgCluster {
     /// `pg_ctl start` (waits until it accepts connections). False if it did not come up.
     pub fn try_start(&self) -> bool {
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c full_page_writes=off \
-             -c max_connections=300 -c shared_buffers=64MB",
+            "-c listen_addresses=127.0.0.1 -p {} -k {} {}-c max_connections=300 -c shared_buffers=64MB",
             self.port,
-            self.dir.display()
+            self.dir.display(),
+            if self.durable {
+                ""
+            } else {
+                "-c fsync=off -c full_page_writes=off "
+            }
         );
         let data = self.data_dir();
         let log = self.log_path();

@@ -34,6 +34,11 @@ need_postgres() {
   fi
 }
 need_postgres
+# The PostgreSQL power-cut test kills whatever holds files on its image with `fuser -k -m`
+# (psmisc); without it the test falls back to killing the postmaster and waiting.
+if ! command -v fuser >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get install -y --no-install-recommends psmisc >/dev/null 2>&1 || true
+fi
 
 # schemathesis (PyPI) fuzzes both services from their OpenAPI documents (tests/schemathesis.rs).
 # Pinned, so a fixed seed generates the same cases on every machine; installed into a venv

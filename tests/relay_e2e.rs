@@ -113,8 +113,8 @@ async fn central_killed_mid_sales_opens_the_breaker_silences_the_branch_and_catc
     assert_eq!(bad, 0, "every sale is 201 with central dead");
     // Selling never waits for central. Compared on the median: a p99 over 2 s of sales is
     // one disk stall (this VM's disk has them, 25-420 ms, in bursts) and made this flaky.
-    // A sale tied to central would also show in the worst case: none may take as long as
-    // the relay's request timeout (1 s in FAST).
+    // A sale that waited on the relay would pay its retries' backoff and timeouts, so none
+    // may take as long as the relay's request timeout (1 s in FAST).
     let worst = down_lat.iter().copied().fold(0.0, f64::max);
     let (up50, down50) = (percentile(up_lat, 50.0), percentile(down_lat, 50.0));
     assert!(

@@ -969,7 +969,7 @@ struct BatchCtx {
     occurred_at: String,
     /// Units sold per product in this batch, written to `products` once at the end.
     sold: HashMap<String, i64>,
-    /// Reused for every sale's payload.
+    /// Reused by every sale of the batch for its payload.
     payload: String,
 }
 

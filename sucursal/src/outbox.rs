@@ -903,42 +903,17 @@ fn write_sale_payload(buf: &mut String, p: &SalePayload<'_>) {
     buf.push('}');
 }
 
-/// A JSON string, escaped exactly as serde_json escapes it: `"` and `\`, and control
-/// characters as `\b \t \n \f \r` or `\u00XX` (lowercase hex); nothing else.
+/// A JSON string as serde_json writes it. Ids and timestamps never need escaping, so they
+/// are checked once and copied; anything else (a cashier id with quotes, say) goes through
+/// serde_json's own escaper.
 fn push_json_str(buf: &mut String, s: &str) {
-    buf.push('"');
-    // Ids and timestamps never need escaping: one pass to check, one copy.
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        buf.push_str(&serde_json::Value::from(s).to_string());
+    } else {
+        buf.push('"');
         buf.push_str(s);
         buf.push('"');
-        return;
     }
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let short = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            0x08 => "\\b",
-            0x09 => "\\t",
-            0x0A => "\\n",
-            0x0C => "\\f",
-            0x0D => "\\r",
-            0x00..=0x1F => "",
-            _ => continue,
-        };
-        buf.push_str(&s[start..i]);
-        if short.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            buf.push_str("\\u00");
-            buf.push(HEX[usize::from(b >> 4)] as char);
-            buf.push(HEX[usize::from(b & 0xF)] as char);
-        } else {
-            buf.push_str(short);
-        }
-        start = i + 1;
-    }
-    buf.push_str(&s[start..]);
-    buf.push('"');
 }
 
 fn add_stock(tx: &Transaction, product_id: &str, delta: i64) -> Result<usize, StoreError> {
@@ -1217,6 +1192,8 @@ mod tests {
         let awkward = [
             "ana",
             "a \"quoted\" \\ name",
+            "only \"quotes\"",
+            "only \\ backslash",
             "tab\tnew\nline\r\u{8}\u{c}",
             "ctl\u{1}\u{1f}\u{7f}",
             "ñandú 收银员 🙂",

@@ -954,11 +954,25 @@ mod tests {
     use colmena_shared::wire::EventLine;
     use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-    fn tmp(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!("colmena-central-unit-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        d.join("c.db")
+    /// A fresh store path in a temp dir that is removed when the guard drops (bind it for the
+    /// whole test: the store's files must outlive every connection to them).
+    struct TmpStore {
+        dir: PathBuf,
+        path: PathBuf,
+    }
+
+    impl Drop for TmpStore {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn tmp(tag: &str) -> TmpStore {
+        let dir = std::env::temp_dir().join(format!("colmena-central-unit-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.db");
+        TmpStore { dir, path }
     }
 
     fn sale(seq: u64, product: &str, q: i64) -> Event {
@@ -1005,10 +1019,11 @@ mod tests {
 
     #[tokio::test]
     async fn queries_use_their_indexes() {
-        let path = tmp("plans");
-        let store = SqliteStore::open(&path).unwrap();
+        let tmp = tmp("plans");
+        let path = &tmp.path;
+        let store = SqliteStore::open(path).unwrap();
         store.apply_push(cus(), vec![sale(1, "P1", 1)]).await.unwrap();
-        let conn = Connection::open(&path).unwrap();
+        let conn = Connection::open(path).unwrap();
         let plan = |sql: &str| -> String {
             let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
             let rows = s.query_map([], |r| r.get::<_, String>(3)).unwrap();
@@ -1077,7 +1092,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pushes_queued_behind_a_busy_writer_share_one_commit_and_a_gap_rolls_back_only_itself() {
-        let store = Arc::new(SqliteStore::open(&tmp("group")).unwrap());
+        let tmp = tmp("group");
+        let store = Arc::new(SqliteStore::open(&tmp.path).unwrap());
         let commits = count_commits(&store).await;
         let release = hold_writer(&store).await;
         let mut pushes = Vec::new();
@@ -1113,7 +1129,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn when_sqlite_abandons_a_group_its_jobs_fail_and_the_jobs_after_it_run_in_the_next() {
-        let store = Arc::new(SqliteStore::open(&tmp("abandon")).unwrap());
+        let tmp = tmp("abandon");
+        let store = Arc::new(SqliteStore::open(&tmp.path).unwrap());
         let release = hold_writer(&store).await;
         let s = store.clone();
         let first = tokio::spawn(async move { s.apply_push(cus(), vec![sale(1, "P1", 1)]).await });
@@ -1142,8 +1159,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_store_reopens_at_its_schema_version_and_keeps_its_data() {
-        let path = tmp("reopen");
-        let store = SqliteStore::open(&path).unwrap();
+        let tmp = tmp("reopen");
+        let path = &tmp.path;
+        let store = SqliteStore::open(path).unwrap();
         let out = store
             .apply_push(cus(), vec![sale(1, "P1", 2), sale(2, "P1", 1)])
             .await
@@ -1151,7 +1169,7 @@ mod tests {
         assert_eq!(out, applied(2, 2));
         store.close().await;
         assert!(matches!(store.branches().await, Err(StoreError::Closed)));
-        let store = SqliteStore::open(&path).unwrap();
+        let store = SqliteStore::open(path).unwrap();
         let inv = store.inventory().await.unwrap();
         assert_eq!(inv[0].by_branch["CUS"], -3);
         assert_eq!(store.negative_stock_products().await.unwrap(), 1);

@@ -294,6 +294,7 @@ fi
 log "P1: /sell baseline vs branch, $ROUNDS alternating rounds of wrk -t2 -c64 -d${DUR}s"
 echo "### P1 runs (wrk -t2 -c64 -d${DUR}s --latency, POST /sell {\"product_id\":\"P1\",\"quantity\":1})" >> "$RAW"
 B_RPS=() B_P50=() B_P99=() B_CPU=() B_GEN=() S_RPS=() S_P50=() S_P99=() S_CPU=() S_GEN=() T_RPS=() T_CPU=() T_RR=()
+F_RPS=() F_CPU=() F_RR=() SF_RR=()
 SHM=""
 if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ]; then SHM=$(mktemp -d /dev/shm/colmena-bench.XXXXXX); fi
 for r in $(seq "$ROUNDS"); do
@@ -313,6 +314,13 @@ for r in $(seq "$ROUNDS"); do
     T_RPS+=("$WRK_RPS") T_CPU+=("$WRK_CPU_US")
     T_RR+=("$(ratio "$WRK_RPS" "${B_RPS[$((r - 1))]}")")
   fi
+  # Diagnostic, not the figure: the durable floor, i.e. the baseline answering only after an
+  # fdatasync of a plain log on the branch's disk (colmena-bench baseline --durable-dir). Its
+  # ratio to the baseline estimates the most P1 this disk allows a design that fsyncs first.
+  start floor "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json" --durable-dir "$WORK/floor-r$r"
+  wrk_run "floor-r$r" "$START_ADDR" "$START_PID"; stop "$START_PID"; rm -rf "$WORK/floor-r$r"
+  F_RPS+=("$WRK_RPS") F_CPU+=("$WRK_CPU_US")
+  F_RR+=("$(ratio "$WRK_RPS" "${B_RPS[$((r - 1))]}")") SF_RR+=("$(ratio "${S_RPS[$((r - 1))]}" "$WRK_RPS")")
 done
 P1_B=$(fmt0 "$(median "${B_RPS[@]}")") P1_S=$(fmt0 "$(median "${S_RPS[@]}")")
 # The figure is the median of the per-round ratios: each branch run is paired with the
@@ -332,6 +340,9 @@ if [ -n "$SHM" ]; then
 else
   P1_TNOTE="not measured (no writable tmpfs at /dev/shm)"
 fi
+P1_FR=$(printf '%.2f' "$(median "${F_RR[@]}")") P1_SFR=$(printf '%.2f' "$(median "${SF_RR[@]}")")
+P1_FNOTE="**$P1_FR** of the baseline (per-round ratios ${F_RR[*]}; median $(fmt0 "$(median "${F_RPS[@]}")") req/s, server CPU $(median "${F_CPU[@]}") µs per request); the branch reached **$P1_SFR** of this floor (per-round ratios ${SF_RR[*]})"
+echo "P1 diagnostic, durable floor: per-round ratios ${F_RR[*]} -> median $P1_FR; branch ÷ floor ${SF_RR[*]} -> median $P1_SFR" | tee -a "$RAW" >&2
 
 # ------------------------------------------------------------------ P2 (oha, open loop)
 hist_p99() {  # hist_p99 METRICS_FILE NAME : "p99_seconds fraction_le_0.05 count" from a Prometheus histogram
@@ -372,10 +383,16 @@ if [ -n "$OHA" ]; then
   RATE=$(awk -v r="$P1_S" 'BEGIN{ printf "%d", r/2 }')
   log "P2: oha open loop at $RATE req/s (half the branch's P1 median), latency-corrected; baseline at the same rate for reference"
   echo "### P2 runs" >> "$RAW"
-  B2=() S2=() F2=()
+  B2=() S2=() F2=() L2=() L2B=()
   for r in $(seq "$(( (ROUNDS + 1) / 2 ))"); do
     start baseline "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json"
     oha_run "p2-baseline-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; [ -n "$OHA_P99" ] && B2+=("$OHA_P99")
+    # The durable floor at the same rate, as plain group commit (one fsync in flight) and
+    # with two fsyncs in flight (a batch need not wait for the previous batch's fsync).
+    start floor "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json" --durable-dir "$WORK/p2-floor-r$r"
+    oha_run "p2-floor-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; rm -rf "$WORK/p2-floor-r$r"; [ -n "$OHA_P99" ] && L2+=("$OHA_P99")
+    start floor2 "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json" --durable-dir "$WORK/p2-floor2-r$r" --syncers 2
+    oha_run "p2-floor2-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; rm -rf "$WORK/p2-floor2-r$r"; [ -n "$OHA_P99" ] && L2B+=("$OHA_P99")
     # shellcheck disable=SC2046
     start branch $(branch_cmd "$WORK/p2-r$r" http://127.0.0.1:1 "$WORK/catalog.json")
     oha_run "p2-branch-r$r" "$START_ADDR" "$RATE" 64; [ -n "$OHA_P99" ] && S2+=("$OHA_P99")
@@ -391,7 +408,7 @@ if [ -n "$OHA" ]; then
   done
   if [ "${#S2[@]}" -gt 0 ]; then
     P2_P99=$(median "${S2[@]}")
-    P2_NOTE="branch at $RATE req/s (½ of its P1 median), median of ${#S2[@]} run(s); the in-memory baseline at the same rate: p99 $(median "${B2[@]:-0}") ms; $FSYNC_NOTE; the branch's own WAL fdatasyncs under this load: p99 $(median "${F2[@]:-0}") ms (its colmena_outbox_fsync_duration_seconds histogram)"
+    P2_NOTE="branch at $RATE req/s (½ of its P1 median), median of ${#S2[@]} run(s); the in-memory baseline at the same rate: p99 $(median "${B2[@]:-0}") ms; the durable floor (the baseline answering after a group-committed fdatasync of a plain log, see P1 floor) at the same rate: p99 $(median "${L2[@]:-0}") ms with one fsync in flight, $(median "${L2B[@]:-0}") ms with two; $FSYNC_NOTE; the branch's own WAL fdatasyncs under this load: p99 $(median "${F2[@]:-0}") ms (its colmena_outbox_fsync_duration_seconds histogram)"
   else
     P2_NOTE="oha ran but its output could not be parsed (see raw)"
   fi
@@ -627,6 +644,7 @@ with the host.
 | P1 | durable \`/sell\` throughput ÷ in-memory ceiling, same run | **$P1_R** (median of the per-round ratios ${P1_RR[*]}; medians: branch $P1_S req/s, baseline $P1_B req/s) | ≥ 0.70 | $P1_MET |
 | P1 | latency at saturation (closed loop, 64 connections) | branch p50 $P1_SP50 ms / p99 $P1_SP99 ms; baseline p50 $P1_BP50 ms / p99 $P1_BP99 ms | — | report |
 | P1″ | diagnostic: the branch with its store on tmpfs ÷ baseline, same rounds | $P1_TNOTE | — | report |
+| P1 floor | diagnostic: the durable floor ÷ baseline, same rounds — the cheapest durable \`/sell\` we could write, on this disk: while it is under 0.70, so is any P1 we can show here | $P1_FNOTE | — | report |
 | P1′ | server CPU per request (utime+stime ÷ requests; far less noisy than req/s) | branch $P1_SCPU µs, baseline $P1_BCPU µs: ×$(ratio "$P1_SCPU" "$P1_BCPU") (wrk itself: $P1_SGEN / $P1_BGEN µs per request, on the same 2 cores) | — | report |
 | P2 | \`/sell\` p99 at half the max rate, open loop, CO-corrected | $P2_P99 ms — $P2_NOTE | ≤ 2 ms | $P2_MET |
 | P3 | \`/sell\` throughput central down ÷ central up | **$P3_R** — $P3_NOTE. On one 2-core box "up" also pays for central and the relay's pushes, so > 1 is expected; the point is that "down" is not slower | ≥ 0.95 | $P3_MET |
@@ -650,6 +668,15 @@ with the host.
 - **P1″** (diagnostic): in each P1 round, the same branch command with \`--data-dir\` on
   \`/dev/shm\` (tmpfs: the WAL writes go to RAM and an fdatasync returns at once). It
   separates what the disk costs from what the code costs; it is not a way to run a store.
+- **P1 floor** (diagnostic, \`colmena-bench baseline --durable-dir DIR\`, DIR next to the
+  branch's data dir): the baseline, but each 201 waits until the answer's bytes are
+  fdatasync'd to a preallocated log, through the least a group commit can do (handlers
+  append under one lock; one thread writes everything waiting in one \`pwrite\`, fsyncs, and
+  answers the batch). No SQLite, no metrics, no recovery: not a store, only what a design
+  that answers after an fsync pays on this disk at the least (\`--syncers 1\`, plain group commit, the
+  faster of the two under saturation). In P2 it runs at the same rate twice: with one fsync
+  in flight, and with \`--syncers 2\`, where a batch starts its fsync while the previous one
+  is still in flight.
 - **P3 "up"**: a real \`colmena-central\` (fresh SQLite file) with the branch's token; the
   relay pushes to it during the run, on the same 2 cores. "down": \`--central-url
   http://127.0.0.1:1\` (connection refused, breaker open). Both sides sell P1..P100 in turn

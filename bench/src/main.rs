@@ -4,7 +4,9 @@
 //! Layout:
 //! - [`baseline`]: `baseline` — the in-memory ceiling for `POST /sell` on this machine: the
 //!   same JSON in and out as the branch, a bearer check and a `DashMap` decrement, nothing
-//!   durable. The branch's throughput is reported as a ratio against it (figure P1).
+//!   durable. The branch's throughput is reported as a ratio against it (figure P1). With
+//!   `--durable-dir` it is the *durable floor*: each 201 waits for a group-committed
+//!   fdatasync of a plain log, the least a durable `/sell` can cost on this disk.
 //! - [`push_load`]: `push-load` — the generator that speaks central's push protocol
 //!   (contract §3 `POST /sync/push`) for figure P4/P5: N simulated branches, consecutive
 //!   seqs, batches of sale events, gzip above 1 KiB like the branch's relay.

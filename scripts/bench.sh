@@ -221,6 +221,10 @@ branch_cmd() {  # branch_cmd DATADIR CENTRAL_URL CATALOG [extra...]
   echo "$SUC" --branch-id CUS --pos-token t --data-dir "$dir" --catalog "$cat" --central-url "$url" --listen 127.0.0.1:0 --startup-sync-timeout 1s "$@"
 }
 
+baseline_cmd() {  # baseline_cmd [extra...]: the in-memory baseline; with --durable-dir DIR, the durable floor
+  echo "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json" "$@"
+}
+
 central_works() { [ -x "$CEN" ] && "$CEN" --help >/dev/null 2>&1; }
 
 # ------------------------------------------------------------------ P5 (PostgreSQL), run after P4
@@ -298,7 +302,8 @@ F_RPS=() F_CPU=() F_RR=() SF_RR=()
 SHM=""
 if [ "$(stat -f -c %T /dev/shm 2>/dev/null)" = tmpfs ] && [ -w /dev/shm ]; then SHM=$(mktemp -d /dev/shm/colmena-bench.XXXXXX); fi
 for r in $(seq "$ROUNDS"); do
-  start baseline "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json"
+  # shellcheck disable=SC2046
+  start baseline $(baseline_cmd)
   wrk_run "baseline-r$r" "$START_ADDR" "$START_PID"; stop "$START_PID"
   B_RPS+=("$WRK_RPS") B_P50+=("$WRK_P50") B_P99+=("$WRK_P99") B_CPU+=("$WRK_CPU_US") B_GEN+=("$WRK_GEN_US")
   # shellcheck disable=SC2046
@@ -317,7 +322,8 @@ for r in $(seq "$ROUNDS"); do
   # Diagnostic, not the figure: the durable floor, i.e. the baseline answering only after an
   # fdatasync of a plain log on the branch's disk (colmena-bench baseline --durable-dir). Its
   # ratio to the baseline estimates the most P1 this disk allows a design that fsyncs first.
-  start floor "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json" --durable-dir "$WORK/floor-r$r"
+  # shellcheck disable=SC2046
+  start floor $(baseline_cmd --durable-dir "$WORK/floor-r$r")
   wrk_run "floor-r$r" "$START_ADDR" "$START_PID"; stop "$START_PID"; rm -rf "$WORK/floor-r$r"
   F_RPS+=("$WRK_RPS") F_CPU+=("$WRK_CPU_US")
   F_RR+=("$(ratio "$WRK_RPS" "${B_RPS[$((r - 1))]}")") SF_RR+=("$(ratio "${S_RPS[$((r - 1))]}" "$WRK_RPS")")
@@ -385,13 +391,16 @@ if [ -n "$OHA" ]; then
   echo "### P2 runs" >> "$RAW"
   B2=() S2=() F2=() L2=() L2B=()
   for r in $(seq "$(( (ROUNDS + 1) / 2 ))"); do
-    start baseline "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json"
+    # shellcheck disable=SC2046
+    start baseline $(baseline_cmd)
     oha_run "p2-baseline-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; [ -n "$OHA_P99" ] && B2+=("$OHA_P99")
     # The durable floor at the same rate, as plain group commit (one fsync in flight) and
     # with two fsyncs in flight (a batch need not wait for the previous batch's fsync).
-    start floor "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json" --durable-dir "$WORK/p2-floor-r$r"
+    # shellcheck disable=SC2046
+    start floor $(baseline_cmd --durable-dir "$WORK/p2-floor-r$r")
     oha_run "p2-floor-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; rm -rf "$WORK/p2-floor-r$r"; [ -n "$OHA_P99" ] && L2+=("$OHA_P99")
-    start floor2 "$BENCH" baseline --listen 127.0.0.1:0 --workers 2 --token t --catalog "$WORK/catalog.json" --durable-dir "$WORK/p2-floor2-r$r" --syncers 2
+    # shellcheck disable=SC2046
+    start floor2 $(baseline_cmd --durable-dir "$WORK/p2-floor2-r$r" --syncers 2)
     oha_run "p2-floor2-r$r" "$START_ADDR" "$RATE" 64; stop "$START_PID"; rm -rf "$WORK/p2-floor2-r$r"; [ -n "$OHA_P99" ] && L2B+=("$OHA_P99")
     # shellcheck disable=SC2046
     start branch $(branch_cmd "$WORK/p2-r$r" http://127.0.0.1:1 "$WORK/catalog.json")
@@ -644,7 +653,7 @@ with the host.
 | P1 | durable \`/sell\` throughput ÷ in-memory ceiling, same run | **$P1_R** (median of the per-round ratios ${P1_RR[*]}; medians: branch $P1_S req/s, baseline $P1_B req/s) | ≥ 0.70 | $P1_MET |
 | P1 | latency at saturation (closed loop, 64 connections) | branch p50 $P1_SP50 ms / p99 $P1_SP99 ms; baseline p50 $P1_BP50 ms / p99 $P1_BP99 ms | — | report |
 | P1″ | diagnostic: the branch with its store on tmpfs ÷ baseline, same rounds | $P1_TNOTE | — | report |
-| P1 floor | diagnostic: the durable floor ÷ baseline, same rounds — the cheapest durable \`/sell\` we could write, on this disk: while it is under 0.70, so is any P1 we can show here | $P1_FNOTE | — | report |
+| P1 floor | diagnostic: the durable floor ÷ baseline, same rounds — the cheapest durable \`/sell\` we could write, on this disk: an estimate of the most P1 a design that answers after an fsync can reach here | $P1_FNOTE | — | report |
 | P1′ | server CPU per request (utime+stime ÷ requests; far less noisy than req/s) | branch $P1_SCPU µs, baseline $P1_BCPU µs: ×$(ratio "$P1_SCPU" "$P1_BCPU") (wrk itself: $P1_SGEN / $P1_BGEN µs per request, on the same 2 cores) | — | report |
 | P2 | \`/sell\` p99 at half the max rate, open loop, CO-corrected | $P2_P99 ms — $P2_NOTE | ≤ 2 ms | $P2_MET |
 | P3 | \`/sell\` throughput central down ÷ central up | **$P3_R** — $P3_NOTE. On one 2-core box "up" also pays for central and the relay's pushes, so > 1 is expected; the point is that "down" is not slower | ≥ 0.95 | $P3_MET |

@@ -72,7 +72,7 @@ export COLMENA_BINS_BUILT=1
 echo "== cargo test"
 cargo test --release --workspace "$@"
 
-# Issue 8: CI never judges speed, but it runs the benchmark harness at tiny sizes so the
+# CI never judges speed, but it runs the benchmark harness at tiny sizes so the
 # harness cannot rot (a server that does not start, a parser that no longer matches its
 # tool's output). Skipped when the caller passes a test filter.
 if [ $# -eq 0 ]; then

@@ -1,4 +1,4 @@
-//! Command line and environment (contract §7).
+//! Command line and environment (see docs/protocol.md, 'Command line').
 //!
 //! Every flag also reads the environment variable shown in `--help`. [`Settings::parse_from_env`]
 //! turns any configuration problem into one line of text for `main` to print, so an operator

@@ -1,5 +1,5 @@
-//! Central's metrics (contract §6), registered in the process's own registry beside the
-//! shared HTTP metrics.
+//! Central's metrics (see docs/protocol.md, 'Metrics'), registered in the process's own
+//! registry beside the shared HTTP metrics.
 //!
 //! Updated by the routes *after* the store answered, never while the store holds a lock.
 use colmena_shared::wire::BranchSummary;

@@ -60,8 +60,8 @@ impl ResponseError for BranchError {
     }
 }
 
-impl From<crate::store::StoreError> for BranchError {
-    fn from(e: crate::store::StoreError) -> Self {
+impl From<crate::storage::StoreError> for BranchError {
+    fn from(e: crate::storage::StoreError) -> Self {
         BranchError::StorageUnavailable(e.to_string())
     }
 }

@@ -1,6 +1,6 @@
 //! Deterministic fault injection for tests (crate `fail`, cargo feature `failpoints`).
 //! Without the feature every function here is an empty inline function.
-use crate::store::StoreError;
+use crate::storage::StoreError;
 
 /// `outbox.before_commit`: `return` makes the writer's commit fail (→ 503, stock restored);
 /// `panic`/`exit` crash between applying and committing.

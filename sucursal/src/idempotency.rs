@@ -51,7 +51,7 @@ impl Drop for InFlightGuard {
 }
 
 impl Idempotency {
-    pub fn load(rows: Vec<crate::store::IdempotencyRow>) -> Idempotency {
+    pub fn load(rows: Vec<crate::storage::idempotency::IdempotencyRow>) -> Idempotency {
         let records = DashMap::with_capacity(rows.len());
         for r in rows {
             records.insert(

@@ -12,7 +12,7 @@
 //!   an id stored inline up to 24 bytes, so no allocation per product). Names are read from
 //!   the store by the listing endpoints, so a branch with 100,000 products keeps its memory
 //!   small (issue 8, P9).
-use crate::store::ProductRow;
+use crate::storage::products::ProductRow;
 use compact_str::CompactString;
 use dashmap::DashMap;
 use std::collections::BTreeMap;

@@ -4,8 +4,8 @@
 //! Layout:
 //! - [`config`]: flags and env vars; [`startup`]: `Application::build → run_until_stopped`.
 //! - [`inventory`]: the DashMap every sale is answered from (reservations, no oversell).
-//! - [`store`]: the SQLite file (schema, load at start, reads); [`outbox`]: the single
-//!   writer with group commit — a sale is acknowledged only once fsync'd.
+//! - [`storage`]: the SQLite file and its single writer with group commit — a fact is
+//!   acknowledged only once fsync'd.
 //! - [`sales`]: sell/adjust domain logic; [`idempotency`]: `Idempotency-Key` records.
 //! - [`backup`]: online backups, published once all they hold is durable.
 //! - [`relay`]: push/pull with central; [`breaker`]: the circuit breaker around it.
@@ -20,9 +20,8 @@ pub mod idempotency;
 pub mod inventory;
 pub mod metrics;
 pub mod openapi;
-pub mod outbox;
 pub mod relay;
 pub mod routes;
 pub mod sales;
 pub mod startup;
-pub mod store;
+pub mod storage;

@@ -41,8 +41,8 @@ fn serve(settings: colmena_sucursal::config::Settings) -> Result<(), String> {
 }
 
 fn restore(file: &std::path::Path, data_dir: &std::path::Path, sha256: Option<&str>) -> Result<(), String> {
-    let target = colmena_sucursal::store::db_path(data_dir);
-    let info = colmena_shared::backup::restore(file, &target, colmena_sucursal::store::APPLICATION_ID, sha256)
+    let target = colmena_sucursal::storage::db_path(data_dir);
+    let info = colmena_shared::backup::restore(file, &target, colmena_sucursal::storage::APPLICATION_ID, sha256)
         .map_err(|e| format!("restore refused: {e}"))?;
     println!(
         "restored {} (sha256 {}) into {}. On its next start the branch asks central where it stands and continues its seq above it.",

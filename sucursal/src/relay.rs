@@ -25,8 +25,8 @@
 use crate::app::{AppState, SyncStatus};
 use crate::breaker::{Backoff, Breaker, BreakerConfig, Observer, State};
 use crate::metrics::BranchMetrics;
-use crate::outbox::{Job, PullJob};
-use crate::store::{self, OutboxRow};
+use crate::storage::outbox::{self as outbox_table, OutboxRow};
+use crate::storage::{ApplyPull, Purge, RecordAck};
 use actix_web::web;
 use colmena_shared::clock;
 use colmena_shared::wire::{PullResponse, PushResponse};
@@ -414,7 +414,7 @@ impl Relay {
         let (max_events, max_bytes) = (self.settings.batch_max_events, self.settings.batch_max_bytes);
         let rows = self
             .app
-            .read(move |c| store::read_outbox(c, after, through, max_events, max_bytes))
+            .read(move |c| outbox_table::read(c, after, through, max_events, max_bytes))
             .await
             .map_err(|e| e.to_string())?;
         if rows.is_empty() {
@@ -613,7 +613,7 @@ impl Relay {
 
     /// Records central's position durably. False if the store could not record it.
     async fn set_acked(&self, at: u64) -> bool {
-        match self.app.writer.submit(Job::SetAcked(at)).await {
+        match self.app.writer.submit(RecordAck(at)).await {
             Ok(_) => true,
             Err(e) => {
                 tracing::error!(error = %e, "cannot record acked_through");
@@ -654,11 +654,11 @@ impl Relay {
             let next_cursor = if n == 0 { after } else { page.next.max(after) };
             self.app
                 .writer
-                .submit(Job::Pull(PullJob {
+                .submit(ApplyPull {
                     changes: page.changes,
                     next_cursor,
                     applied_through: page.applied_through,
-                }))
+                })
                 .await
                 .map_err(|e| format!("cannot store pulled changes: {e}"))?;
             self.app
@@ -691,7 +691,7 @@ impl Relay {
                 break;
             }
             let now = clock::now_millis();
-            let job = Job::Purge {
+            let job = Purge {
                 outbox_before_ms: now - self.settings.outbox_retention.as_millis() as i64,
                 idempotency_before_ms: now - self.settings.idempotency_ttl.as_millis() as i64,
             };

@@ -3,7 +3,7 @@
 use crate::app::AppState;
 use crate::error::BranchError;
 use crate::sales::{self, SellOutcome};
-use crate::store;
+use crate::storage::{outbox as outbox_table, products};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -144,7 +144,7 @@ async fn sell_inner(app: &AppState, req: &HttpRequest, body: SellRequest) -> Res
 async fn inventory(app: web::Data<AppState>) -> Result<HttpResponse, BranchError> {
     // Names come from the store (memory holds only what /sell needs); price and stock from
     // memory, the figures /sell works with. A product not yet in memory is not yet durable.
-    let names = app.read(store::product_names).await?;
+    let names = app.read(products::names).await?;
     let products = names
         .into_iter()
         .filter_map(|(id, name)| {
@@ -182,7 +182,7 @@ async fn product(app: web::Data<AppState>, path: web::Path<String>) -> Result<Ht
         .ok_or_else(|| BranchError::UnknownProduct(id.to_string()))?;
     let pid = id.to_string();
     let name = app
-        .read(move |c| store::product_name(c, &pid))
+        .read(move |c| products::name(c, &pid))
         .await?
         .unwrap_or_else(|| id.to_string());
     Ok(HttpResponse::Ok().json(BranchProduct {
@@ -214,7 +214,7 @@ async fn adjust(app: web::Data<AppState>, body: web::Json<AdjustmentRequest>) ->
 
 async fn oldest_pending_age(app: &AppState) -> Result<f64, BranchError> {
     let acked = app.outbox.acked_through.load(Ordering::Acquire);
-    let oldest = app.read(move |c| store::oldest_pending_ms(c, acked)).await?;
+    let oldest = app.read(move |c| outbox_table::oldest_pending_ms(c, acked)).await?;
     Ok(oldest
         .map(|ms| ((clock::now_millis() - ms).max(0) as f64) / 1000.0)
         .unwrap_or(0.0))
@@ -277,7 +277,7 @@ async fn outbox(app: web::Data<AppState>, q: web::Query<OutboxQuery>) -> Result<
     let acked = app.outbox.acked_through.load(Ordering::Acquire);
     let durable = app.outbox.last_seq.load(Ordering::Acquire);
     let events = app
-        .read(move |c| store::outbox_events(c, acked, durable, limit as usize))
+        .read(move |c| outbox_table::events(c, acked, durable, limit as usize))
         .await?;
     Ok(HttpResponse::Ok().json(OutboxPage {
         branch_id: app.branch_id.to_string(),
@@ -447,7 +447,7 @@ async fn sales_export(app: web::Data<AppState>, q: web::Query<ExportQuery>) -> R
     }
     let durable = app.outbox.last_seq.load(Ordering::Acquire);
     let events = app
-        .read(move |c| store::sale_events_between(c, from, to, durable))
+        .read(move |c| outbox_table::sales_between(c, from, to, durable))
         .await?;
     let mut csv = String::from(
         "sale_id,branch_id,seq,sold_at,cashier_id,product_id,quantity,unit_price_cents,line_total_cents\n",

@@ -1,14 +1,17 @@
-//! Selling and adjusting stock: validation, idempotency, reservation, durable commit.
+//! Selling and adjusting stock: validation, idempotency, reservation, pricing, durable
+//! commit.
 //!
-//! The path of a sale: validate → (idempotency check) → reserve in the DashMap → hand to
-//! the outbox writer → wait for the group commit → 201. Nothing here waits for central.
+//! The path of a sale: validate → (idempotency check) → reserve in the DashMap → price the
+//! basket → hand it to the storage writer → wait for the group commit → 201. Nothing here
+//! waits for central. What a sale costs and what its answer says are decided here; the
+//! storage only persists what it is given and numbers it.
 use crate::app::AppState;
 use crate::error::BranchError;
 use crate::idempotency::Begin;
-use crate::inventory::ReserveError;
-use crate::outbox::{AdjustJob, Job, Reply, SaleJob, SaleLineIn};
+use crate::inventory::{ReserveError, Reserved};
+use crate::storage::{Receipt, RecordAdjustment, RecordSale, Remember};
 use colmena_shared::ids::{check_delta, check_quantity, check_text, check_visible_ascii, ProductId};
-use colmena_shared::wire::{AdjustmentRequest, AdjustmentResponse, SaleResponse, SellRequest};
+use colmena_shared::wire::{AdjustmentRequest, AdjustmentResponse, SaleLineOut, SaleResponse, SellRequest};
 use std::sync::Arc;
 
 /// Most lines in one basket.
@@ -18,6 +21,65 @@ pub const MAX_LINES: usize = 500;
 pub struct ValidSale {
     pub lines: Vec<(ProductId, i64)>,
     pub cashier_id: Option<String>,
+}
+
+/// A basket priced from its reservations: what the storage records and the 201 reports.
+#[derive(Debug, Clone)]
+pub struct PricedSale {
+    pub lines: Vec<SaleLineOut>,
+    pub total_cents: i64,
+    pub cashier_id: Option<String>,
+}
+
+/// Prices each line at the unit price it was reserved at (the price in force when its
+/// stock was taken). Sums saturate: with quantities ≤ 1,000,000 and prices ≤ 10^10 cents a
+/// basket cannot overflow an i64, but a saturated total is still no panic.
+pub fn price(
+    lines: Vec<(ProductId, i64)>,
+    reserved: &[Reserved],
+    cashier_id: Option<String>,
+) -> Result<PricedSale, BranchError> {
+    let mut out = Vec::with_capacity(lines.len());
+    let mut total: i64 = 0;
+    for (product_id, quantity) in lines {
+        let r = reserved
+            .iter()
+            .find(|r| r.product_id == product_id.as_str())
+            .ok_or_else(|| BranchError::StorageUnavailable(format!("sale line {product_id} has no reservation")))?;
+        let line_total = r.unit_price_cents.saturating_mul(quantity);
+        total = total.saturating_add(line_total);
+        out.push(SaleLineOut {
+            product_id: product_id.into_string(),
+            quantity,
+            unit_price_cents: r.unit_price_cents,
+            line_total_cents: line_total,
+            remaining_stock: r.remaining,
+        });
+    }
+    Ok(PricedSale {
+        lines: out,
+        total_cents: total,
+        cashier_id,
+    })
+}
+
+/// The 201 of a recorded sale.
+pub fn response(branch_id: &str, sale: PricedSale, receipt: Receipt) -> SaleResponse {
+    SaleResponse {
+        sale_id: receipt.sale_id,
+        branch_id: branch_id.to_string(),
+        seq: receipt.seq,
+        lines: sale.lines,
+        total_cents: sale.total_cents,
+        sold_at: receipt.committed_at,
+        cashier_id: sale.cashier_id,
+        sync: "pending".into(),
+    }
+}
+
+/// The body an `Idempotency-Key` replays: the first 201, byte for byte.
+fn response_body(branch_id: &str, sale: &PricedSale, receipt: &Receipt) -> serde_json::Result<String> {
+    serde_json::to_string(&response(branch_id, sale.clone(), receipt.clone()))
 }
 
 pub enum SellOutcome {
@@ -93,7 +155,7 @@ fn reserve_error(e: ReserveError) -> BranchError {
     }
 }
 
-/// Only from an HTTP handler (see [`crate::outbox::WriterHandle::submit_from_handler`]).
+/// Only from an HTTP handler (see [`crate::storage::WriterHandle::submit_from_handler`]).
 pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<SellOutcome, BranchError> {
     let guard = match key {
         None => None,
@@ -106,26 +168,29 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
     };
     let wanted: Vec<(String, i64)> = sale.lines.iter().map(|(p, q)| (p.to_string(), *q)).collect();
     let reserved = app.inventory.reserve(&wanted).map_err(reserve_error)?;
-    let job = SaleJob {
-        lines: sale
-            .lines
-            .into_iter()
-            .map(|(product_id, quantity)| SaleLineIn { product_id, quantity })
-            .collect(),
+    let priced = match price(sale.lines, &reserved, sale.cashier_id) {
+        Ok(p) => p,
+        Err(e) => {
+            app.inventory.release(&reserved);
+            return Err(e);
+        }
+    };
+    let cmd = RecordSale {
+        sale: priced,
         reserved,
-        cashier_id: sale.cashier_id,
-        idempotency: guard,
+        remember: guard.map(|guard| Remember {
+            guard,
+            render: response_body,
+        }),
     };
     // On failure the writer has already given the reserved units back.
-    match app.writer.submit_from_handler(Job::Sale(job)).await? {
-        Reply::Sale(resp) => {
-            crate::failpoints::after_commit();
-            Ok(SellOutcome::Created(resp))
-        }
-        other => Err(BranchError::StorageUnavailable(format!(
-            "unexpected writer reply {other:?}"
-        ))),
-    }
+    let recorded = app.writer.submit_from_handler(cmd).await?;
+    crate::failpoints::after_commit();
+    Ok(SellOutcome::Created(response(
+        app.branch_id.as_str(),
+        recorded.sale,
+        recorded.receipt,
+    )))
 }
 
 pub async fn adjust(app: &AppState, req: AdjustmentRequest) -> Result<AdjustmentResponse, BranchError> {
@@ -151,21 +216,19 @@ pub async fn adjust(app: &AppState, req: AdjustmentRequest) -> Result<Adjustment
     } else {
         None
     };
-    match app
+    let recorded = app
         .writer
-        .submit(Job::Adjust(AdjustJob {
+        .submit(RecordAdjustment {
             product_id: req.product_id,
             delta,
             reason,
             reserved,
-        }))
-        .await?
-    {
-        Reply::Adjust(r) => Ok(r),
-        other => Err(BranchError::StorageUnavailable(format!(
-            "unexpected writer reply {other:?}"
-        ))),
-    }
+        })
+        .await?;
+    Ok(AdjustmentResponse {
+        seq: recorded.seq,
+        stock: recorded.stock,
+    })
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@ use crate::config::Settings;
 use crate::idempotency::Idempotency;
 use crate::inventory::Inventory;
 use crate::metrics::BranchMetrics;
-use crate::outbox::{self, Job, OutboxState, WriterHandle};
 use crate::relay::{self, Relay, RelaySettings};
 use crate::routes::{self, PosToken};
-use crate::store;
+use crate::storage::{self, OutboxState, Seed, Shutdown, WriterHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use colmena_shared::clock;
@@ -66,13 +65,13 @@ impl Application {
         let v = settings.validate()?;
         std::fs::create_dir_all(&settings.data_dir)
             .map_err(|e| format!("--data-dir {}: {e}", settings.data_dir.display()))?;
-        let conn = store::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?;
-        store::migrate(&conn).map_err(|e| format!("store: {e}"))?;
+        let conn = storage::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?;
+        storage::db::migrate(&conn).map_err(|e| format!("store: {e}"))?;
         let idem_since = clock::now_millis() - settings.idempotency_ttl.as_millis() as i64;
-        let loaded = store::load(&conn, idem_since).map_err(|e| format!("load store: {e}"))?;
-        let reader = store::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?;
+        let loaded = storage::db::load(&conn, idem_since).map_err(|e| format!("load store: {e}"))?;
+        let reader = storage::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?;
         let checkpointer = colmena_shared::checkpoint::Checkpointer::start(
-            store::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?,
+            storage::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?,
             CHECKPOINT_EVERY,
         )
         .map_err(|e| format!("start the checkpoint thread: {e}"))?;
@@ -94,10 +93,10 @@ impl Application {
         outbox_state.pull_cursor.store(loaded.pull_cursor, Ordering::Release);
         let metrics = BranchMetrics::new().map_err(|e| format!("metrics: {e}"))?;
 
-        let (writer, writer_thread) = outbox::spawn(outbox::WriterParts {
+        let (writer, writer_thread) = storage::spawn(storage::WriterParts {
             conn,
-            checkpoint_conn: store::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?,
-            durability: Box::new(outbox::WalFile::for_db(&store::db_path(&settings.data_dir))),
+            checkpoint_conn: storage::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?,
+            durability: Box::new(storage::WalFile::for_db(&storage::db_path(&settings.data_dir))),
             branch_id: v.branch_id.to_string(),
             inventory: inventory.clone(),
             idempotency: idempotency.clone(),
@@ -109,7 +108,7 @@ impl Application {
         if let Some(path) = &settings.catalog {
             let items = load_catalog(path)?;
             writer
-                .submit(Job::Seed(items))
+                .submit(Seed(items))
                 .await
                 .map_err(|e| format!("seed catalog: {e}"))?;
         }
@@ -245,7 +244,7 @@ impl Application {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
         // Everything queued before this point is committed before the writer stops.
-        let _ = self.writer.submit(Job::Shutdown).await;
+        let _ = self.writer.submit(Shutdown).await;
         let (writer_thread, checkpointer) = (self.writer_thread, self.checkpointer);
         let _ = tokio::task::spawn_blocking(move || {
             let _ = writer_thread.join();

@@ -1,0 +1,274 @@
+//! Applying one command inside the writer's open transaction: the statements it runs, and
+//! the [`Pending`] effects to carry out once the batch is durable.
+//!
+//! Adding an event kind means one `apply_*` function here (it takes the next seq, writes the
+//! payload with [`super::outbox::insert`] and its table changes) and one [`Pending`] variant
+//! for what memory learns after the fsync.
+use super::commands::{
+    AdjustmentRecorded, ApplyPull, Op, Purge, Receipt, RecordAck, RecordAdjustment, RecordSale, SaleRecorded, Seed,
+};
+use super::db::{self, Result, StoreError};
+use super::reply::{Replier, Unanswered};
+use super::{idempotency, meta, outbox, payload, products};
+use crate::idempotency::InFlightGuard;
+use crate::inventory::Reserved;
+use colmena_shared::wire::{CatalogSeedItem, Change, ChangeKind};
+use rusqlite::Transaction;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// What the commands of one transaction share.
+pub(super) struct BatchCtx<'a> {
+    pub branch_id: &'a str,
+    /// The last seq given, moved by every event of the batch.
+    pub seq: u64,
+    pub now_ms: i64,
+    /// Every event of a batch carries the batch's commit time; formatted once.
+    pub occurred_at: String,
+    /// Units sold per product in this batch, written to `products` once at the end: under
+    /// load many sales of a batch sell the same few products.
+    pub sold: HashMap<String, i64>,
+    /// Reused by every sale of the batch for its payload.
+    pub payload: String,
+}
+
+/// What to do once the transaction is durable, and whom to answer.
+pub(super) enum Pending {
+    Sale {
+        recorded: SaleRecorded,
+        /// The guard, the answer to replay and its time, to put in memory after the fsync.
+        remembered: Option<(InFlightGuard, Arc<str>, i64)>,
+        reply: Replier<SaleRecorded>,
+    },
+    Adjustment {
+        seq: u64,
+        product_id: String,
+        delta: i64,
+        reply: Replier<AdjustmentRecorded>,
+    },
+    Pull {
+        changes: Vec<Change>,
+        next_cursor: u64,
+        acked: Option<u64>,
+        reply: Replier<()>,
+    },
+    Ack {
+        acked: u64,
+        reply: Replier<()>,
+    },
+    Purge {
+        idempotency_before_ms: i64,
+        reply: Replier<()>,
+    },
+    Seed {
+        items: Vec<CatalogSeedItem>,
+        reply: Replier<()>,
+    },
+    Nothing(Replier<()>),
+}
+
+impl Pending {
+    /// The batch did not become durable: this command failed.
+    pub(super) fn unanswered(self) -> Unanswered {
+        match self {
+            Pending::Sale { reply, .. } => reply.into(),
+            Pending::Adjustment { reply, .. } => reply.into(),
+            Pending::Pull { reply, .. }
+            | Pending::Ack { reply, .. }
+            | Pending::Purge { reply, .. }
+            | Pending::Seed { reply, .. }
+            | Pending::Nothing(reply) => reply.into(),
+        }
+    }
+}
+
+/// Applies one command; on failure hands its replier back to be told so.
+pub(super) fn apply(
+    tx: &Transaction,
+    ctx: &mut BatchCtx,
+    op: Op,
+    reserved: &[Reserved],
+) -> std::result::Result<Pending, (StoreError, Unanswered)> {
+    fn fail<T: Send + 'static>(reply: Replier<T>) -> impl FnOnce(StoreError) -> (StoreError, Unanswered) {
+        move |e| (e, reply.into())
+    }
+    match op {
+        Op::Sale(cmd, reply) => match sale(tx, ctx, cmd, reserved) {
+            Ok((recorded, remembered)) => Ok(Pending::Sale {
+                recorded,
+                remembered,
+                reply,
+            }),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::Adjustment(cmd, reply) => match adjustment(tx, ctx, &cmd) {
+            Ok(seq) => Ok(Pending::Adjustment {
+                seq,
+                product_id: cmd.product_id.into_string(),
+                delta: cmd.delta,
+                reply,
+            }),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::Pull(cmd, reply) => match pull(tx, ctx, &cmd) {
+            Ok(acked) => Ok(Pending::Pull {
+                changes: cmd.changes,
+                next_cursor: cmd.next_cursor,
+                acked,
+                reply,
+            }),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::Ack(RecordAck(acked), reply) => {
+            // Central stands at `acked`. Normally that is at most our last seq; if central is
+            // ahead (this store is an older copy), our next seq must be above it or central
+            // would drop new sales as duplicates.
+            raise_seq_floor(&mut ctx.seq, acked);
+            match meta::set(tx, meta::ACKED_THROUGH, acked) {
+                Ok(()) => Ok(Pending::Ack { acked, reply }),
+                Err(e) => Err(fail(reply)(e)),
+            }
+        }
+        Op::Purge(cmd, reply) => match purge(tx, &cmd) {
+            Ok(()) => Ok(Pending::Purge {
+                idempotency_before_ms: cmd.idempotency_before_ms,
+                reply,
+            }),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::Seed(Seed(items), reply) => match seed(tx, ctx, &items) {
+            Ok(true) => Ok(Pending::Seed { items, reply }),
+            Ok(false) => Ok(Pending::Nothing(reply)),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        // The writer takes Shutdown out of the batch before applying anything.
+        Op::Shutdown(reply) => Ok(Pending::Nothing(reply)),
+    }
+}
+
+type Remembered = Option<(InFlightGuard, Arc<str>, i64)>;
+
+fn sale(
+    tx: &Transaction,
+    ctx: &mut BatchCtx,
+    cmd: RecordSale,
+    reserved: &[Reserved],
+) -> Result<(SaleRecorded, Remembered)> {
+    ctx.seq += 1;
+    let receipt = Receipt {
+        seq: ctx.seq,
+        sale_id: payload::sale_id(ctx.branch_id, ctx.seq),
+        committed_at: ctx.occurred_at.clone(),
+    };
+    for r in reserved {
+        match ctx.sold.get_mut(r.product_id.as_str()) {
+            Some(q) => *q += r.quantity,
+            None => {
+                ctx.sold.insert(r.product_id.clone(), r.quantity);
+            }
+        }
+    }
+    ctx.payload.clear();
+    payload::write_sale(
+        &mut ctx.payload,
+        &payload::SalePayload {
+            seq: receipt.seq,
+            occurred_at: &receipt.committed_at,
+            sale_id: &receipt.sale_id,
+            lines: &cmd.sale.lines,
+            total_cents: cmd.sale.total_cents,
+            cashier_id: cmd.sale.cashier_id.as_deref(),
+        },
+    );
+    outbox::insert(tx, receipt.seq, "sale", ctx.now_ms, &ctx.payload)?;
+    let remembered = match cmd.remember {
+        Some(r) => {
+            let body =
+                (r.render)(ctx.branch_id, &cmd.sale, &receipt).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            idempotency::insert(tx, &r.guard.key, &r.guard.fingerprint, ctx.now_ms, &body)?;
+            Some((r.guard, Arc::from(body), ctx.now_ms))
+        }
+        None => None,
+    };
+    Ok((
+        SaleRecorded {
+            receipt,
+            sale: cmd.sale,
+        },
+        remembered,
+    ))
+}
+
+fn adjustment(tx: &Transaction, ctx: &mut BatchCtx, cmd: &RecordAdjustment) -> Result<u64> {
+    ctx.seq += 1;
+    products::add_stock_of_known(tx, cmd.product_id.as_str(), cmd.delta)?;
+    let body = payload::adjustment(ctx.seq, &ctx.occurred_at, &cmd.product_id, cmd.delta, &cmd.reason)?;
+    outbox::insert(tx, ctx.seq, "adjustment", ctx.now_ms, &body)?;
+    Ok(ctx.seq)
+}
+
+/// Returns the new `acked_through` if central's view moved it.
+fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<u64>> {
+    for c in &cmd.changes {
+        match c.kind {
+            ChangeKind::Product => products::upsert_catalog(
+                tx,
+                &c.product_id,
+                c.name.as_deref().unwrap_or(&c.product_id),
+                c.price_cents.unwrap_or(0),
+                c.version.unwrap_or(0),
+            )?,
+            ChangeKind::Allocation => products::allocate(tx, &c.product_id, c.quantity.unwrap_or(0))?,
+        }
+    }
+    meta::set(tx, meta::PULL_CURSOR, cmd.next_cursor)?;
+    // Central's applied_through: events up to it are at central. A branch whose data is
+    // older than central's view (a restored copy) jumps its seq past it.
+    raise_seq_floor(&mut ctx.seq, cmd.applied_through);
+    if cmd.applied_through > meta::get(tx, meta::ACKED_THROUGH)? {
+        meta::set(tx, meta::ACKED_THROUGH, cmd.applied_through)?;
+        return Ok(Some(cmd.applied_through));
+    }
+    Ok(None)
+}
+
+fn purge(tx: &Transaction, cmd: &Purge) -> Result<()> {
+    let acked = meta::get(tx, meta::ACKED_THROUGH)?;
+    outbox::purge_acked(tx, acked, cmd.outbox_before_ms)?;
+    idempotency::purge_before(tx, cmd.idempotency_before_ms)
+}
+
+/// False when the store already had data (the seed is ignored).
+fn seed(tx: &Transaction, ctx: &mut BatchCtx, items: &[CatalogSeedItem]) -> Result<bool> {
+    if !db::is_empty(tx)? {
+        tracing::info!("store already has data; --catalog ignored");
+        return Ok(false);
+    }
+    for it in items {
+        products::insert_seed(tx, it.product_id.as_str(), &it.name, it.price_cents, it.stock)?;
+        // The seed stock travels to central as adjustments so its ledger agrees; in pieces
+        // of at most MAX_QUANTITY, the most one adjustment may carry, or central would
+        // reject the event and the branch's sync would stop there.
+        let mut left = it.stock;
+        while left > 0 {
+            let piece = left.min(colmena_shared::ids::MAX_QUANTITY);
+            left -= piece;
+            ctx.seq += 1;
+            let body = payload::adjustment(ctx.seq, &ctx.occurred_at, &it.product_id, piece, "initial_catalog")?;
+            outbox::insert(tx, ctx.seq, "adjustment", ctx.now_ms, &body)?;
+        }
+    }
+    meta::set(tx, meta::SEEDED, 1)?;
+    Ok(true)
+}
+
+fn raise_seq_floor(seq: &mut u64, central_applied_through: u64) {
+    if central_applied_through > *seq {
+        tracing::warn!(
+            central = central_applied_through,
+            local = *seq,
+            "central is ahead of this store (restored from an older copy?); new events continue above central's applied_through"
+        );
+        *seq = central_applied_through;
+    }
+}

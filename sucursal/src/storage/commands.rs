@@ -1,0 +1,150 @@
+//! What the writer can be asked to do: one type per command, each with its own reply type.
+//!
+//! [`super::WriterHandle::submit`] takes any [`Command`] and returns its `Reply`, so a caller
+//! gets exactly the reply its command produces — a mismatch is a compile error. Internally
+//! every command becomes one [`Op`] variant that carries the command and its typed
+//! [`Replier`].
+use super::reply::{Replier, Unanswered};
+use crate::idempotency::InFlightGuard;
+use crate::inventory::Reserved;
+use crate::sales::PricedSale;
+use colmena_shared::ids::ProductId;
+use colmena_shared::wire::{CatalogSeedItem, Change};
+
+/// A request to the writer thread.
+pub trait Command: Send + 'static {
+    type Reply: Send + 'static;
+    #[doc(hidden)]
+    fn into_op(self, reply: Replier<Self::Reply>) -> Op;
+}
+
+/// Record a sale priced by [`crate::sales`]: an event in the outbox and the stock it takes.
+pub struct RecordSale {
+    pub sale: PricedSale,
+    /// The units reserved in memory for this sale; given back if the commit fails.
+    pub reserved: Vec<Reserved>,
+    /// Remember the answer under an `Idempotency-Key`, in the same transaction.
+    pub remember: Option<Remember>,
+}
+
+/// An `Idempotency-Key` to record with a sale, and how to render the answer it replays:
+/// the domain decides what a sale's answer is, the storage keeps it.
+pub struct Remember {
+    pub guard: InFlightGuard,
+    pub render: fn(branch_id: &str, &PricedSale, &Receipt) -> serde_json::Result<String>,
+}
+
+/// What the store gave a recorded event: its place in the branch's sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub seq: u64,
+    /// `{branch_id}-{seq:010}`.
+    pub sale_id: String,
+    /// RFC 3339 commit time of the batch (the event's `occurred_at`).
+    pub committed_at: String,
+}
+
+#[derive(Debug)]
+pub struct SaleRecorded {
+    pub receipt: Receipt,
+    /// The sale as given, handed back so the answer is built without a copy.
+    pub sale: PricedSale,
+}
+
+/// Record a stock adjustment (an event, and the stock change).
+pub struct RecordAdjustment {
+    pub product_id: ProductId,
+    pub delta: i64,
+    pub reason: String,
+    /// For a negative delta: the units taken in memory before the commit.
+    pub reserved: Option<Reserved>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjustmentRecorded {
+    pub seq: u64,
+    /// The product's stock in memory once the adjustment is applied.
+    pub stock: i64,
+}
+
+/// Apply a page of central's changes and store the new cursor, in one transaction.
+pub struct ApplyPull {
+    pub changes: Vec<Change>,
+    pub next_cursor: u64,
+    /// Central's `applied_through` for this branch at the time of the pull.
+    pub applied_through: u64,
+}
+
+/// Central acknowledged (or, after a `sequence_gap`, stands at) this seq.
+pub struct RecordAck(pub u64);
+
+/// Drop acknowledged events older than `outbox_before_ms` and idempotency records older
+/// than `idempotency_before_ms`.
+pub struct Purge {
+    pub outbox_before_ms: i64,
+    pub idempotency_before_ms: i64,
+}
+
+/// First-boot catalog; ignored unless the store is empty.
+pub struct Seed(pub Vec<CatalogSeedItem>);
+
+/// Finish every command queued before this one, then stop the writer and syncer threads.
+pub struct Shutdown;
+
+/// A command with its replier, as the writer thread receives it.
+#[doc(hidden)]
+pub enum Op {
+    Sale(RecordSale, Replier<SaleRecorded>),
+    Adjustment(RecordAdjustment, Replier<AdjustmentRecorded>),
+    Pull(ApplyPull, Replier<()>),
+    Ack(RecordAck, Replier<()>),
+    Purge(Purge, Replier<()>),
+    Seed(Seed, Replier<()>),
+    Shutdown(Replier<()>),
+}
+
+impl Op {
+    /// The units this command holds in memory, taken out first so that, whatever fails,
+    /// they can be given back.
+    pub(super) fn take_reserved(&mut self) -> Vec<Reserved> {
+        match self {
+            Op::Sale(s, _) => std::mem::take(&mut s.reserved),
+            Op::Adjustment(a, _) => a.reserved.take().into_iter().collect(),
+            Op::Pull(..) | Op::Ack(..) | Op::Purge(..) | Op::Seed(..) | Op::Shutdown(_) => Vec::new(),
+        }
+    }
+
+    /// The command will not be applied: all that is left is to say so.
+    pub(super) fn into_unanswered(self) -> Unanswered {
+        match self {
+            Op::Sale(_, r) => r.into(),
+            Op::Adjustment(_, r) => r.into(),
+            Op::Pull(_, r) | Op::Ack(_, r) | Op::Purge(_, r) | Op::Seed(_, r) | Op::Shutdown(r) => r.into(),
+        }
+    }
+}
+
+macro_rules! command {
+    ($cmd:ty => $reply:ty, $variant:ident) => {
+        impl Command for $cmd {
+            type Reply = $reply;
+            fn into_op(self, reply: Replier<$reply>) -> Op {
+                Op::$variant(self, reply)
+            }
+        }
+    };
+}
+
+command!(RecordSale => SaleRecorded, Sale);
+command!(RecordAdjustment => AdjustmentRecorded, Adjustment);
+command!(ApplyPull => (), Pull);
+command!(RecordAck => (), Ack);
+command!(Purge => (), Purge);
+command!(Seed => (), Seed);
+
+impl Command for Shutdown {
+    type Reply = ();
+    fn into_op(self, reply: Replier<()>) -> Op {
+        Op::Shutdown(reply)
+    }
+}

@@ -16,6 +16,7 @@ pub mod breaker;
 pub mod config;
 pub mod error;
 pub mod failpoints;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod inventory;
 pub mod metrics;

@@ -7,10 +7,11 @@
 use crate::app::AppState;
 use crate::breaker::BreakerConfig;
 use crate::config::Settings;
+use crate::housekeeping::Housekeeping;
 use crate::idempotency::Idempotency;
 use crate::inventory::Inventory;
 use crate::metrics::BranchMetrics;
-use crate::relay::{self, Relay, RelaySettings};
+use crate::relay::{self, Ledger, OutboxReader, Relay, RelayDeps, RelaySettings};
 use crate::routes::{self, PosToken};
 use crate::storage::{self, OutboxState, Seed, Shutdown, WriterHandle};
 use actix_web::middleware::from_fn;
@@ -128,8 +129,6 @@ impl Application {
             batch_max_bytes: settings.batch_max_bytes,
             linger: settings.relay_linger,
             pull_interval: settings.pull_interval,
-            outbox_retention: settings.outbox_retention,
-            idempotency_ttl: settings.idempotency_ttl,
         };
         let (endpoints, sync) = relay::build(&metrics, &relay_settings)?;
         let app = web::Data::new(AppState {
@@ -150,7 +149,15 @@ impl Application {
                 settings.backups_keep,
             ),
         });
-        let relay = Relay::new(app.clone(), endpoints, relay_settings);
+        let relay_deps = RelayDeps {
+            branch_id: app.branch_id.clone(),
+            outbox: OutboxReader::new(app.reader.clone()),
+            ledger: Ledger::new(app.writer.clone()),
+            state: app.outbox.clone(),
+            metrics: app.metrics.clone(),
+            sync: app.sync.clone(),
+        };
+        let relay = Relay::new(relay_deps, endpoints, relay_settings);
 
         // Learn central's applied_through before the first sale, so a store restored from an
         // older copy never reuses a seq. Offline is fine: we sell anyway.
@@ -189,7 +196,14 @@ impl Application {
         let mut tasks = vec![
             tokio::spawn(relay.clone().run_push(cancel.clone())),
             tokio::spawn(relay.clone().run_pull(cancel.clone())),
-            tokio::spawn(relay.run_housekeeping(cancel.clone())),
+            tokio::spawn(
+                Housekeeping {
+                    writer: writer.clone(),
+                    outbox_retention: settings.outbox_retention,
+                    idempotency_ttl: settings.idempotency_ttl,
+                }
+                .run(cancel.clone()),
+            ),
             tokio::spawn(colmena_shared::memory::trim_every(
                 colmena_shared::memory::TRIM_EVERY,
                 cancel.clone(),

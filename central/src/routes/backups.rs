@@ -10,9 +10,9 @@ use super::responses::{AdminErrors, BackupIdErrors, NotOnPostgres};
 use crate::error::CentralError;
 use crate::store::{Store, StoreError};
 use actix_web::{web, HttpResponse};
-use colmena_shared::backup::{off_thread, BackupError, BackupInfo, BackupList, Backups};
 #[allow(unused_imports)] // named only in the OpenAPI attributes
-use colmena_shared::{backup::VerifyResult, error::ErrorBody};
+use colmena_shared::backup::VerifyResult;
+use colmena_shared::backup::{off_thread, BackupError, BackupInfo, BackupList, Backups};
 use tokio_util::sync::CancellationToken;
 
 /// The backup directory of this central; `None` on PostgreSQL.

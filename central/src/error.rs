@@ -1,4 +1,5 @@
-//! Central's errors at the HTTP boundary, mapped onto the contract's error body (§1).
+//! Central's errors at the HTTP boundary, mapped onto the error body and codes of
+//! docs/protocol.md, "Errors".
 use crate::store::StoreError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -6,6 +7,9 @@ use colmena_shared::error::{ApiError, ErrorCode};
 
 /// Seconds a client is asked to wait after a 503.
 const RETRY_AFTER_SECS: u64 = 1;
+
+/// What a client is told when the store cannot read or persist; the cause goes to the log.
+const STORAGE_UNAVAILABLE_MESSAGE: &str = "storage is unavailable; nothing was changed, retry later";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CentralError {
@@ -36,32 +40,40 @@ pub enum CentralError {
 }
 
 impl CentralError {
-    fn api(&self) -> ApiError {
-        let message = self.to_string();
+    /// The one code this error is answered with (no catch-all arm: a new variant forces a
+    /// decision).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            CentralError::InvalidRequest(_) => ApiError::new(ErrorCode::InvalidRequest, message),
-            CentralError::Unauthorized => ApiError::new(ErrorCode::Unauthorized, message),
-            CentralError::Forbidden(_) => ApiError::new(ErrorCode::Forbidden, message),
-            CentralError::UnknownProduct(_) => ApiError::new(ErrorCode::UnknownProduct, message),
-            CentralError::NotFound(_) => ApiError::new(ErrorCode::NotFound, message),
+            CentralError::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            CentralError::Unauthorized => ErrorCode::Unauthorized,
+            CentralError::Forbidden(_) => ErrorCode::Forbidden,
+            CentralError::UnknownProduct(_) => ErrorCode::UnknownProduct,
+            CentralError::NotFound(_) => ErrorCode::NotFound,
+            CentralError::SequenceGap { .. } => ErrorCode::SequenceGap,
+            CentralError::NotImplemented(_) => ErrorCode::NotImplemented,
+            CentralError::Storage(_) => ErrorCode::StorageUnavailable,
+        }
+    }
+
+    fn api(&self) -> ApiError {
+        match self {
             CentralError::SequenceGap { applied_through } => {
-                let mut e = ApiError::new(ErrorCode::SequenceGap, message);
+                let mut e = ApiError::new(self.code(), self.to_string());
                 e.applied_through = Some(*applied_through);
                 e
             }
-            CentralError::NotImplemented(_) => ApiError::new(ErrorCode::NotImplemented, message),
-            CentralError::Storage(_) => ApiError::new(
-                ErrorCode::StorageUnavailable,
-                "storage is unavailable; nothing was changed, retry later",
-            )
-            .with_retry_after(RETRY_AFTER_SECS),
+            // The store's error text is for the log only (see `error_response`).
+            CentralError::Storage(_) => {
+                ApiError::new(self.code(), STORAGE_UNAVAILABLE_MESSAGE).with_retry_after(RETRY_AFTER_SECS)
+            }
+            _ => ApiError::new(self.code(), self.to_string()),
         }
     }
 }
 
 impl ResponseError for CentralError {
     fn status_code(&self) -> StatusCode {
-        self.api().code.status()
+        self.code().status()
     }
 
     fn error_response(&self) -> HttpResponse {
@@ -83,7 +95,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_variant_has_its_contract_status() {
+    fn every_variant_has_its_documented_status() {
         let cases = [
             (CentralError::InvalidRequest("x".into()), 400, "invalid_request"),
             (CentralError::Unauthorized, 401, "unauthorized"),
@@ -97,6 +109,7 @@ mod tests {
         for (e, status, code) in cases {
             assert_eq!(e.status_code().as_u16(), status, "{e:?}");
             assert_eq!(e.api().code.as_str(), code);
+            assert_eq!(e.code().as_str(), code);
         }
         let gap = CentralError::SequenceGap { applied_through: 4 }.api();
         assert_eq!(gap.applied_through, Some(4));

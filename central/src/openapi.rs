@@ -1,9 +1,11 @@
 //! Central's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
 //! attributes (`routes/*.rs`) and the `ToSchema` derives of the shared wire types — never
-//! written by hand. Served at `GET /openapi.json` (no token), printed by the hidden
+//! written by hand. Served at `GET /openapi.json` (no token; registered by [`configure`], so
+//! [`crate::routes`] does not depend on this module), printed by the hidden
 //! `colmena-central openapi` subcommand, committed as `docs/openapi/central.json`
 //! (`scripts/openapi.sh` regenerates it; `tests/openapi.rs` fails when it is stale).
 use crate::routes;
+use actix_web::web;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
@@ -69,6 +71,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
 pub fn rendered() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| colmena_shared::openapi::render(&document()))
+}
+
+/// Registers `GET /openapi.json`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/openapi.json").route(web::get().to(openapi_json)));
 }
 
 /// `GET /openapi.json`.

@@ -97,6 +97,7 @@ impl Application {
                 .app_data(query_config())
                 .app_data(path_config())
                 .configure(|cfg| routes::configure(cfg, push_limit))
+                .configure(crate::openapi::configure)
                 .default_service(web::to(not_found))
                 .wrap(from_fn(authenticate))
                 .wrap(from_fn(observe))

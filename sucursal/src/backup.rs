@@ -7,8 +7,13 @@
 //! sales. So a copy stays a hidden `.partial` file until the live store's durable `last_seq`
 //! has reached the copy's own; if it does not within the settle time (a stuck disk, or a
 //! store stopped by a failed fsync), the copy is deleted and the backup fails.
+//!
+//! Backups are taken on demand (`POST /admin/backups`, [`crate::routes::backups`]) and, with
+//! `--backup-every`, by [`run_scheduled_backups`]; both go through [`take_now`].
+use crate::app::AppState;
 use crate::storage::{meta, OutboxState};
-use colmena_shared::backup::{BackupError, BackupInfo, Backups};
+use actix_web::web;
+use colmena_shared::backup::{off_thread, BackupError, BackupInfo, Backups};
 use rusqlite::Connection;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
@@ -40,4 +45,31 @@ pub fn take(
         )));
     }
     partial.publish()
+}
+
+/// Takes a backup of the live store now, off the async threads.
+pub async fn take_now(app: &AppState) -> Result<BackupInfo, BackupError> {
+    let backups = app.backups.clone();
+    let reader = app.reader.clone();
+    let outbox = app.outbox.clone();
+    off_thread(move || take(&backups, &reader, &outbox, SETTLE)).await
+}
+
+/// Takes a backup every `every` until cancelled. A failed backup is logged and the schedule
+/// goes on: the next one may succeed.
+pub async fn run_scheduled_backups(
+    app: web::Data<AppState>,
+    every: Duration,
+    cancel: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = cancel.cancelled() => return,
+        }
+        match take_now(&app).await {
+            Ok(info) => tracing::info!(id = %info.id, "scheduled backup created"),
+            Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+        }
+    }
 }

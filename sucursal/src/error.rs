@@ -1,8 +1,19 @@
-//! The branch's HTTP boundary errors. Each variant maps to exactly one contract code; the
-//! match in `ResponseError` has no catch-all arm, so a new variant forces a decision.
+//! The branch's errors at its HTTP boundary, mapped onto the error body and codes of
+//! docs/protocol.md, "Errors".
+//!
+//! Each variant has exactly one [`ErrorCode`] ([`BranchError::code`]: no catch-all arm, so a
+//! new variant forces a decision); the response and the metrics labels both come from it.
+//! Store and OS error text never reaches a client: [`BranchError::StorageUnavailable`]
+//! carries it for the log only, and the client gets a generic message.
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use colmena_shared::error::{ApiError, ErrorCode};
+
+/// Seconds a client is asked to wait after a 503.
+const RETRY_AFTER_SECS: u64 = 1;
+
+/// What a client is told when the store cannot read or persist; the cause goes to the log.
+const STORAGE_UNAVAILABLE_MESSAGE: &str = "the local store cannot persist right now; nothing was changed; retry";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BranchError {
@@ -24,6 +35,7 @@ pub enum BranchError {
     IdempotencyKeyInFlight,
     #[error("this Idempotency-Key was used with a different body")]
     IdempotencyKeyReused,
+    /// The detail (store or OS error text) is for the log only, never for the client.
     #[error("the local store cannot persist right now: {0}")]
     StorageUnavailable(String),
     #[error("{0}")]
@@ -31,8 +43,9 @@ pub enum BranchError {
 }
 
 impl BranchError {
-    fn to_api(&self) -> ApiError {
-        let code = match self {
+    /// The one code this error is answered and counted with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
             BranchError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             BranchError::Unauthorized => ErrorCode::Unauthorized,
             BranchError::UnknownProduct(_) => ErrorCode::UnknownProduct,
@@ -42,20 +55,29 @@ impl BranchError {
             BranchError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             BranchError::StorageUnavailable(_) => ErrorCode::StorageUnavailable,
             BranchError::NotImplemented(_) => ErrorCode::NotImplemented,
-        };
-        let api = ApiError::new(code, self.to_string());
+        }
+    }
+
+    fn to_api(&self) -> ApiError {
         match self {
-            BranchError::StorageUnavailable(_) => api.with_retry_after(1),
-            _ => api,
+            BranchError::StorageUnavailable(_) => {
+                ApiError::new(self.code(), STORAGE_UNAVAILABLE_MESSAGE).with_retry_after(RETRY_AFTER_SECS)
+            }
+            _ => ApiError::new(self.code(), self.to_string()),
         }
     }
 }
 
 impl ResponseError for BranchError {
     fn status_code(&self) -> StatusCode {
-        self.to_api().code.status()
+        self.code().status()
     }
+
     fn error_response(&self) -> HttpResponse {
+        if let BranchError::StorageUnavailable(detail) = self {
+            // The client gets a generic message; the operator gets the cause.
+            tracing::error!(error = %detail, "storage unavailable");
+        }
         self.to_api().error_response()
     }
 }
@@ -63,5 +85,48 @@ impl ResponseError for BranchError {
 impl From<crate::storage::StoreError> for BranchError {
     fn from(e: crate::storage::StoreError) -> Self {
         BranchError::StorageUnavailable(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_status_and_code() {
+        let cases = [
+            (BranchError::InvalidRequest("x".into()), 400, "invalid_request"),
+            (BranchError::Unauthorized, 401, "unauthorized"),
+            (BranchError::UnknownProduct("P".into()), 404, "unknown_product"),
+            (BranchError::NotFound("x".into()), 404, "not_found"),
+            (
+                BranchError::InsufficientStock {
+                    product_id: "P".into(),
+                    available: 1,
+                    requested: 2,
+                },
+                409,
+                "insufficient_stock",
+            ),
+            (BranchError::IdempotencyKeyInFlight, 409, "idempotency_key_in_flight"),
+            (BranchError::IdempotencyKeyReused, 422, "idempotency_key_reused"),
+            (BranchError::StorageUnavailable("x".into()), 503, "storage_unavailable"),
+            (BranchError::NotImplemented("x".into()), 501, "not_implemented"),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.status_code().as_u16(), status, "{e:?}");
+            assert_eq!(e.code().as_str(), code, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn storage_detail_stays_out_of_the_response() {
+        let e = BranchError::StorageUnavailable("disk I/O error at /var/lib/colmena/branch.db".into());
+        let api = e.to_api();
+        assert_eq!(api.message, STORAGE_UNAVAILABLE_MESSAGE);
+        assert!(!api.body().contains("/var/lib"), "{}", api.body());
+        assert_eq!(api.retry_after, Some(RETRY_AFTER_SECS));
+        // The log still has it.
+        assert!(e.to_string().contains("disk I/O error"));
     }
 }

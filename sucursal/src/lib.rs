@@ -9,8 +9,11 @@
 //! - [`sales`]: sell/adjust domain logic; [`idempotency`]: `Idempotency-Key` records.
 //! - [`backup`]: online backups, published once all they hold is durable.
 //! - [`relay`]: push/pull with central; [`breaker`]: the circuit breaker around it.
-//! - [`routes`]: the HTTP surface; [`openapi`]: its OpenAPI 3.1 document, generated from it; [`error`]: its error enum; [`metrics`]: Prometheus.
+//! - [`routes`]: the HTTP surface, one file per resource; [`auth`]: the POS-token
+//!   middleware; [`openapi`]: the OpenAPI 3.1 document, generated from the routes;
+//!   [`error`]: the boundary's error enum; [`metrics`]: Prometheus.
 pub mod app;
+pub mod auth;
 pub mod backup;
 pub mod breaker;
 pub mod config;

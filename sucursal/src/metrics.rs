@@ -1,7 +1,11 @@
-//! The branch's Prometheus metrics (contract §6), in a registry owned by the process.
+//! The branch's Prometheus metrics (see docs/protocol.md, "Metrics"), in a registry owned
+//! by the process.
 //!
 //! Gauges that mirror store state (`colmena_outbox_*`) are refreshed when `/metrics` is
 //! scraped, from atomics and one indexed read — never from inside the writer's transaction.
+//! The `reason` of a refused sale is the refusal's error code ([`ErrorCode::as_str`]), so
+//! the label and the response cannot disagree.
+use colmena_shared::error::ErrorCode;
 use colmena_shared::metrics::{fast_buckets, sync_buckets, HttpMetrics};
 use prometheus::{Gauge, GaugeVec, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
@@ -113,13 +117,13 @@ impl BranchMetrics {
         for k in ["timeout", "connect", "http_5xx", "rejected", "circuit_open"] {
             sync_errors.with_label_values(&[k]).inc_by(0);
         }
-        for r in [
-            "insufficient_stock",
-            "unknown_product",
-            "invalid_request",
-            "storage_unavailable",
+        for code in [
+            ErrorCode::InsufficientStock,
+            ErrorCode::UnknownProduct,
+            ErrorCode::InvalidRequest,
+            ErrorCode::StorageUnavailable,
         ] {
-            sale_rejections.with_label_values(&[r]).inc_by(0);
+            sale_rejections.with_label_values(&[code.as_str()]).inc_by(0);
         }
         for s in ["closed", "open", "half_open"] {
             breaker_transitions.with_label_values(&[s]).inc_by(0);
@@ -143,6 +147,11 @@ impl BranchMetrics {
             breaker_transitions,
             push_batches,
         })
+    }
+
+    /// Counts a sale refused with `code` in `colmena_sale_rejections_total`.
+    pub fn sale_rejected(&self, code: ErrorCode) {
+        self.sale_rejections.with_label_values(&[code.as_str()]).inc();
     }
 
     /// Sets the one-hot breaker gauge.

@@ -1,9 +1,11 @@
 //! The branch's OpenAPI 3.1 document, generated from the handlers' `#[utoipa::path]`
-//! attributes (`routes.rs`) and the `ToSchema` derives of the shared wire types — never
-//! written by hand. Served at `GET /openapi.json` (no token), printed by the hidden
+//! attributes (`routes/*.rs`) and the `ToSchema` derives of the shared wire types — never
+//! written by hand. Served at `GET /openapi.json` (no token; registered by [`configure`], so
+//! [`crate::routes`] does not depend on this module), printed by the hidden
 //! `colmena-sucursal openapi` subcommand, committed as `docs/openapi/sucursal.json`
 //! (`scripts/openapi.sh` regenerates it; `tests/openapi.rs` fails when it is stale).
 use crate::routes;
+use actix_web::web;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
@@ -21,19 +23,19 @@ the branch's local store, and ships its events to central in the background. Eve
 `/metrics` and `/openapi.json` needs `Authorization: Bearer <POS token>`."
     ),
     paths(
-        routes::sell,
-        routes::inventory,
-        routes::product,
-        routes::adjust,
-        routes::status,
-        routes::outbox,
-        routes::sales_export,
-        routes::create_backup,
-        routes::list_backups,
-        routes::download_backup,
-        routes::verify_backup,
+        routes::sell::sell,
+        routes::inventory::inventory,
+        routes::inventory::product,
+        routes::adjustments::adjust,
+        routes::status::status,
+        routes::outbox::outbox,
+        routes::export::sales_export,
+        routes::backups::create_backup,
+        routes::backups::list_backups,
+        routes::backups::download_backup,
+        routes::backups::verify_backup,
         colmena_shared::http::health,
-        routes::metrics,
+        routes::metrics::metrics,
         openapi_json,
     ),
     components(schemas(colmena_shared::error::ErrorBody, colmena_shared::error::ErrorCode)),
@@ -61,6 +63,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
 pub fn rendered() -> &'static str {
     static DOC: OnceLock<String> = OnceLock::new();
     DOC.get_or_init(|| colmena_shared::openapi::render(&document()))
+}
+
+/// Registers `GET /openapi.json`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/openapi.json").route(web::get().to(openapi_json)));
 }
 
 /// `GET /openapi.json`.

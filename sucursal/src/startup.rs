@@ -12,7 +12,7 @@ use crate::idempotency::Idempotency;
 use crate::inventory::Inventory;
 use crate::metrics::BranchMetrics;
 use crate::relay::{self, Ledger, OutboxReader, Relay, RelayDeps, RelaySettings};
-use crate::routes::{self, PosToken};
+use crate::routes;
 use crate::storage::{self, OutboxState, Seed, Shutdown, WriterHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
@@ -167,7 +167,7 @@ impl Application {
             Err(_) => tracing::warn!("central did not answer within the start-up sync timeout; selling offline"),
         }
 
-        let pos_token = web::Data::new(PosToken(settings.pos_token.clone()));
+        let pos_token = web::Data::new(crate::auth::PosToken(settings.pos_token.clone()));
         let http_metrics = web::Data::new(metrics.http.clone());
         let body_limit = settings.body_limit;
         let app_for_server = app.clone();
@@ -179,9 +179,10 @@ impl Application {
                 .app_data(json_config(body_limit))
                 .app_data(query_config())
                 .app_data(path_config())
-                .wrap(from_fn(routes::require_pos_token))
+                .wrap(from_fn(crate::auth::require_pos_token))
                 .wrap(from_fn(observe))
                 .configure(routes::configure)
+                .configure(crate::openapi::configure)
                 .default_service(web::to(not_found))
         })
         .workers(settings.workers)
@@ -210,7 +211,7 @@ impl Application {
             )),
         ];
         if let Some(every) = settings.backup_every {
-            tasks.push(tokio::spawn(crate::routes::run_scheduled_backups(
+            tasks.push(tokio::spawn(crate::backup::run_scheduled_backups(
                 app.clone(),
                 every,
                 cancel.clone(),
@@ -218,7 +219,7 @@ impl Application {
         }
         drop(app);
         // Loading and seeding the catalog leave freed temporaries behind (every row as
-        // Strings, the seed's events): hand them back to the OS (issue 8, P9).
+        // Strings, the seed's events): hand them back to the OS.
         colmena_shared::memory::release_free_memory();
         Ok(Application {
             server,

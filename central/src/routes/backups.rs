@@ -6,12 +6,13 @@
 //! can be verified later, downloaded, and restored offline with `colmena-central restore`.
 //! On PostgreSQL every endpoint answers 501 and names the right tool (`pg_dump`): a
 //! database server is backed up by its own means, not by one of many central instances.
+use super::responses::{AdminErrors, BackupIdErrors, NotOnPostgres};
 use crate::error::CentralError;
 use crate::store::{Store, StoreError};
 use actix_web::{web, HttpResponse};
-use colmena_shared::backup::{off_thread, BackupError, BackupInfo, BackupList, Backups};
 #[allow(unused_imports)] // named only in the OpenAPI attributes
-use colmena_shared::{backup::VerifyResult, error::ErrorBody};
+use colmena_shared::backup::VerifyResult;
+use colmena_shared::backup::{off_thread, BackupError, BackupInfo, BackupList, Backups};
 use tokio_util::sync::CancellationToken;
 
 /// The backup directory of this central; `None` on PostgreSQL.
@@ -59,7 +60,8 @@ pub async fn take(store: &dyn Store, b: &CentralBackups) -> Result<BackupInfo, C
     summary = "Take an online backup of central's embedded store (admin)",
     responses(
         (status = 201, description = "The backup, complete with its checksum sidecar", body = BackupInfo),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 501, description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        AdminErrors,
+        NotOnPostgres,
     )
 )]
 async fn create(store: web::Data<dyn Store>, b: web::Data<CentralBackups>) -> Result<HttpResponse, CentralError> {
@@ -71,7 +73,11 @@ async fn create(store: web::Data<dyn Store>, b: web::Data<CentralBackups>) -> Re
 #[utoipa::path(
     get, path = "/admin/backups", tag = "operations",
     summary = "Every complete backup, oldest first (admin)",
-    responses((status = 200, description = "The backups", body = BackupList), (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 501, description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))))
+    responses(
+        (status = 200, description = "The backups", body = BackupList),
+        AdminErrors,
+        NotOnPostgres,
+    )
 )]
 async fn list(b: web::Data<CentralBackups>) -> Result<HttpResponse, CentralError> {
     let backups = backups(&b)?;
@@ -86,10 +92,9 @@ async fn list(b: web::Data<CentralBackups>) -> Result<HttpResponse, CentralError
     responses(
         (status = 200, description = "The SQLite file, as an attachment", content_type = "application/octet-stream",
             body = Vec<u8>, headers(("Content-Disposition" = String, description = "attachment; filename=..."))),
-        (status = 400, description = "`invalid_request`: a malformed path", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such backup", body = ErrorBody),
-        (status = 501, description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        AdminErrors,
+        BackupIdErrors,
+        NotOnPostgres,
     )
 )]
 async fn download(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result<HttpResponse, CentralError> {
@@ -107,10 +112,9 @@ async fn download(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result
     params(("id" = String, Path, description = "A backup id from the list", example = "central-2026-11-23-160000")),
     responses(
         (status = 200, description = "`ok` tells whether the file still has its recorded checksum", body = VerifyResult),
-        (status = 400, description = "`invalid_request`: a malformed path", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such backup", body = ErrorBody),
-        (status = 501, description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        AdminErrors,
+        BackupIdErrors,
+        NotOnPostgres,
     )
 )]
 async fn verify(b: web::Data<CentralBackups>, id: web::Path<String>) -> Result<HttpResponse, CentralError> {

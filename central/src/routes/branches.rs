@@ -1,4 +1,5 @@
 //! `GET /branches`, `POST /branches/{branch_id}/allocations`.
+use super::responses::{AdminErrors, BodyErrors};
 use crate::domain;
 use crate::error::CentralError;
 use crate::store::{AllocationOutcome, Store};
@@ -15,7 +16,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(
     get, path = "/branches", tag = "branches",
     summary = "Every branch with a token or that ever pushed (admin)",
-    responses((status = 200, description = "The branches, by branch_id", body = BranchList), (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))))
+    responses((status = 200, description = "The branches, by branch_id", body = BranchList), AdminErrors)
 )]
 async fn list(store: web::Data<dyn Store>) -> Result<HttpResponse, CentralError> {
     Ok(HttpResponse::Ok().json(BranchList {
@@ -32,9 +33,9 @@ async fn list(store: web::Data<dyn Store>) -> Result<HttpResponse, CentralError>
     responses(
         (status = 201, description = "The allocation, its feed cursor and the branch's ledger stock after it", body = AllocationResponse),
         (status = 400, description = "`invalid_request`: bad branch_id or product_id, malformed JSON, zero or out-of-range quantity", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody),
         (status = 404, description = "`unknown_product`: not in the catalog of central; `not_found`: a branch with no token that never pushed", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        AdminErrors,
+        BodyErrors,
     )
 )]
 async fn allocate(

@@ -1,4 +1,5 @@
 //! `PUT /products/{product_id}`, `GET /products`.
+use super::responses::{AdminErrors, BodyErrors};
 use crate::domain;
 use crate::error::CentralError;
 use crate::store::Store;
@@ -22,7 +23,8 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 200, description = "The product as saved, with its version", body = Product),
         (status = 400, description = "`invalid_request`: bad product_id, malformed JSON, wrong types, blank or over-long name, price out of 0..=10000000000", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 413, description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        AdminErrors,
+        BodyErrors,
     )
 )]
 async fn upsert(
@@ -39,7 +41,7 @@ async fn upsert(
 #[utoipa::path(
     get, path = "/products", tag = "catalog",
     summary = "Central's catalog (admin)",
-    responses((status = 200, description = "Every product, by product_id", body = ProductList), (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))))
+    responses((status = 200, description = "Every product, by product_id", body = ProductList), AdminErrors)
 )]
 async fn list(store: web::Data<dyn Store>) -> Result<HttpResponse, CentralError> {
     Ok(HttpResponse::Ok().json(ProductList {

@@ -1,4 +1,5 @@
 //! `GET /inventory`, `GET /inventory/{product_id}`: the consolidated ledger.
+use super::responses::AdminErrors;
 use crate::domain;
 use crate::error::CentralError;
 use crate::store::Store;
@@ -15,8 +16,10 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(
     get, path = "/inventory", tag = "inventory",
     summary = "The chain's stock: every product, total and by branch (admin)",
-    responses((status = 200, description = "Every product in the catalog or with any ledger entry", body = CentralInventory),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))))
+    responses(
+        (status = 200, description = "Every product in the catalog or with any ledger entry", body = CentralInventory),
+        AdminErrors,
+    )
 )]
 async fn all(store: web::Data<dyn Store>) -> Result<HttpResponse, CentralError> {
     Ok(HttpResponse::Ok().json(CentralInventory {
@@ -31,9 +34,8 @@ async fn all(store: web::Data<dyn Store>) -> Result<HttpResponse, CentralError> 
     responses(
         (status = 200, description = "The product; a branch absent from `by_branch` has 0", body = CentralProductStock),
         (status = 400, description = "`invalid_request`: not a valid product_id", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody),
         (status = 404, description = "`unknown_product`: central knows neither the product nor any ledger entry for it", body = ErrorBody),
-        (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        AdminErrors,
     )
 )]
 async fn one(store: web::Data<dyn Store>, path: web::Path<String>) -> Result<HttpResponse, CentralError> {

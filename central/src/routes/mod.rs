@@ -2,7 +2,9 @@
 //! [`crate::domain`], call the [`crate::store::Store`], map the outcome.
 //!
 //! Every resource is one `web::resource` with its methods, so a wrong method is a 405 and
-//! metrics are labelled by the route pattern.
+//! metrics are labelled by the route pattern. `/openapi.json` is registered by
+//! [`crate::openapi::configure`] (the document is generated from these handlers, so this
+//! module does not depend on it).
 use crate::metrics::CentralMetrics;
 use crate::store::Store;
 use actix_web::{web, HttpResponse};
@@ -11,14 +13,15 @@ pub mod backups;
 pub mod branches;
 pub mod catalog;
 pub mod inventory;
+pub mod responses;
 pub mod sales;
 pub mod sync;
 
-/// Registers every route. `push_limit` is the body limit of `POST /sync/push`.
+/// Registers every route but `/openapi.json`. `push_limit` is the body limit of
+/// `POST /sync/push`.
 pub fn configure(cfg: &mut web::ServiceConfig, push_limit: usize) {
     cfg.service(web::resource("/health").route(web::get().to(colmena_shared::http::health)))
-        .service(web::resource("/metrics").route(web::get().to(metrics)))
-        .service(web::resource("/openapi.json").route(web::get().to(crate::openapi::openapi_json)));
+        .service(web::resource("/metrics").route(web::get().to(metrics)));
     catalog::config(cfg);
     inventory::config(cfg);
     branches::config(cfg);

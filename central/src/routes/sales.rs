@@ -1,4 +1,5 @@
 //! `GET /sales` (paged) and `GET /sales/export` (CSV, one row per sale line).
+use super::responses::AdminErrors;
 use crate::domain::{self, SalesFilterQuery, SalesQuery};
 use crate::error::CentralError;
 use crate::store::{SalesCursor, SalesFilter, Store};
@@ -29,7 +30,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     responses(
         (status = 200, description = "One page; `next` is null on the last one", body = SalesPage),
         (status = 400, description = "`invalid_request`: bad branch_id, from/to not RFC 3339 or from after to, limit not in 1..=1000, bad cursor, unknown parameter", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        AdminErrors,
     )
 )]
 async fn list(store: web::Data<dyn Store>, query: web::Query<SalesQuery>) -> Result<HttpResponse, CentralError> {
@@ -56,7 +57,7 @@ Streamed page by page.",
         (status = 200, description = "CSV with a header row", body = String, content_type = "text/csv; charset=utf-8",
             headers(("Content-Disposition" = String, description = "attachment; filename=\"sales.csv\""))),
         (status = 400, description = "`invalid_request`: bad branch_id, from/to not RFC 3339 or from after to, unknown parameter", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))), (status = 403, description = "`forbidden`: a branch token used outside `/sync/*`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        AdminErrors,
     )
 )]
 async fn export(

@@ -1,4 +1,6 @@
-//! `POST /sync/push` and `GET /sync/pull`: the branch ↔ central protocol (contract §3).
+//! `POST /sync/push` and `GET /sync/pull`: the branch ↔ central protocol (see
+//! docs/protocol.md, "Sync push" and "Sync pull").
+use super::responses::{BodyErrors, SyncErrors};
 use crate::auth::Principal;
 use crate::domain;
 use crate::error::CentralError;
@@ -33,10 +35,10 @@ or below it are duplicates and skipped. The body may be sent with `Content-Encod
     responses(
         (status = 200, description = "Applied (or all duplicates)", body = PushResponse),
         (status = 400, description = "`invalid_request`: malformed JSON, an invalid event, seqs not strictly increasing, a corrupt gzip body", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "`forbidden`: a branch token pushing as another branch", body = ErrorBody),
         (status = 409, description = "`sequence_gap`: the first new event is not applied_through + 1; the body has `applied_through`", body = ErrorBody),
-        (status = 413, description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)", body = ErrorBody), (status = 415, description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`", body = ErrorBody), (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        SyncErrors,
+        BodyErrors,
     )
 )]
 async fn push(
@@ -92,9 +94,8 @@ struct PullQuery {
     responses(
         (status = 200, description = "Changes after `after`, in cursor order, and central's applied_through", body = PullResponse),
         (status = 400, description = "`invalid_request`: bad branch_id (or none with the admin token), after or limit out of range", body = ErrorBody),
-        (status = 401, description = "`unauthorized`: missing or wrong bearer token", body = ErrorBody, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "`forbidden`: a branch token naming another branch", body = ErrorBody),
-        (status = 503, description = "`storage_unavailable`: the store cannot read or persist right now; nothing was changed", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
+        SyncErrors,
     )
 )]
 async fn pull(

@@ -1,0 +1,56 @@
+//! Error responses several operations share, for their `#[utoipa::path]` attributes
+//! (`responses((status = 200, ..), CommonErrors)`), so one description is written once.
+//! Every body is the error body of docs/protocol.md, "Errors". Documentation only: the
+//! handlers answer with [`crate::error::BranchError`].
+use colmena_shared::error::ErrorBody;
+use utoipa::IntoResponses;
+
+/// 401 and 503 of an operation that reads or writes the local store.
+#[derive(IntoResponses)]
+pub enum CommonErrors {
+    #[response(status = 401, description = "`unauthorized`: missing or wrong POS token")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 503,
+        description = "`storage_unavailable`: the local store cannot read or persist right now; nothing was changed",
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))
+    )]
+    StorageUnavailable(ErrorBody),
+}
+
+/// 401 and 503 of an inventory read.
+#[derive(IntoResponses)]
+pub enum ReadErrors {
+    #[response(status = 401, description = "`unauthorized`: missing or wrong POS token")]
+    Unauthorized(ErrorBody),
+    #[response(
+        status = 503,
+        description = "`storage_unavailable`: the local store cannot be read right now",
+        headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))
+    )]
+    StorageUnavailable(ErrorBody),
+}
+
+/// What the JSON body extractor refuses before a handler runs.
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    #[response(
+        status = 413,
+        description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)"
+    )]
+    PayloadTooLarge(ErrorBody),
+    #[response(
+        status = 415,
+        description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`"
+    )]
+    UnsupportedMediaType(ErrorBody),
+}
+
+/// A backup named by id in the path.
+#[derive(IntoResponses)]
+pub enum BackupIdErrors {
+    #[response(status = 400, description = "`invalid_request`: a malformed path")]
+    InvalidRequest(ErrorBody),
+    #[response(status = 404, description = "`not_found`: no such backup")]
+    NotFound(ErrorBody),
+}

@@ -1,4 +1,4 @@
-//! `colmena-bench push-load`: central ingest under the push protocol (contract §3).
+//! `colmena-bench push-load`: central ingest under the push protocol (see docs/protocol.md).
 //!
 //! Simulates N branches (`B0001`, `B0002`, …). Each branch has its own run of consecutive
 //! seqs 1, 2, 3… cut into batches of sale events (1–3 lines each, `total_cents` equal to

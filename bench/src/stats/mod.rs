@@ -35,7 +35,7 @@ pub struct Args {
 enum StatsCommand {
     /// Median of VALUES (odd count: the middle value as given; "n/a" for none).
     Median {
-        /// Round to this many decimals instead of printing the median as is.
+        /// Round to this many decimals (as bash's printf did) instead of printing it as is.
         #[arg(long)]
         decimals: Option<usize>,
         #[arg(allow_hyphen_values = true)]
@@ -138,7 +138,7 @@ fn execute(command: StatsCommand) -> Result<ExitCode, String> {
         StatsCommand::Median { decimals, values } => {
             let m = num::median(&values);
             match decimals {
-                Some(d) if m != "n/a" => println!("{}", num::fixed(num::awk_num(&m), d)),
+                Some(d) if m != "n/a" => println!("{}", num::fixed_as_bash_printf(&m, d)),
                 _ => println!("{m}"),
             }
         }

@@ -104,6 +104,84 @@ pub fn fixed(x: f64, decimals: usize) -> String {
     format!("{x:.decimals$}")
 }
 
+/// bash's builtin `printf '%.Nf'`, which the script used to round a median: it reads its
+/// argument as an x86-64 `long double` (64-bit significand), not a double, so a decimal
+/// exactly halfway between two results ("0.735" to two places) rounds by where *that*
+/// binary value falls: 0.735 becomes 0.74 where a double gives 0.73. Other values round as
+/// [`fixed`] does, since only an exact decimal tie can land on different sides.
+pub fn fixed_as_bash_printf(s: &str, decimals: usize) -> String {
+    let Some((negative, digits, places)) = plain_decimal(s) else {
+        return fixed(awk_num(s), decimals);
+    };
+    if places != decimals + 1 || digits % 10 != 5 || decimals > 12 {
+        return fixed(awk_num(s), decimals);
+    }
+    let truncated = digits / 10;
+    let rounded = match long_double_side(digits, 10u128.pow(places as u32)) {
+        std::cmp::Ordering::Greater => truncated + 1,
+        std::cmp::Ordering::Less => truncated,
+        // Exactly representable: printf rounds the tie to even.
+        std::cmp::Ordering::Equal => truncated + (truncated % 2),
+    };
+    let scale = 10u128.pow(decimals as u32);
+    let sign = if negative { "-" } else { "" };
+    if decimals == 0 {
+        format!("{sign}{rounded}")
+    } else {
+        format!("{sign}{}.{:0decimals$}", rounded / scale, rounded % scale)
+    }
+}
+
+/// `[-]ddd[.ddd]` as (negative, digits without the point, places after it), trailing zeros of
+/// the fraction dropped; `None` for anything else (exponents, words) or more than 15 digits.
+fn plain_decimal(s: &str) -> Option<(bool, u128, usize)> {
+    let s = s.trim();
+    let (negative, body) = match s.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, s.strip_prefix('+').unwrap_or(s)),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let frac = frac.trim_end_matches('0');
+    let all = format!("{int}{frac}");
+    if all.is_empty() || all.len() > 15 || !all.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((negative, all.parse().ok()?, frac.len()))
+}
+
+/// Where the long double nearest to num/den (num, den > 0) lies relative to num/den itself.
+fn long_double_side(num: u128, den: u128) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    // e = floor(log2(num/den)), first estimated from the bit lengths, then corrected.
+    let bits = |x: u128| 127 - x.leading_zeros() as i32;
+    let at_least_pow2 = |e: i32| if e >= 0 { num >= den << e } else { num << -e >= den };
+    let mut e = bits(num) - bits(den);
+    if !at_least_pow2(e) {
+        e -= 1;
+    }
+    // The significand: num/den scaled into [2^63, 2^64), rounded to nearest, ties to even.
+    let shift = 63 - e;
+    let (n, d) = if shift >= 0 {
+        (num << shift, den)
+    } else {
+        (num, den << -shift)
+    };
+    let (q, r) = (n / d, n % d);
+    if r == 0 {
+        return Ordering::Equal;
+    }
+    let up = match (2 * r).cmp(&d) {
+        Ordering::Greater => true,
+        Ordering::Less => false,
+        Ordering::Equal => q % 2 == 1,
+    };
+    if up {
+        Ordering::Greater
+    } else {
+        Ordering::Less
+    }
+}
+
 /// The median as the script always printed it: with an odd count the middle value exactly
 /// as given ("0.73" stays "0.73"), with an even count the mean of the two middle values
 /// through [`awk_str`]; "n/a" for no values.
@@ -223,6 +301,28 @@ mod tests {
         assert_eq!(median(&strings(&["2", "1", "4", "3"])), "2.5");
         assert_eq!(median(&strings(&["45678.9", "46790.2"])), "46234.6");
         assert_eq!(median(&strings(&["10", "20"])), "15");
+    }
+
+    #[test]
+    fn a_decimal_tie_rounds_the_way_bash_printf_rounds_it() {
+        // Taken from bash 5.2's `printf '%.2f'` on x86-64.
+        assert_eq!(fixed_as_bash_printf("0.735", 2), "0.74");
+        assert_eq!(fixed_as_bash_printf("36.475", 2), "36.47");
+        assert_eq!(fixed_as_bash_printf("22.915", 2), "22.92");
+        assert_eq!(fixed_as_bash_printf("0.125", 2), "0.12");
+        assert_eq!(fixed_as_bash_printf("0.375", 2), "0.38");
+        assert_eq!(fixed_as_bash_printf("2.675", 2), "2.67");
+        assert_eq!(fixed_as_bash_printf("-0.735", 2), "-0.74");
+    }
+
+    #[test]
+    fn values_that_are_not_a_tie_round_as_usual() {
+        assert_eq!(fixed_as_bash_printf("0.73", 2), "0.73");
+        assert_eq!(fixed_as_bash_printf("0.7351", 2), "0.74");
+        assert_eq!(fixed_as_bash_printf("0.7350", 2), "0.74");
+        assert_eq!(fixed_as_bash_printf("1.23457e+06", 2), "1234570.00");
+        assert_eq!(fixed_as_bash_printf("n/a", 2), "0.00");
+        assert_eq!(fixed_as_bash_printf("46234.5", 0), "46234");
     }
 
     #[test]

@@ -211,7 +211,7 @@ pub fn ratio(a: &str, b: &str, decimals: usize) -> String {
 
 /// The largest value, returned as given; the first one wins a tie, and "n/a" (0) loses to
 /// any positive figure.
-pub fn max<'a>(values: &'a [String]) -> Option<&'a str> {
+pub fn max(values: &[String]) -> Option<&str> {
     let mut best: Option<&String> = None;
     for v in values {
         if best.is_none_or(|b| awk_num(v) > awk_num(b)) {

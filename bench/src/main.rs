@@ -66,3 +66,56 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_script_s_calls_parse() {
+        // The shapes scripts/bench.sh uses; a renamed flag would otherwise only show in a run.
+        for args in [
+            &["stats", "median", "--decimals", "2", "0.71", "0.73"][..],
+            &[
+                "stats",
+                "wrk",
+                "f.txt",
+                "--time",
+                "f.txt.time",
+                "--server-ticks",
+                "5",
+                "--hz",
+                "100",
+                "--box",
+                "1",
+                "2",
+                "3",
+                "4",
+            ],
+            &[
+                "stats",
+                "hist",
+                "m.txt",
+                "colmena_sync_latency_seconds",
+                "--bound",
+                "0.05",
+                "--decimals",
+                "1",
+            ],
+            &["stats", "met", "--quick", "n/a", "ge", "0.70"],
+            &["stats", "check", "301.5", "gt", "300"],
+            &["stats", "diff", "1.5", "2.25", "--decimals", "2"],
+            &["stats", "round", "126389.4", "56544.5"],
+            &["catalog", "--products", "100", "--stock", "1000000000"],
+        ] {
+            let argv = std::iter::once("colmena-bench").chain(args.iter().copied());
+            assert!(Cli::try_parse_from(argv).is_ok(), "{args:?}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/bench.sh — every colmena benchmark figure (issue 8) in one command.
+# scripts/bench.sh — every colmena benchmark figure (see BENCHMARKS.md) in one command.
 #
 #   scripts/bench.sh            full run (~15 min): builds release binaries, writes BENCHMARKS.md
 #   scripts/bench.sh --quick    smoke run (~15 s after the build, 1 s per figure) for CI: proves the harness
@@ -20,6 +20,10 @@
 # machines are shared and noisy (±15 % between runs on a quiet box; ×2 while neighbours
 # run their test suites). Load generator and servers
 # share the same 2 cores; every side of every ratio is measured under the same conditions.
+#
+# This script is the driver: it starts the processes, runs the load and saves what the tools
+# print. Every number it reports is computed by `colmena-bench stats …` (bench/src/stats/,
+# unit-tested on captured wrk, oha and /metrics output).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
@@ -97,40 +101,37 @@ stop() {
   wait "$pid" 2>/dev/null || true
 }
 
-rss_kb() { awk '/^VmRSS/{print $2}' "/proc/$1/status"; }
-hwm_kb() { awk '/^VmHWM/{print $2}' "/proc/$1/status"; }
-anon_kb() { awk '/^RssAnon/{print $2}' "/proc/$1/status"; }
-mib() { awk -v k="$1" 'BEGIN{printf "%.1f", k/1024}'; }
-rss_note() { echo "$(mib "$(rss_kb "$1")") MiB (anonymous $(mib "$(anon_kb "$1")") MiB)"; }
+rss_note() { stats rss "$1"; }     # "X MiB (anonymous Y MiB)"
+peak_mib() { stats peak-rss "$1"; }
 
 # ------------------------------------------------------------------ numbers
-to_ms() {  # wrk/oha durations: 850.00us, 1.36ms, 1.20s, 2m -> milliseconds
-  awk -v v="$1" 'BEGIN{
-    if (v ~ /us$/) { sub(/us$/,"",v); printf "%.3f", v/1000 }
-    else if (v ~ /ms$/) { sub(/ms$/,"",v); printf "%.3f", v }
-    else if (v ~ /m$/) { sub(/m$/,"",v); printf "%.3f", v*60000 }
-    else if (v ~ /s$/) { sub(/s$/,"",v); printf "%.3f", v*1000 }
-    else printf "%s", v }'
+# Computed by `colmena-bench stats` ($BENCH, set once the binaries are known, below).
+stats() { "$BENCH" stats "$@"; }
+# vars PREFIX STATS-ARGS... : the KEY=VALUE lines `colmena-bench stats STATS-ARGS` prints
+# become the variables PREFIXKEY; an empty value means the tool did not print that figure.
+vars() {
+  local prefix=$1 out k v
+  shift
+  out=$(stats "$@") || die "colmena-bench stats $1 failed"
+  while IFS='=' read -r k v; do
+    if [ -n "$k" ]; then printf -v "$prefix$k" '%s' "$v"; fi
+  done <<< "$out"
 }
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{ if (NR==0) print "n/a"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b+0 == 0) print "n/a"; else printf "%.2f", a/b }'; }
-fmt0() { awk -v a="$1" 'BEGIN{ printf "%.0f", a }'; }
-ge() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a+0 >= b+0) }'; }
-le() { awk -v a="$1" -v b="$2" 'BEGIN{ exit !(a+0 <= b+0) }'; }
+median() { stats median "$@"; }   # median [--decimals N] VALUES...
+ratio() { stats ratio "$1" "$2"; }
+fmt0() { stats round "$1"; }
 met() {  # met VALUE ge|le GOAL
-  if [ "$1" = "n/a" ]; then echo "not measured"
-  elif [ "$QUICK" = 1 ]; then echo "smoke run: not judged"
-  elif "$2" "$1" "$3"; then echo "**met**"
-  else echo "**not met**"; fi
+  if [ "$QUICK" = 1 ]; then stats met --quick "$@"; else stats met "$@"; fi
 }
 
 cpu_ticks() { local s; s=$(cat "/proc/$1/stat"); s=${s##*) }; set -- $s; echo $(( ${12} + ${13} )); }  # utime+stime
-box_ticks() { awk '/^cpu /{print $2+$3+$4+$5+$6+$7+$8, $5+$6}' /proc/stat; }                       # total, idle+iowait
+box_ticks() { stats box-ticks; }                                                                        # total, idle+iowait
 HZ=$(getconf CLK_TCK)
 
 # wrk_run LABEL ADDR PID [LUA] : WRK_RPS, WRK_P50, WRK_P99 (ms), WRK_CPU_US (server CPU µs per
-# request: utime+stime of PID over the run ÷ requests — much less noisy than req/s) and
-# WRK_IDLE (% of the box idle during the run). Fails on wrk errors or non-2xx answers.
+# request: utime+stime of PID over the run ÷ requests — much less noisy than req/s),
+# WRK_GEN_US (wrk's own CPU per request), WRK_IDLE (% of the box idle during the run) and
+# WRK_REQUESTS. Fails on wrk errors or non-2xx answers.
 wrk_run() {
   local label=$1 addr=$2 pid=$3 lua=${4:-$WORK/sell.lua} f=$WORK/wrk-$1.txt c0 c1 b0 b1
   if [ "$WARMUP" -gt 0 ]; then wrk -t2 -c64 -d"${WARMUP}s" -s "$lua" "http://$addr/sell" > /dev/null; fi
@@ -138,19 +139,11 @@ wrk_run() {
   local TIMEFORMAT='%U %S'
   { time wrk -t2 -c64 -d"${DUR}s" --latency -s "$lua" "http://$addr/sell" > "$f"; } 2> "$f.time"
   c1=$(cpu_ticks "$pid"); b1=$(box_ticks)
-  WRK_RPS=$(awk '/^Requests\/sec:/{print $2}' "$f")
-  WRK_P50=$(to_ms "$(awk '$1=="50%"{print $2}' "$f")")
-  WRK_P99=$(to_ms "$(awk '$1=="99%"{print $2}' "$f")")
-  local n non2xx sock
-  n=$(awk '/requests in/{print $1}' "$f")
-  non2xx=$(awk -F': ' '/Non-2xx/{print $2}' "$f"); non2xx=${non2xx:-0}
-  sock=$(grep -o 'Socket errors:.*' "$f" || true)
-  [ -n "$WRK_RPS" ] && [ "${n:-0}" -gt 0 ] || die "$label: wrk measured nothing (see $f)"
-  WRK_CPU_US=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="$n" 'BEGIN{ printf "%.1f", t / hz * 1e6 / n }')
-  WRK_IDLE=$(echo "$b0 $b1" | awk '{ printf "%.0f", 100 * ($4 - $2) / ($3 - $1) }')
-  WRK_GEN_US=$(awk -v n="$n" '{ printf "%.1f", ($1 + $2) * 1e6 / n }' "$f.time")
-  echo "$label: $n requests, $WRK_RPS req/s, p50 $WRK_P50 ms, p99 $WRK_P99 ms, server CPU $WRK_CPU_US µs/req, wrk CPU $WRK_GEN_US µs/req, box idle $WRK_IDLE %, non-2xx $non2xx${sock:+, $sock}" | tee -a "$RAW" >&2
-  [ "$non2xx" = 0 ] || die "$label: $non2xx non-2xx answers (see $f) — the figure would be meaningless"
+  # shellcheck disable=SC2086  # b0 and b1 are "TOTAL IDLE": two arguments each
+  vars WRK_ wrk "$f" --time "$f.time" --server-ticks $((c1 - c0)) --hz "$HZ" --box $b0 $b1
+  [ -n "$WRK_RPS" ] && [ "${WRK_REQUESTS:-0}" -gt 0 ] || die "$label: wrk measured nothing (see $f)"
+  echo "$label: $WRK_REQUESTS requests, $WRK_RPS req/s, p50 $WRK_P50 ms, p99 $WRK_P99 ms, server CPU $WRK_CPU_US µs/req, wrk CPU $WRK_GEN_US µs/req, box idle $WRK_IDLE %, non-2xx $WRK_NON2XX${WRK_SOCKET_ERRORS:+, $WRK_SOCKET_ERRORS}" | tee -a "$RAW" >&2
+  [ "$WRK_NON2XX" = 0 ] || die "$label: $WRK_NON2XX non-2xx answers (see $f) — the figure would be meaningless"
 }
 
 # ------------------------------------------------------------------ build and tools
@@ -203,14 +196,15 @@ EOF
 # 10^6, so the first-boot seed is one adjustment event per product (larger stock travels in
 # pieces of 10^6, which would add events to the drain being measured).
 catalog() {  # catalog N STOCK FILE
-  awk -v n="$1" -v s="$2" 'BEGIN{ printf "["; for (i=1;i<=n;i++) printf "%s{\"product_id\":\"P%d\",\"name\":\"Producto %d\",\"price_cents\":%d,\"stock\":%d}", (i>1?",":""), i, i, 100+(i*37)%900, s; print "]" }' > "$3"
+  "$BENCH" catalog --products "$1" --stock "$2" > "$3"
 }
 catalog 100 1000000000 "$WORK/catalog.json"
 catalog 100 1000000 "$WORK/catalog-sync.json"
 
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 NPROC=$(nproc)
-MEM=$(free -g | awk '/^Mem:/{print $2" GiB total, "$7" GiB available"}')
+read -r _ MEM_TOTAL _ _ _ _ MEM_AVAIL _ < <(free -g | grep '^Mem:')
+MEM="$MEM_TOTAL GiB total, $MEM_AVAIL GiB available"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 STARTED=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 GIT=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
@@ -278,7 +272,7 @@ run_p5() {
     done
     if [ "${#eps[@]}" -gt 0 ]; then
       printf -v "P5_$n" '%s' "$(fmt0 "$(median "${eps[@]}")")"
-      printf -v "P5_RUNS_$n" '%s' "$(printf '%.0f ' "${eps[@]}")"
+      printf -v "P5_RUNS_$n" '%s' "$(stats round "${eps[@]}")"
     fi
   done
   pg_stop
@@ -288,7 +282,7 @@ run_p5() {
 }
 if [ "$ONLY_P5" = 1 ]; then
   run_p5
-  P5_BEST=$(awk -v a="$P5_1" -v b="$P5_2" 'BEGIN{ if (b+0 > a+0) print b; else print a }')
+  P5_BEST=$(stats max "$P5_1" "$P5_2")
   echo "| P5 | central ingest on PostgreSQL, $P4_BRANCHES simulated branches, batches of 500, 1 and 2 central instances | **$P5_1 / $P5_2 events/s** — $P5_NOTE | ≥ 40,000 events/s | $(met "$P5_BEST" ge 40000) |"
   cat "$RAW"
   exit 0
@@ -333,50 +327,31 @@ P1_B=$(fmt0 "$(median "${B_RPS[@]}")") P1_S=$(fmt0 "$(median "${S_RPS[@]}")")
 # baseline run just before it, so slow drifts of the machine's load cancel within a pair.
 P1_RR=()
 for i in "${!S_RPS[@]}"; do P1_RR+=("$(ratio "${S_RPS[$i]}" "${B_RPS[$i]}")"); done
-P1_R=$(printf '%.2f' "$(median "${P1_RR[@]}")")
+P1_R=$(median --decimals 2 "${P1_RR[@]}")
 echo "P1 per-round ratios: ${P1_RR[*]} -> median $P1_R (ratio of the medians: $(ratio "$P1_S" "$P1_B"))" | tee -a "$RAW" >&2
 P1_BCPU=$(median "${B_CPU[@]}") P1_SCPU=$(median "${S_CPU[@]}") P1_BGEN=$(median "${B_GEN[@]}") P1_SGEN=$(median "${S_GEN[@]}")
 P1_BP50=$(median "${B_P50[@]}") P1_BP99=$(median "${B_P99[@]}") P1_SP50=$(median "${S_P50[@]}") P1_SP99=$(median "${S_P99[@]}")
 log "P1: branch $P1_S / baseline $P1_B = $P1_R"
 if [ -n "$SHM" ]; then
   rmdir "$SHM" 2>/dev/null || true
-  P1_TR=$(printf '%.2f' "$(median "${T_RR[@]}")")
+  P1_TR=$(median --decimals 2 "${T_RR[@]}")
   P1_TNOTE="**$P1_TR** of the baseline (per-round ratios ${T_RR[*]}; median $(fmt0 "$(median "${T_RPS[@]}")") req/s, server CPU $(median "${T_CPU[@]}") µs per request) — the same code with its store on tmpfs, where an fsync is free: the part of the gap the disk does not explain"
   echo "P1 diagnostic, store on tmpfs: per-round ratios ${T_RR[*]} -> median $P1_TR" | tee -a "$RAW" >&2
 else
   P1_TNOTE="not measured (no writable tmpfs at /dev/shm)"
 fi
-P1_FR=$(printf '%.2f' "$(median "${F_RR[@]}")") P1_SFR=$(printf '%.2f' "$(median "${SF_RR[@]}")")
+P1_FR=$(median --decimals 2 "${F_RR[@]}") P1_SFR=$(median --decimals 2 "${SF_RR[@]}")
 P1_FNOTE="**$P1_FR** of the baseline (per-round ratios ${F_RR[*]}; median $(fmt0 "$(median "${F_RPS[@]}")") req/s, server CPU $(median "${F_CPU[@]}") µs per request); the branch reached **$P1_SFR** of this floor (per-round ratios ${SF_RR[*]})"
 echo "P1 diagnostic, durable floor: per-round ratios ${F_RR[*]} -> median $P1_FR; branch ÷ floor ${SF_RR[*]} -> median $P1_SFR" | tee -a "$RAW" >&2
 
 # ------------------------------------------------------------------ P2 (oha, open loop)
-hist_p99() {  # hist_p99 METRICS_FILE NAME : "p99_seconds fraction_le_0.05 count" from a Prometheus histogram
-  awk -v name="$2" '
-    index($0, name "_bucket{") == 1 { le = $0; sub(/.*le="/, "", le); sub(/".*/, "", le); n++; L[n] = (le == "+Inf" ? 1e300 : le + 0); C[n] = $NF + 0 }
-    END {
-      total = C[n]; if (total == 0) { print "n/a n/a 0"; exit }
-      want = 0.99 * total; prev_le = 0; prev_c = 0; p = "n/a"; f = 0
-      for (i = 1; i <= n; i++) {
-        if (L[i] == 0.05) f = C[i] / total
-        if (p == "n/a" && C[i] >= want) { p = (L[i] >= 1e300 ? "inf" : prev_le + (L[i] - prev_le) * (want - prev_c) / (C[i] - prev_c)) }
-        prev_le = L[i]; prev_c = C[i]
-      }
-      printf "%s %.4f %d\n", p, f, total
-    }' "$1"
-}
 P2_P99=n/a P2_NOTE=""
-oha_pct() {  # oha_pct FILE PCT -> milliseconds ("  99.00% in 4.9086 ms" or "... in 0.0049 secs")
-  awk -v p="$2" '$1 == p && $2 == "in" { v = $3; if ($4 ~ /^sec/) v *= 1000; printf "%.3f", v; exit }' "$1"
-}
 oha_run() {  # oha_run LABEL ADDR RATE CONNS
   "$OHA" -z "${DUR}s" -c "$4" -q "$3" --latency-correction --no-tui -m POST \
     -H "Authorization: Bearer t" -T application/json -d '{"product_id":"P1","quantity":1}' \
     "http://$2/sell" > "$WORK/oha-$1.txt" 2>&1 || true
-  OHA_P50=$(oha_pct "$WORK/oha-$1.txt" 50.00%) OHA_P99=$(oha_pct "$WORK/oha-$1.txt" 99.00%)
-  OHA_RPS=$(awk '/Requests\/sec:/{printf "%.0f", $2}' "$WORK/oha-$1.txt")
-  OHA_OK=$(awk '$1 == "[201]" {print $2}' "$WORK/oha-$1.txt")
-  echo "$1: oha -z ${DUR}s -c $4 -q $3 --latency-correction: ${OHA_RPS:-?} req/s, p50 ${OHA_P50:-?} ms, p99 ${OHA_P99:-?} ms, ${OHA_OK:-0} × 201, $(grep -c '^  \[[^2]' "$WORK/oha-$1.txt" || true) non-201/error lines" | tee -a "$RAW" >&2
+  vars OHA_ oha "$WORK/oha-$1.txt"  # OHA_P50, OHA_P99 (ms), OHA_RPS, OHA_OK (201s), OHA_OTHER_LINES
+  echo "$1: oha -z ${DUR}s -c $4 -q $3 --latency-correction: ${OHA_RPS:-?} req/s, p50 ${OHA_P50:-?} ms, p99 ${OHA_P99:-?} ms, ${OHA_OK:-0} × 201, $OHA_OTHER_LINES non-201/error lines" | tee -a "$RAW" >&2
 }
 # The disk's fsync latency, where the branch's store lives: a durable /sell waits for its
 # group commit's fsync, so this p99 is a floor under P2's that code cannot lower.
@@ -386,7 +361,7 @@ FSYNC_P50=$(echo "$FSYNC_LINE" | sed -n 's/.* p50=\([0-9.]*\).*/\1/p')
 FSYNC_P99=$(echo "$FSYNC_LINE" | sed -n 's/.* p99=\([0-9.]*\).*/\1/p')
 FSYNC_NOTE="the disk's own fsync in this run: p50 ${FSYNC_P50:-?} ms, p99 ${FSYNC_P99:-?} ms (colmena-bench fsync-probe), a floor under any durable /sell p99"
 if [ -n "$OHA" ]; then
-  RATE=$(awk -v r="$P1_S" 'BEGIN{ printf "%d", r/2 }')
+  RATE=$(( P1_S / 2 ))  # P1_S is a whole number of req/s
   log "P2: oha open loop at $RATE req/s (half the branch's P1 median), latency-corrected; baseline at the same rate for reference"
   echo "### P2 runs" >> "$RAW"
   B2=() S2=() F2=() L2=() L2B=()
@@ -408,10 +383,11 @@ if [ -n "$OHA" ]; then
     # The fsyncs the branch itself made under this load (its own histogram, warm-up included).
     curl -s "http://$START_ADDR/metrics" > "$WORK/p2-metrics-r$r.txt" || true
     stop "$START_PID"
-    read -r FQ _ FN < <(hist_p99 "$WORK/p2-metrics-r$r.txt" colmena_outbox_fsync_duration_seconds)
-    if [ "${FN:-0}" -gt 0 ] && [ "$FQ" != n/a ] && [ "$FQ" != inf ]; then
-      F2+=("$(awk -v q="$FQ" 'BEGIN{printf "%.3f", q*1000}')")
-      echo "p2-branch-r$r: the branch's own fdatasyncs during the run: $FN, p99 ${F2[-1]} ms (colmena_outbox_fsync_duration_seconds, interpolated inside its bucket)" | tee -a "$RAW" >&2
+    # p99 in ms, interpolated inside its bucket: BRANCH_FSYNC_QUANTILE_MS (n/a, inf or a number), BRANCH_FSYNC_COUNT
+    vars BRANCH_FSYNC_ hist "$WORK/p2-metrics-r$r.txt" colmena_outbox_fsync_duration_seconds --decimals 3
+    if [ "$BRANCH_FSYNC_COUNT" -gt 0 ] && [ "$BRANCH_FSYNC_QUANTILE_MS" != n/a ] && [ "$BRANCH_FSYNC_QUANTILE_MS" != inf ]; then
+      F2+=("$BRANCH_FSYNC_QUANTILE_MS")
+      echo "p2-branch-r$r: the branch's own fdatasyncs during the run: $BRANCH_FSYNC_COUNT, p99 ${F2[-1]} ms (colmena_outbox_fsync_duration_seconds, interpolated inside its bucket)" | tee -a "$RAW" >&2
     fi
     [ "${OHA_OK:-0}" -gt 0 ] || die "P2: oha got no 201 from the branch (see $WORK/oha-p2-branch-r$r.txt)"
   done
@@ -451,7 +427,7 @@ if central_works; then
   P3_DOWN=$(fmt0 "$(median "${DOWN[@]}")") P3_UP=$(fmt0 "$(median "${UP[@]}")")
   P3_RR=()
   for i in "${!DOWN[@]}"; do P3_RR+=("$(ratio "${DOWN[$i]}" "${UP[$i]}")"); done
-  P3_R=$(printf '%.2f' "$(median "${P3_RR[@]}")")
+  P3_R=$(median --decimals 2 "${P3_RR[@]}")
   echo "P3 per-round ratios: ${P3_RR[*]} -> median $P3_R" | tee -a "$RAW" >&2
   P3_NOTE="median of the per-round ratios ${P3_RR[*]}; medians: down $P3_DOWN req/s, up $P3_UP req/s; relay backlog at the end of the 'up' runs: at most $P3_MAXLAG events"
 else
@@ -482,14 +458,14 @@ if central_works; then
       # Right after the storm, then at rest: the services hand freed memory back every 5 s.
       C_AFTER=$(rss_note "$CPID")
       sleep 6
-      P9_CENTRAL="central after P4 ($P4_BRANCHES branches, $EVENTS events in SQLite): RSS $C_AFTER right after the last push, $(rss_note "$CPID") 6 s later at rest, peak $(mib "$(hwm_kb "$CPID")") MiB"
+      P9_CENTRAL="central after P4 ($P4_BRANCHES branches, $EVENTS events in SQLite): RSS $C_AFTER right after the last push, $(rss_note "$CPID") 6 s later at rest, peak $(peak_mib "$CPID") MiB"
     fi
     stop "$CPID"
   done
   echo "$P9_CENTRAL" >> "$RAW"
   if [ "${#EPS[@]}" -gt 0 ]; then
     P4_EPS=$(fmt0 "$(median "${EPS[@]}")")
-    P4_NOTE="median of ${#EPS[@]} run(s) ($(printf '%.0f ' "${EPS[@]}")events/s), $P4_CONC concurrent pushers; push latencies in raw${P4_FAILED:+; $P4_FAILED}"
+    P4_NOTE="median of ${#EPS[@]} run(s) ($(stats round "${EPS[@]}") events/s), $P4_CONC concurrent pushers; push latencies in raw${P4_FAILED:+; $P4_FAILED}"
   else
     P4_NOTE=$P4_FAILED
   fi
@@ -515,12 +491,13 @@ if [ -n "$OHA" ] && central_works; then
   sleep 1
   curl -s "http://$BADDR/metrics" > "$WORK/p7-metrics.txt" || true
   stop "$BPID"; stop "$CPID"
-  read -r P7_S P7_F P7_N < <(hist_p99 "$WORK/p7-metrics.txt" colmena_sync_latency_seconds)
-  if [ "$P7_S" != n/a ] && [ "$P7_S" != inf ]; then
-    P7_P99=$(awk -v s="$P7_S" 'BEGIN{ printf "%.1f", s * 1000 }')
-    P7_NOTE="from the branch's colmena_sync_latency_seconds histogram ($P7_N events; p99 interpolated inside its bucket; $(awk -v f="$P7_F" 'BEGIN{printf "%.2f", f*100}') % of events ≤ 50 ms)"
+  # P7H_QUANTILE_MS (the p99, interpolated inside its bucket), P7H_SHARE_PCT (≤ 50 ms), P7H_COUNT
+  vars P7H_ hist "$WORK/p7-metrics.txt" colmena_sync_latency_seconds --bound 0.05 --decimals 1
+  if [ "$P7H_QUANTILE_MS" != n/a ] && [ "$P7H_QUANTILE_MS" != inf ]; then
+    P7_P99=$P7H_QUANTILE_MS
+    P7_NOTE="from the branch's colmena_sync_latency_seconds histogram ($P7H_COUNT events; p99 interpolated inside its bucket; $P7H_SHARE_PCT % of events ≤ 50 ms)"
   else
-    P7_NOTE="the histogram had no usable data ($P7_N events) — see raw"
+    P7_NOTE="the histogram had no usable data ($P7H_COUNT events) — see raw"
   fi
   grep '^colmena_sync_latency_seconds' "$WORK/p7-metrics.txt" >> "$RAW" || true
 else
@@ -548,10 +525,10 @@ while :; do
   if grep -q 'Non-2xx' "$WORK/fill.txt"; then die "fill: non-2xx answers (see $WORK/fill.txt)"; fi
 done
 FILL_S=$(( $(date +%s) - FILL0 ))
-RSS_LOAD=$(rss_note "$BPID") HWM=$(mib "$(hwm_kb "$BPID")")
+RSS_LOAD=$(rss_note "$BPID") HWM=$(peak_mib "$BPID")
 echo "fill: $LAST pending events ($P9_PRODUCTS seed adjustments + sales over 100 products, central down) in ${FILL_S}s" | tee -a "$RAW" >&2
 stop "$BPID"
-FIRST_BOOT=$(awk -v a="$T0" -v b="$T1" 'BEGIN{printf "%.2f", b-a}')
+FIRST_BOOT=$(stats diff "$T0" "$T1" --decimals 2)
 P9_BRANCH="branch with $P9_PRODUCTS products: RSS $RSS_IDLE after first boot, $RSS_LOAD after selling up to $LAST pending events (peak $HWM MiB)"
 P6_S=n/a P6_NOTE="" P8_S=n/a
 if central_works; then
@@ -566,16 +543,16 @@ if central_works; then
   while :; do
     APPLIED=$(curl -s -H 'Authorization: Bearer adm' "http://$CADDR/branches" | grep -o '"branch_id":"CUS","applied_through":[0-9]*' | grep -o '[0-9]*$' || true)
     [ "${APPLIED:-0}" -ge "$LAST" ] && break
-    if awk -v a="$T2" -v b="$(date +%s.%N)" 'BEGIN{exit !(b-a > 300)}'; then log "P6: central has ${APPLIED:-0}/$LAST after 300 s; giving up"; break; fi
+    if stats check "$(stats diff "$T2" "$(date +%s.%N)")" gt 300; then log "P6: central has ${APPLIED:-0}/$LAST after 300 s; giving up"; break; fi
     sleep 0.1
   done
   T4=$(date +%s.%N)
   RSS_DRAINED=$(rss_note "$BPID")
   stop "$BPID"; stop "$CPID"
-  P8_S=$(awk -v a="$T2" -v b="$T3" 'BEGIN{printf "%.2f", b-a}')
+  P8_S=$(stats diff "$T2" "$T3" --decimals 2)
   if [ "${APPLIED:-0}" -ge "$LAST" ]; then
-    P6_S=$(awk -v a="$T2" -v b="$T4" 'BEGIN{printf "%.1f", b-a}')
-    P6_NOTE="$LAST pending events, from the branch's restart against a live central until central's applied_through reached its last_seq ($(awk -v n="$LAST" -v a="$T2" -v b="$T4" 'BEGIN{printf "%.0f", n/(b-a)}') events/s end to end)"
+    P6_S=$(stats diff "$T2" "$T4" --decimals 1)
+    P6_NOTE="$LAST pending events, from the branch's restart against a live central until central's applied_through reached its last_seq ($(stats ratio "$LAST" "$(stats diff "$T2" "$T4")" --decimals 0) events/s end to end)"
   else
     P6_NOTE="central had ${APPLIED:-0} of $LAST events after 300 s"
   fi
@@ -587,7 +564,7 @@ else
   start branch "$SUC" --branch-id CUS --pos-token t --data-dir "$WORK/big" --central-url http://127.0.0.1:1 --listen 127.0.0.1:0 --startup-sync-timeout 1s
   T3=$(date +%s.%N)
   stop "$START_PID"
-  P8_S=$(awk -v a="$T2" -v b="$T3" 'BEGIN{printf "%.2f", b-a}')
+  P8_S=$(stats diff "$T2" "$T3" --decimals 2)
   P8_NOTE="restart to 'listening' with $P9_PRODUCTS products and $LAST pending events, central down (first boot with seeding: ${FIRST_BOOT}s)"
   P6_NOTE="not measured: no working colmena-central binary"
   echo "P8: $P8_NOTE: ${P8_S}s" >> "$RAW"
@@ -617,9 +594,7 @@ LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 P1_MET=$(met "$P1_R" ge 0.70) P2_MET=$(met "$P2_P99" le 2) P3_MET=$(met "$P3_R" ge 0.95) P4_MET=$(met "$P4_EPS" ge 100000)
 MODE="full"; [ "$QUICK" = 1 ] && MODE="QUICK SMOKE RUN (1 s per figure, tiny sizes: the numbers mean nothing, only that the harness works)"
 # Hand-written analysis (between the markers) survives regeneration.
-PRESERVED=""
-if [ -f "$OUT" ]; then PRESERVED=$(awk '/<!-- analysis:begin -->/{f=1} f{print} /<!-- analysis:end -->/{f=0}' "$OUT"); fi
-[ -n "$PRESERVED" ] || PRESERVED=$'<!-- analysis:begin -->\n_No analysis yet._\n<!-- analysis:end -->'
+PRESERVED=$(stats analysis "$OUT")  # a placeholder block when $OUT has none (or does not exist)
 {
 cat <<EOF
 # colmena benchmarks
@@ -633,7 +608,7 @@ Reproduce with \`scripts/bench.sh\` (full, ~15 min) or \`scripts/bench.sh --quic
 | machine | $NPROC cores (\`nproc\`), $CPU; memory $MEM (\`free -g\`) |
 | load average before / after | $LOAD_BEFORE / $LOAD_AFTER |
 | code | git $GIT, $DIRTY uncommitted paths; $BUILD_NOTE |
-| load generator | wrk $(wrk -v 2>&1 | head -1 | awk '{print $2}') (Debian), \`wrk -t2 -c64 -d${DUR}s --latency\`, Lua script POSTing \`{"product_id":"P1","quantity":1}\` with \`Authorization: Bearer\` and \`Content-Type: application/json\`; ${WARMUP}s unrecorded warm-up before each run |
+| load generator | wrk $(wrk -v 2>&1 | head -1 | cut -d' ' -f2) (Debian), \`wrk -t2 -c64 -d${DUR}s --latency\`, Lua script POSTing \`{"product_id":"P1","quantity":1}\` with \`Authorization: Bearer\` and \`Content-Type: application/json\`; ${WARMUP}s unrecorded warm-up before each run |
 
 **Noise caveat.** These figures were taken on a *shared* 2-core VM: colleagues compile and run
 tests on the same cores, and wrk itself runs on the same 2 cores as the server under test.
@@ -658,7 +633,7 @@ with the host.
 | P2 | \`/sell\` p99 at half the max rate, open loop, CO-corrected | $P2_P99 ms — $P2_NOTE | ≤ 2 ms | $P2_MET |
 | P3 | \`/sell\` throughput central down ÷ central up | **$P3_R** — $P3_NOTE. On one 2-core box "up" also pays for central and the relay's pushes, so > 1 is expected; the point is that "down" is not slower | ≥ 0.95 | $P3_MET |
 | P4 | central ingest, $P4_BRANCHES simulated branches, batches of 500, SQLite | **$P4_EPS events/s** — $P4_NOTE | ≥ 100,000 events/s | $P4_MET |
-| P5 | central ingest on PostgreSQL, $P4_BRANCHES simulated branches, batches of 500, 1 and 2 central instances | **$P5_1 / $P5_2 events/s** — $P5_NOTE | ≥ 40,000 events/s | $(met "$(awk -v a="$P5_1" -v b="$P5_2" 'BEGIN{ if (b+0 > a+0) print b; else print a }')" ge 40000) |
+| P5 | central ingest on PostgreSQL, $P4_BRANCHES simulated branches, batches of 500, 1 and 2 central instances | **$P5_1 / $P5_2 events/s** — $P5_NOTE | ≥ 40,000 events/s | $(met "$(stats max "$P5_1" "$P5_2")" ge 40000) |
 | P6 | branch with 1,000,000 pending events: time until central has them all | $P6_S s — $P6_NOTE | ≤ 20 s | $(met "$P6_S" le 20) |
 | P7 | sync latency p99 (commit → central ack), healthy, 1,000 sales/s | $P7_P99 ms — $P7_NOTE | ≤ 50 ms | $(met "$P7_P99" le 50) |
 | P8 | branch restart to ready, 1,000,000 pending events, 100,000 products | $P8_S s — $P8_NOTE | ≤ 3 s | $(met "$P8_S" le 3) |

@@ -1,4 +1,4 @@
-//! `colmena-bench push-load`: central ingest under the push protocol (contract §3).
+//! `colmena-bench push-load`: central ingest under the push protocol (see docs/protocol.md).
 //!
 //! Simulates N branches (`B0001`, `B0002`, …). Each branch has its own run of consecutive
 //! seqs 1, 2, 3… cut into batches of sale events (1–3 lines each, `total_cents` equal to
@@ -199,6 +199,22 @@ struct Tally {
     first_error: Option<String>,
 }
 
+impl Tally {
+    /// Adds one pusher's tally; the first error kept is the first pusher's that had one.
+    fn absorb(&mut self, t: Tally) {
+        self.pushes_ok += t.pushes_ok;
+        self.events_applied += t.events_applied;
+        self.duplicates += t.duplicates;
+        self.latencies_us.extend(t.latencies_us);
+        for (k, v) in t.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        if self.first_error.is_none() {
+            self.first_error = t.first_error;
+        }
+    }
+}
+
 fn percentile(sorted: &[u64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
@@ -208,17 +224,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 }
 
 pub fn run(a: Args) -> Result<(), String> {
-    let token = match (&a.token, &a.token_file) {
-        (Some(t), _) => t.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f)
-            .map_err(|e| format!("--token-file {}: {e}", f.display()))?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string(),
-        (None, None) => return Err("--token, --token-file or COLMENA_ADMIN_TOKEN is required".into()),
-    };
+    let token = token(&a)?;
     if a.branches == 0 || a.batch == 0 || a.concurrency == 0 || a.products == 0 {
         return Err("--branches, --batch, --concurrency and --products must be at least 1".into());
     }
@@ -232,8 +238,27 @@ pub fn run(a: Args) -> Result<(), String> {
         return Err("--central needs at least one URL".into());
     }
     let ids = branch_ids(&a.branch_prefix, a.branches)?;
+    let loads = build_all(&a, &ids)?;
+    let (wall, tally) = push_all(&a, &centrals, &token, loads)?;
+    report(&a, wall, tally)
+}
 
-    // ------------------------------------------------------------ untimed: build every body
+fn token(a: &Args) -> Result<String, String> {
+    match (&a.token, &a.token_file) {
+        (Some(t), _) => Ok(t.clone()),
+        (None, Some(f)) => Ok(std::fs::read_to_string(f)
+            .map_err(|e| format!("--token-file {}: {e}", f.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()),
+        (None, None) => Err("--token, --token-file or COLMENA_ADMIN_TOKEN is required".into()),
+    }
+}
+
+/// Untimed: builds every body of every branch, on all cores, before the clock starts.
+fn build_all(a: &Args, ids: &[String]) -> Result<Vec<BranchLoad>, String> {
     let prep = Instant::now();
     let products: Vec<(String, i64)> = (1..=a.products)
         .map(|i| (format!("P{i:05}"), 50 + (i as i64 * 37) % 5000))
@@ -247,7 +272,7 @@ pub fn run(a: Args) -> Result<(), String> {
         let chunk = a.branches.div_ceil(threads);
         let mut handles = Vec::new();
         for (t, slots) in loads.chunks_mut(chunk).enumerate() {
-            let (a, ids, products, now) = (&a, &ids, &products, &now);
+            let (products, now) = (&products, &now);
             handles.push(s.spawn(move || -> Result<(), String> {
                 for (j, slot) in slots.iter_mut().enumerate() {
                     let i = t * chunk + j;
@@ -280,19 +305,23 @@ pub fn run(a: Args) -> Result<(), String> {
         body_bytes as f64 / 1e6,
         prep.elapsed().as_secs_f64()
     );
+    Ok(loads)
+}
 
-    // ------------------------------------------------------------ timed: push
+/// Timed: checks every central's health, then pushes everything with `a.concurrency`
+/// pushers dealt over the centrals; returns the wall time of the pushes and their tally.
+fn push_all(a: &Args, centrals: &[String], token: &str, loads: Vec<BranchLoad>) -> Result<(Duration, Tally), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let (wall, tally) = rt.block_on(async move {
+    rt.block_on(async move {
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(a.concurrency)
             .timeout(Duration::from_secs(a.timeout_secs))
             .build()
             .map_err(|e| e.to_string())?;
-        for central in &centrals {
+        for central in centrals {
             let health = client
                 .get(format!("{central}/health"))
                 .send()
@@ -318,21 +347,15 @@ pub fn run(a: Args) -> Result<(), String> {
         }
         let mut total = Tally::default();
         for t in tasks {
-            let t = t.await.map_err(|e| e.to_string())?;
-            total.pushes_ok += t.pushes_ok;
-            total.events_applied += t.events_applied;
-            total.duplicates += t.duplicates;
-            total.latencies_us.extend(t.latencies_us);
-            for (k, v) in t.errors {
-                *total.errors.entry(k).or_default() += v;
-            }
-            if total.first_error.is_none() {
-                total.first_error = t.first_error;
-            }
+            total.absorb(t.await.map_err(|e| e.to_string())?);
         }
         Ok::<_, String>((started.elapsed(), total))
-    })?;
+    })
+}
 
+/// Prints the human line (and with `--json` the JSON line scripts read); fails when
+/// nothing was applied, so a broken central cannot pass for a slow one.
+fn report(a: &Args, wall: Duration, tally: Tally) -> Result<(), String> {
     let mut lat = tally.latencies_us;
     lat.sort_unstable();
     let secs = wall.as_secs_f64();

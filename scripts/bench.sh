@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # scripts/bench.sh — every colmena benchmark figure (see BENCHMARKS.md) in one command.
 #
-#   scripts/bench.sh            full run (~15 min): builds release binaries, writes BENCHMARKS.md
+#   scripts/bench.sh            full run (~15 min): builds release binaries, writes the full report to
+#                               target/bench/report.md (BENCHMARKS.md is the one-page summary of it,
+#                               edited by hand; earlier reports go to docs/benchmarks-history.md)
 #   scripts/bench.sh --quick    smoke run (~15 s after the build, 1 s per figure) for CI: proves the harness
 #                               still works end to end; prints its report instead of writing
 #                               BENCHMARKS.md, and exits non-zero if the harness is broken
@@ -12,7 +14,7 @@
 # Options: --quick · --no-build (use the binaries already in target/release) ·
 #          --out FILE · --rounds N (alternating rounds per ratio, default 5) ·
 #          --duration S (wrk seconds per run, default 10) · --only-p5 (only P5, PostgreSQL
-#          ingest; prints its rows instead of writing BENCHMARKS.md) · --install-oha (cargo install oha
+#          ingest; prints its rows instead of writing the report) · --install-oha (cargo install oha
 #          once if missing, ~4 min build, for P2/P7) · --profile (perf-record the branch's
 #          /sell under load, report in $WORK/profile-*.txt)
 #
@@ -52,7 +54,7 @@ if [ "$QUICK" = 1 ]; then
   PENDING_TARGET=10000 FILL_CHUNK=1 FILL_CAP=20
 fi
 WORK=$(mktemp -d /tmp/colmena-bench.XXXXXX)
-[ -n "$OUT" ] || { if [ "$QUICK" = 1 ]; then OUT=$WORK/BENCHMARKS.quick.md; else OUT=$ROOT/BENCHMARKS.md; fi; }
+[ -n "$OUT" ] || { if [ "$QUICK" = 1 ]; then OUT=$WORK/BENCHMARKS.quick.md; else mkdir -p "$ROOT/target/bench"; OUT=$ROOT/target/bench/report.md; fi; }
 RAW=$WORK/raw.txt
 : > "$RAW"
 log() { echo "== $*" >&2; }

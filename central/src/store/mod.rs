@@ -20,6 +20,7 @@ use colmena_shared::wire::{AllocationResponse, BranchSummary, CentralProductStoc
 use std::path::PathBuf;
 use std::str::FromStr;
 
+mod common;
 pub mod postgres;
 pub mod sqlite;
 

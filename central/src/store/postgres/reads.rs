@@ -1,0 +1,229 @@
+//! The reads, each in one read-only REPEATABLE READ snapshot.
+use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT};
+use crate::store::common::{decode_lines, inventory_entry, to_i64, to_u64};
+use crate::store::{PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
+use colmena_shared::clock;
+use colmena_shared::ids::BranchId;
+use colmena_shared::wire::{CentralProductStock, CentralSale, Change, ChangeKind};
+use futures::future::BoxFuture;
+use std::collections::BTreeMap;
+use tokio_postgres::IsolationLevel;
+
+impl PgStore {
+    /// Runs `f` in a read-only REPEATABLE READ transaction: every query of one answer reads
+    /// the same snapshot, as the SQLite store's read transactions do.
+    pub(super) async fn snapshot_read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: for<'t> FnOnce(&'t deadpool_postgres::Transaction<'t>) -> BoxFuture<'t, Result<T, StoreError>>,
+    {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let r = f(&tx).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+}
+
+pub(super) async fn read_inventory(
+    tx: &deadpool_postgres::Transaction<'_>,
+    only: Option<&str>,
+) -> Result<Vec<CentralProductStock>, StoreError> {
+    let mut out: BTreeMap<String, CentralProductStock> = BTreeMap::new();
+    let (products, stock) = match only {
+        Some(p) => (
+            tx.query(
+                &tx.prepare_cached("SELECT product_id, name, price_cents FROM products WHERE product_id = $1")
+                    .await?,
+                &[&p],
+            )
+            .await?,
+            tx.query(
+                &tx.prepare_cached(
+                    "SELECT s.product_id, b.branch_id, s.stock FROM branches b \
+                     JOIN stock s ON s.branch_key = b.branch_key AND s.product_id = $1",
+                )
+                .await?,
+                &[&p],
+            )
+            .await?,
+        ),
+        None => (
+            tx.query(
+                &tx.prepare_cached("SELECT product_id, name, price_cents FROM products")
+                    .await?,
+                &[],
+            )
+            .await?,
+            tx.query(
+                &tx.prepare_cached(
+                    "SELECT s.product_id, b.branch_id, s.stock FROM stock s JOIN branches b ON b.branch_key = s.branch_key",
+                )
+                .await?,
+                &[],
+            )
+            .await?,
+        ),
+    };
+    for r in products {
+        let p = inventory_entry(&mut out, r.try_get(0)?);
+        p.name = Some(r.try_get(1)?);
+        p.price_cents = Some(r.try_get(2)?);
+    }
+    for r in stock {
+        let p = inventory_entry(&mut out, r.try_get(0)?);
+        let stock: i64 = r.try_get(2)?;
+        p.total_stock = p.total_stock.saturating_add(stock);
+        p.by_branch.insert(r.try_get(1)?, stock);
+    }
+    Ok(out.into_values().collect())
+}
+
+/// Sales in (branch_id, sold_ms, seq) order: branch by branch (from the cursor's branch on),
+/// each an index range scan of `sales_by_branch_time`, until the page is full.
+pub(super) async fn read_sales(
+    tx: &deadpool_postgres::Transaction<'_>,
+    filter: &SalesFilter,
+    after: Option<SalesCursor>,
+    limit: u32,
+) -> Result<SalesPageData, StoreError> {
+    let after_branch: Option<String> = match after {
+        Some(c) => {
+            let found = tx
+                .query_opt(
+                    &tx.prepare_cached("SELECT branch_id FROM branches WHERE branch_key = $1")
+                        .await?,
+                    &[&c.branch],
+                )
+                .await?;
+            match found {
+                Some(r) => Some(r.try_get(0)?),
+                // Not our cursor: an empty last page.
+                None => {
+                    return Ok(SalesPageData {
+                        sales: Vec::new(),
+                        next: None,
+                    })
+                }
+            }
+        }
+        None => None,
+    };
+    let only = filter.branch.as_ref().map(BranchId::as_str);
+    let branches = tx
+        .query(
+            &tx.prepare_cached(
+                "SELECT branch_key, branch_id FROM branches \
+                 WHERE branch_id >= $1 AND ($2::text IS NULL OR branch_id = $2) ORDER BY branch_id",
+            )
+            .await?,
+            &[&after_branch.as_deref().unwrap_or(""), &only],
+        )
+        .await?;
+    let stmt = tx
+        .prepare_cached(
+            "SELECT sold_ms, seq, sale_id, received_ms, total_cents, cashier_id, lines FROM sales \
+             WHERE branch_key = $1 AND (sold_ms, seq) > ($2, $3) AND sold_ms < $4 \
+             ORDER BY sold_ms, seq LIMIT $5",
+        )
+        .await?;
+    let want = limit as usize;
+    let mut sales = Vec::with_capacity(want.min(1024));
+    let mut last = None;
+    for b in branches {
+        let key: i64 = b.try_get(0)?;
+        let branch_id: String = b.try_get(1)?;
+        let (from_ms, from_seq) = crate::store::start_in_branch(filter, after, key);
+        let to_ms = filter.to_ms.unwrap_or(i64::MAX);
+        // One more than needed tells whether another page follows.
+        let room = (want + 1 - sales.len()) as i64;
+        let rows = tx.query(&stmt, &[&key, &from_ms, &from_seq, &to_ms, &room]).await?;
+        for r in rows {
+            if sales.len() == want {
+                return Ok(SalesPageData { sales, next: last });
+            }
+            let sold_ms: i64 = r.try_get(0)?;
+            let seq: i64 = r.try_get(1)?;
+            let lines: &str = r.try_get(6)?;
+            sales.push(CentralSale {
+                sale_id: r.try_get(2)?,
+                branch_id: branch_id.clone(),
+                seq: to_u64(seq),
+                lines: decode_lines(lines)?,
+                total_cents: r.try_get(4)?,
+                sold_at: clock::millis_to_rfc3339(sold_ms),
+                cashier_id: r.try_get(5)?,
+                received_at: clock::millis_to_rfc3339(r.try_get(3)?),
+            });
+            last = Some(SalesCursor {
+                branch: key,
+                sold_ms,
+                seq,
+            });
+        }
+    }
+    Ok(SalesPageData { sales, next: None })
+}
+
+pub(super) async fn read_pull(
+    tx: &deadpool_postgres::Transaction<'_>,
+    branch: &str,
+    after: u64,
+    limit: u32,
+) -> Result<PullData, StoreError> {
+    let after = to_i64("cursor", after)?;
+    // An unknown branch (key -1) gets the product changes only.
+    let (key, applied_through): (i64, i64) = match tx
+        .query_opt(
+            &tx.prepare_cached("SELECT branch_key, applied_through FROM branches WHERE branch_id = $1")
+                .await?,
+            &[&branch],
+        )
+        .await?
+    {
+        Some(r) => (r.try_get(0)?, r.try_get(1)?),
+        None => (-1, 0),
+    };
+    // Two index range scans merged in cursor order: global product changes, and this
+    // branch's allocations (skipping every other branch's).
+    let rows = tx
+        .query(
+            &tx.prepare_cached(
+                "(SELECT cursor, kind, product_id, name, price_cents, version, quantity FROM changes \
+                  WHERE branch_key IS NULL AND cursor > $1 ORDER BY cursor LIMIT $3) \
+                 UNION ALL \
+                 (SELECT cursor, kind, product_id, name, price_cents, version, quantity FROM changes \
+                  WHERE branch_key = $2 AND cursor > $1 ORDER BY cursor LIMIT $3) \
+                 ORDER BY cursor LIMIT $3",
+            )
+            .await?,
+            &[&after, &key, &i64::from(limit)],
+        )
+        .await?;
+    let mut changes = Vec::with_capacity(rows.len());
+    for r in rows {
+        let cursor: i64 = r.try_get(0)?;
+        let kind = match r.try_get::<_, i16>(1)? {
+            KIND_PRODUCT => ChangeKind::Product,
+            KIND_ALLOCATION => ChangeKind::Allocation,
+            other => return Err(StoreError::Corrupt(format!("change {cursor} has kind {other}"))),
+        };
+        changes.push(Change {
+            cursor: to_u64(cursor),
+            kind,
+            product_id: r.try_get(2)?,
+            name: r.try_get(3)?,
+            price_cents: r.try_get(4)?,
+            version: r.try_get::<_, Option<i64>>(5)?.map(to_u64),
+            quantity: r.try_get(6)?,
+        });
+    }
+    Ok(PullData {
+        changes,
+        applied_through: to_u64(applied_through),
+    })
+}

@@ -1,0 +1,336 @@
+//! The writes, each one transaction: a push applied exactly once (its branch row locked),
+//! a catalog upsert and an allocation (each taking the next feed cursor under the feed lock).
+use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT};
+use crate::store::common::{encode_lines, to_i64, to_u64};
+use crate::store::{AllocationOutcome, PushOutcome, StoreError};
+use colmena_shared::clock;
+use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::wire::{AllocationResponse, Event, EventKind, Product};
+use futures::future::{try_join_all, BoxFuture};
+use std::collections::BTreeMap;
+use tokio_postgres::types::ToSql;
+
+/// The branch's key and `applied_through`, its row locked until the transaction ends;
+/// created first if it is new.
+async fn lock_branch(tx: &deadpool_postgres::Transaction<'_>, branch: &str) -> Result<(i64, i64), StoreError> {
+    let select = tx
+        .prepare_cached("SELECT branch_key, applied_through FROM branches WHERE branch_id = $1 FOR UPDATE")
+        .await?;
+    // Select first: the insert would take (and waste) an identity value on every push.
+    if let Some(r) = tx.query_opt(&select, &[&branch]).await? {
+        return Ok((r.try_get(0)?, r.try_get(1)?));
+    }
+    let insert = tx
+        .prepare_cached("INSERT INTO branches(branch_id) VALUES ($1) ON CONFLICT (branch_id) DO NOTHING")
+        .await?;
+    tx.execute(&insert, &[&branch]).await?;
+    // A concurrent creator's row is visible to this new statement once it committed.
+    let r = tx.query_one(&select, &[&branch]).await?;
+    Ok((r.try_get(0)?, r.try_get(1)?))
+}
+
+/// Locks the feed counter and returns the last cursor handed out (see the module doc).
+async fn lock_feed(tx: &deadpool_postgres::Transaction<'_>) -> Result<i64, StoreError> {
+    let stmt = tx
+        .prepare_cached("SELECT last_cursor FROM feed_counter WHERE id = 1 FOR UPDATE")
+        .await?;
+    Ok(tx.query_one(&stmt, &[]).await?.try_get(0)?)
+}
+
+async fn take_cursor(tx: &deadpool_postgres::Transaction<'_>, cursor: i64) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached("UPDATE feed_counter SET last_cursor = $1 WHERE id = 1")
+        .await?;
+    tx.execute(&stmt, &[&cursor]).await?;
+    Ok(())
+}
+
+/// One push's rows, column by column, ready to be bound as arrays.
+#[derive(Default)]
+struct PushColumns<'a> {
+    sale_seq: Vec<i64>,
+    sale_id: Vec<&'a str>,
+    sale_sold: Vec<i64>,
+    sale_total: Vec<i64>,
+    sale_cashier: Vec<Option<&'a str>>,
+    sale_lines: Vec<String>,
+    adj_seq: Vec<i64>,
+    adj_product: Vec<&'a str>,
+    adj_delta: Vec<i64>,
+    adj_reason: Vec<Option<&'a str>>,
+    adj_occurred: Vec<i64>,
+    /// Per-product ledger change of the whole batch: one upsert row per product touched.
+    deltas: BTreeMap<&'a str, i64>,
+}
+
+impl<'a> PushColumns<'a> {
+    fn from_events(events: &'a [Event]) -> Result<PushColumns<'a>, StoreError> {
+        let mut c = PushColumns::default();
+        let mut buf = Vec::with_capacity(256);
+        for e in events {
+            let seq = to_i64("seq", e.seq)?;
+            let occurred = clock::parse_rfc3339_millis(&e.occurred_at)
+                .ok_or_else(|| StoreError::Database(format!("event {seq}: unparsable occurred_at")))?;
+            match e.kind {
+                EventKind::Sale => {
+                    let lines = e.lines.as_deref().unwrap_or_default();
+                    encode_lines(&mut buf, lines);
+                    let encoded =
+                        String::from_utf8(buf.clone()).map_err(|e| StoreError::Corrupt(format!("sale lines: {e}")))?;
+                    c.sale_seq.push(seq);
+                    c.sale_id.push(e.sale_id.as_deref().unwrap_or_default());
+                    c.sale_sold.push(occurred);
+                    c.sale_total.push(e.total_cents.unwrap_or_default());
+                    c.sale_cashier.push(e.cashier_id.as_deref());
+                    c.sale_lines.push(encoded);
+                    for l in lines {
+                        *c.deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
+                    }
+                }
+                EventKind::Adjustment => {
+                    let product = e.product_id.as_ref().map(ProductId::as_str).unwrap_or_default();
+                    let delta = e.quantity_delta.unwrap_or_default();
+                    c.adj_seq.push(seq);
+                    c.adj_product.push(product);
+                    c.adj_delta.push(delta);
+                    c.adj_reason.push(e.reason.as_deref());
+                    c.adj_occurred.push(occurred);
+                    *c.deltas.entry(product).or_default() += delta;
+                }
+            }
+        }
+        Ok(c)
+    }
+}
+
+const INSERT_SALES: &str =
+    "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
+     SELECT $1, s.seq, s.sale_id, s.sold_ms, $2, s.total_cents, s.cashier_id, s.lines \
+     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[]) \
+     AS s(seq, sale_id, sold_ms, total_cents, cashier_id, lines)";
+const INSERT_ADJUSTMENTS: &str =
+    "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms) \
+     SELECT $1, a.seq, a.product_id, a.delta, a.reason, a.occurred_ms, $2 \
+     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::text[], $7::int8[]) \
+     AS a(seq, product_id, delta, reason, occurred_ms)";
+// Products come sorted (a BTreeMap), so concurrent upserts lock rows in one order.
+const UPSERT_STOCK: &str = "INSERT INTO stock(branch_key, product_id, stock) \
+     SELECT $1, d.product_id, d.delta FROM UNNEST($2::text[], $3::int8[]) AS d(product_id, delta) \
+     ON CONFLICT (branch_key, product_id) DO UPDATE SET stock = stock.stock + excluded.stock";
+const ADVANCE_BRANCH: &str = "UPDATE branches SET applied_through = $2, last_push_ms = $3, \
+     events_applied = events_applied + $4, sales_count = sales_count + $5 WHERE branch_key = $1";
+
+impl PgStore {
+    pub(super) async fn apply_push_inner(
+        &self,
+        branch: &BranchId,
+        events: &[Event],
+    ) -> Result<PushOutcome, StoreError> {
+        let now = clock::now_millis();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let (key, at) = lock_branch(&tx, branch.as_str()).await?;
+        let at = to_u64(at);
+        // Events are strictly increasing, so the duplicates are a prefix.
+        let first_new = events.partition_point(|e| e.seq <= at);
+        let (dups, new) = events.split_at(first_new);
+        if let Some(first) = new.first() {
+            let continues = first.seq == at + 1 && new.windows(2).all(|w| w[1].seq == w[0].seq + 1);
+            if !continues {
+                let _ = tx.rollback().await;
+                return Ok(PushOutcome::Gap { applied_through: at });
+            }
+        }
+        let cols = PushColumns::from_events(new)?;
+        let applied_through = new.last().map_or(at, |e| e.seq);
+        let (applied, sales) = (new.len() as i64, cols.sale_seq.len() as i64);
+        let through = to_i64("seq", applied_through)?;
+        let products: Vec<&str> = cols.deltas.keys().copied().collect();
+        let deltas: Vec<i64> = cols.deltas.values().copied().collect();
+
+        // Prepared before any is sent, so the statements below go out together and are
+        // answered in one round trip (tokio-postgres pipelines concurrent requests).
+        let advance = tx.prepare_cached(ADVANCE_BRANCH).await?;
+        let insert_sales = match cols.sale_seq.is_empty() {
+            true => None,
+            false => Some(tx.prepare_cached(INSERT_SALES).await?),
+        };
+        let insert_adjustments = match cols.adj_seq.is_empty() {
+            true => None,
+            false => Some(tx.prepare_cached(INSERT_ADJUSTMENTS).await?),
+        };
+        let upsert_stock = match products.is_empty() {
+            true => None,
+            false => Some(tx.prepare_cached(UPSERT_STOCK).await?),
+        };
+        let sale_params: [&(dyn ToSql + Sync); 8] = [
+            &key,
+            &now,
+            &cols.sale_seq,
+            &cols.sale_id,
+            &cols.sale_sold,
+            &cols.sale_total,
+            &cols.sale_cashier,
+            &cols.sale_lines,
+        ];
+        let adjustment_params: [&(dyn ToSql + Sync); 7] = [
+            &key,
+            &now,
+            &cols.adj_seq,
+            &cols.adj_product,
+            &cols.adj_delta,
+            &cols.adj_reason,
+            &cols.adj_occurred,
+        ];
+        let stock_params: [&(dyn ToSql + Sync); 3] = [&key, &products, &deltas];
+        let advance_params: [&(dyn ToSql + Sync); 5] = [&key, &through, &now, &applied, &sales];
+        let mut statements: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = Vec::with_capacity(4);
+        if let Some(stmt) = &insert_sales {
+            statements.push(Box::pin(tx.execute(stmt, &sale_params)));
+        }
+        if let Some(stmt) = &insert_adjustments {
+            statements.push(Box::pin(tx.execute(stmt, &adjustment_params)));
+        }
+        if let Some(stmt) = &upsert_stock {
+            statements.push(Box::pin(tx.execute(stmt, &stock_params)));
+        }
+        statements.push(Box::pin(tx.execute(&advance, &advance_params)));
+        try_join_all(statements).await?;
+        tx.commit().await?;
+        Ok(PushOutcome::Applied {
+            applied_through,
+            applied: new.len() as u64,
+            duplicates: dups.len() as u64,
+        })
+    }
+
+    pub(super) async fn upsert_product_inner(
+        &self,
+        product: &str,
+        name: &str,
+        price_cents: i64,
+    ) -> Result<Product, StoreError> {
+        let now = clock::now_millis();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Every feed writer holds this lock, so the product read next is the latest committed.
+        let last = lock_feed(&tx).await?;
+        let old = tx
+            .query_opt(
+                &tx.prepare_cached("SELECT name, price_cents, version FROM products WHERE product_id = $1")
+                    .await?,
+                &[&product],
+            )
+            .await?;
+        let version = match old {
+            Some(r) => {
+                let (n, p, v): (String, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+                if n == name && p == price_cents {
+                    let _ = tx.rollback().await;
+                    return Ok(Product {
+                        product_id: product.to_string(),
+                        name: name.to_string(),
+                        price_cents,
+                        version: to_u64(v),
+                    });
+                }
+                v + 1
+            }
+            None => 1,
+        };
+        let cursor = last + 1;
+        take_cursor(&tx, cursor).await?;
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO products(product_id, name, price_cents, version, updated_ms) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, price_cents = excluded.price_cents, \
+                 version = excluded.version, updated_ms = excluded.updated_ms",
+            )
+            .await?,
+            &[&product, &name, &price_cents, &version, &now],
+        )
+        .await?;
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO changes(cursor, kind, product_id, name, price_cents, version, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .await?,
+            &[&cursor, &KIND_PRODUCT, &product, &name, &price_cents, &version, &now],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Product {
+            product_id: product.to_string(),
+            name: name.to_string(),
+            price_cents,
+            version: to_u64(version),
+        })
+    }
+
+    pub(super) async fn allocate_inner(
+        &self,
+        branch: &str,
+        product: &str,
+        quantity: i64,
+    ) -> Result<AllocationOutcome, StoreError> {
+        let now = clock::now_millis();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let last = lock_feed(&tx).await?;
+        let key = tx
+            .query_opt(
+                &tx.prepare_cached("SELECT branch_key FROM branches WHERE branch_id = $1")
+                    .await?,
+                &[&branch],
+            )
+            .await?;
+        let Some(key) = key else {
+            let _ = tx.rollback().await;
+            return Ok(AllocationOutcome::UnknownBranch);
+        };
+        let key: i64 = key.try_get(0)?;
+        let known = tx
+            .query_opt(
+                &tx.prepare_cached("SELECT 1 FROM products WHERE product_id = $1")
+                    .await?,
+                &[&product],
+            )
+            .await?;
+        if known.is_none() {
+            let _ = tx.rollback().await;
+            return Ok(AllocationOutcome::UnknownProduct);
+        }
+        let cursor = last + 1;
+        take_cursor(&tx, cursor).await?;
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO changes(cursor, kind, product_id, branch_key, quantity, created_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .await?,
+            &[&cursor, &KIND_ALLOCATION, &product, &key, &quantity, &now],
+        )
+        .await?;
+        let branch_stock: i64 = tx
+            .query_one(
+                &tx.prepare_cached(
+                    "INSERT INTO stock(branch_key, product_id, stock) VALUES ($1, $2, $3) \
+                     ON CONFLICT (branch_key, product_id) DO UPDATE SET stock = stock.stock + excluded.stock \
+                     RETURNING stock",
+                )
+                .await?,
+                &[&key, &product, &quantity],
+            )
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        Ok(AllocationOutcome::Allocated(AllocationResponse {
+            branch_id: branch.to_string(),
+            product_id: product.to_string(),
+            quantity,
+            cursor: to_u64(cursor),
+            branch_stock,
+        }))
+    }
+}

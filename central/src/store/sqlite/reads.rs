@@ -1,0 +1,207 @@
+//! The read queries, each on a pooled reader connection (a committed WAL snapshot).
+use super::{KIND_ALLOCATION, KIND_PRODUCT};
+use crate::store::common::{corrupt, decode_lines, inventory_entry, to_i64, to_u64};
+use crate::store::{PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
+use colmena_shared::clock;
+use colmena_shared::ids::BranchId;
+use colmena_shared::wire::{BranchSummary, CentralProductStock, CentralSale, Change, ChangeKind, Product};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+
+pub(super) fn read_products(conn: &Connection) -> Result<Vec<Product>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT product_id, name, price_cents, version FROM products ORDER BY product_id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Product {
+            product_id: r.get(0)?,
+            name: r.get(1)?,
+            price_cents: r.get(2)?,
+            version: to_u64(r.get(3)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(super) fn read_inventory(conn: &Connection, only: Option<&str>) -> Result<Vec<CentralProductStock>, StoreError> {
+    let mut out: BTreeMap<String, CentralProductStock> = BTreeMap::new();
+    let (products_sql, stock_sql) = match only {
+        Some(_) => (
+            "SELECT product_id, name, price_cents FROM products WHERE product_id = ?1",
+            // One (branch_key, product_id) lookup per branch: CROSS JOIN keeps branches outside.
+            "SELECT s.product_id, b.branch_id, s.stock FROM branches b CROSS JOIN stock s \
+             ON s.branch_key = b.branch_key AND s.product_id = ?1",
+        ),
+        None => (
+            "SELECT product_id, name, price_cents FROM products",
+            "SELECT s.product_id, b.branch_id, s.stock FROM stock s JOIN branches b ON b.branch_key = s.branch_key",
+        ),
+    };
+    let args: Vec<&str> = only.into_iter().collect();
+    {
+        let mut stmt = conn.prepare_cached(products_sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let p = inventory_entry(&mut out, id);
+            p.name = Some(r.get(1)?);
+            p.price_cents = Some(r.get(2)?);
+        }
+    }
+    {
+        let mut stmt = conn.prepare_cached(stock_sql)?;
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        while let Some(r) = rows.next()? {
+            let id: String = r.get(0)?;
+            let branch: String = r.get(1)?;
+            let stock: i64 = r.get(2)?;
+            let p = inventory_entry(&mut out, id);
+            p.total_stock = p.total_stock.saturating_add(stock);
+            p.by_branch.insert(branch, stock);
+        }
+    }
+    Ok(out.into_values().collect())
+}
+
+pub(super) fn read_branches(conn: &Connection) -> Result<Vec<BranchSummary>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT branch_id, applied_through, last_push_ms, events_applied, sales_count FROM branches ORDER BY branch_id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(BranchSummary {
+            branch_id: r.get(0)?,
+            applied_through: to_u64(r.get(1)?),
+            last_push_at: r.get::<_, Option<i64>>(2)?.map(clock::millis_to_rfc3339),
+            events_applied: to_u64(r.get(3)?),
+            sales_count: to_u64(r.get(4)?),
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Sales in (branch_id, sold_ms, seq) order: branch by branch (from the cursor's branch on),
+/// each an index range scan of `sales_by_branch_time`, until the page is full.
+pub(super) fn read_sales(
+    conn: &Connection,
+    filter: &SalesFilter,
+    after: Option<SalesCursor>,
+    limit: u32,
+) -> Result<SalesPageData, StoreError> {
+    let after_branch: Option<String> = match after {
+        Some(c) => match conn
+            .prepare_cached("SELECT branch_id FROM branches WHERE branch_key = ?1")?
+            .query_row([c.branch], |r| r.get(0))
+            .optional()?
+        {
+            Some(id) => Some(id),
+            None => {
+                return Ok(SalesPageData {
+                    sales: Vec::new(),
+                    next: None,
+                })
+            } // not our cursor
+        },
+        None => None,
+    };
+    let branches: Vec<(i64, String)> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT branch_key, branch_id FROM branches WHERE branch_id >= ?1 AND (?2 IS NULL OR branch_id = ?2) \
+             ORDER BY branch_id",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                after_branch.as_deref().unwrap_or(""),
+                filter.branch.as_ref().map(BranchId::as_str)
+            ],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT sold_ms, seq, sale_id, received_ms, total_cents, cashier_id, lines FROM sales \
+         WHERE branch_key = ?1 AND (sold_ms, seq) > (?2, ?3) AND sold_ms < ?4 \
+         ORDER BY sold_ms, seq LIMIT ?5",
+    )?;
+    let want = limit as usize;
+    let mut sales = Vec::with_capacity(want.min(1024));
+    let mut last = None;
+    for (key, branch_id) in branches {
+        let (from_ms, from_seq) = crate::store::start_in_branch(filter, after, key);
+        let to_ms = filter.to_ms.unwrap_or(i64::MAX);
+        // One more than needed tells whether another page follows.
+        let room = (want + 1 - sales.len()) as i64;
+        let mut rows = stmt.query(params![key, from_ms, from_seq, to_ms, room])?;
+        while let Some(r) = rows.next()? {
+            if sales.len() == want {
+                return Ok(SalesPageData { sales, next: last });
+            }
+            let sold_ms: i64 = r.get(0)?;
+            let seq: i64 = r.get(1)?;
+            let lines: String = r.get(6)?;
+            sales.push(CentralSale {
+                sale_id: r.get(2)?,
+                branch_id: branch_id.clone(),
+                seq: to_u64(seq),
+                lines: decode_lines(&lines)?,
+                total_cents: r.get(4)?,
+                sold_at: clock::millis_to_rfc3339(sold_ms),
+                cashier_id: r.get(5)?,
+                received_at: clock::millis_to_rfc3339(r.get(3)?),
+            });
+            last = Some(SalesCursor {
+                sold_ms,
+                branch: key,
+                seq,
+            });
+        }
+    }
+    Ok(SalesPageData { sales, next: None })
+}
+
+pub(super) fn read_pull(conn: &Connection, branch: &str, after: u64, limit: u32) -> Result<PullData, StoreError> {
+    let after = to_i64("cursor", after)?;
+    // An unknown branch (key -1) gets the product changes only.
+    let (key, applied_through) = conn
+        .prepare_cached("SELECT branch_key, applied_through FROM branches WHERE branch_id = ?1")?
+        .query_row([branch], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .optional()?
+        .unwrap_or((-1, 0));
+    // Two index range scans merged in cursor order: global product changes, and this
+    // branch's allocations (skipping every other branch's).
+    let mut stmt = conn.prepare_cached(
+        "SELECT cursor, kind, product_id, name, price_cents, version, quantity FROM changes \
+         WHERE branch_key IS NULL AND cursor > ?1 \
+         UNION ALL \
+         SELECT cursor, kind, product_id, name, price_cents, version, quantity FROM changes \
+         WHERE branch_key = ?2 AND cursor > ?1 \
+         ORDER BY cursor LIMIT ?3",
+    )?;
+    let rows = stmt.query_map(params![after, key, limit], |r| {
+        let kind: i64 = r.get(1)?;
+        Ok((
+            kind,
+            Change {
+                cursor: to_u64(r.get(0)?),
+                kind: ChangeKind::Product,
+                product_id: r.get(2)?,
+                name: r.get(3)?,
+                price_cents: r.get(4)?,
+                version: r.get::<_, Option<i64>>(5)?.map(to_u64),
+                quantity: r.get(6)?,
+            },
+        ))
+    })?;
+    let mut changes = Vec::new();
+    for row in rows {
+        let (kind, mut change) = row?;
+        change.kind = match kind {
+            KIND_PRODUCT => ChangeKind::Product,
+            KIND_ALLOCATION => ChangeKind::Allocation,
+            other => return Err(corrupt(format!("change {} has kind {other}", change.cursor))),
+        };
+        changes.push(change);
+    }
+    Ok(PullData {
+        changes,
+        applied_through: to_u64(applied_through),
+    })
+}

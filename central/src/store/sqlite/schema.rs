@@ -1,0 +1,113 @@
+//! The SQLite file: how it is opened, its embedded schema and migrations.
+use super::BUSY_TIMEOUT;
+use crate::store::StoreError;
+use rusqlite::{Connection, OpenFlags};
+use std::path::Path;
+
+/// Schema versions; `MIGRATIONS[i]` takes the database from `user_version` i to i+1.
+pub(super) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE branches (
+    branch_key      INTEGER PRIMARY KEY,            -- internal ordinal, also in sales cursors
+    branch_id       TEXT NOT NULL UNIQUE,
+    applied_through INTEGER NOT NULL DEFAULT 0,     -- highest seq applied
+    last_push_ms    INTEGER,                        -- last accepted push, Unix ms
+    events_applied  INTEGER NOT NULL DEFAULT 0,
+    sales_count     INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE products (
+    product_id  TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    price_cents INTEGER NOT NULL,
+    version     INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+-- The pull feed. kind 0 = product change (global), 1 = allocation (branch_key set).
+CREATE TABLE changes (
+    cursor      INTEGER PRIMARY KEY,
+    kind        INTEGER NOT NULL,
+    product_id  TEXT NOT NULL,
+    branch_key  INTEGER,
+    name        TEXT,
+    price_cents INTEGER,
+    version     INTEGER,
+    quantity    INTEGER,
+    created_ms  INTEGER NOT NULL
+);
+CREATE INDEX changes_by_branch ON changes(branch_key, cursor);
+-- The ledger, materialised: Σ allocations + Σ adjustments − Σ sold per (branch, product).
+-- Clustered by branch: a push touches only its own branch's few pages. A product's row
+-- across branches is found by one key lookup per branch (see read_inventory).
+CREATE TABLE stock (
+    branch_key INTEGER NOT NULL,
+    product_id TEXT NOT NULL,
+    stock      INTEGER NOT NULL,
+    PRIMARY KEY (branch_key, product_id)
+) WITHOUT ROWID;
+-- Oversold (branch, product) pairs, for the metric; keyed like stock so a push touches
+-- only its own branch's entries.
+CREATE INDEX stock_negative ON stock(branch_key, product_id) WHERE stock < 0;
+-- lines: [["P1",2,550],...] = [product_id, quantity, unit_price_cents] per line.
+CREATE TABLE sales (
+    branch_key  INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    sale_id     TEXT NOT NULL,
+    sold_ms     INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    total_cents INTEGER NOT NULL,
+    cashier_id  TEXT,
+    lines       TEXT NOT NULL,
+    PRIMARY KEY (branch_key, seq)
+) WITHOUT ROWID;
+-- Entries (branch_key, sold_ms, seq): serves /sales in (branch, sold_at, seq) order. A push
+-- appends at its own branch's end. (A global index on sold_ms would make every push touch
+-- hundreds of pages, as branches' recent sales interleave.)
+CREATE INDEX sales_by_branch_time ON sales(branch_key, sold_ms);
+CREATE TABLE adjustments (
+    branch_key     INTEGER NOT NULL,
+    seq            INTEGER NOT NULL,
+    product_id     TEXT NOT NULL,
+    quantity_delta INTEGER NOT NULL,
+    reason         TEXT,
+    occurred_ms    INTEGER NOT NULL,
+    received_ms    INTEGER NOT NULL,
+    PRIMARY KEY (branch_key, seq)
+) WITHOUT ROWID;
+"#];
+
+pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Database(format!("cannot open {}: {e}", path.display())))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// `PRAGMA application_id` of a central store ("COLC"), so restore can tell our files.
+pub const APPLICATION_ID: i32 = 0x434F_4C43;
+
+pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
+    let app_id: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(StoreError::Corrupt(format!(
+            "not a colmena central store (application_id {app_id:#x})"
+        )));
+    }
+    if app_id == 0 {
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+    }
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Database(format!(
+            "the database is at schema version {version}, newer than this binary knows ({known})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "applied schema migration");
+    }
+    Ok(())
+}

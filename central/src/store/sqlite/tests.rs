@@ -1,0 +1,228 @@
+//! The SQLite store's own tests: encoding, query plans, group commit, reopening.
+use super::*;
+use crate::store::common::{decode_lines, encode_lines};
+use colmena_shared::wire::{EventKind, EventLine};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+/// A fresh store path in a temp dir that is removed when the guard drops (bind it for the
+/// whole test: the store's files must outlive every connection to them).
+struct TmpStore {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl Drop for TmpStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn tmp(tag: &str) -> TmpStore {
+    let dir = std::env::temp_dir().join(format!("colmena-central-unit-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("c.db");
+    TmpStore { dir, path }
+}
+
+fn sale(seq: u64, product: &str, q: i64) -> Event {
+    Event {
+        seq,
+        kind: EventKind::Sale,
+        occurred_at: "2026-11-23T16:00:00Z".into(),
+        sale_id: Some(format!("CUS-{seq:010}")),
+        lines: Some(vec![EventLine {
+            product_id: ProductId::parse(product).unwrap(),
+            quantity: q,
+            unit_price_cents: 5,
+        }]),
+        total_cents: Some(5 * q),
+        cashier_id: None,
+        product_id: None,
+        quantity_delta: None,
+        reason: None,
+    }
+}
+
+/// A push that applied `n` new events, none duplicate, up to `through`.
+fn applied(through: u64, n: u64) -> PushOutcome {
+    PushOutcome::Applied {
+        applied_through: through,
+        applied: n,
+        duplicates: 0,
+    }
+}
+
+fn cus() -> BranchId {
+    BranchId::parse("CUS").unwrap()
+}
+
+#[test]
+fn lines_round_trip_through_their_compact_encoding() {
+    let mut buf = Vec::new();
+    let lines = sale(1, "P-1.x", 3).lines.unwrap();
+    encode_lines(&mut buf, &lines);
+    assert_eq!(std::str::from_utf8(&buf).unwrap(), r#"[["P-1.x",3,5]]"#);
+    let back = decode_lines(std::str::from_utf8(&buf).unwrap()).unwrap();
+    assert_eq!(back[0].line_total_cents, 15);
+}
+
+#[tokio::test]
+async fn queries_use_their_indexes() {
+    let tmp = tmp("plans");
+    let path = &tmp.path;
+    let store = SqliteStore::open(path).unwrap();
+    store.apply_push(cus(), vec![sale(1, "P1", 1)]).await.unwrap();
+    let conn = Connection::open(path).unwrap();
+    let plan = |sql: &str| -> String {
+        let mut s = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = s.query_map([], |r| r.get::<_, String>(3)).unwrap();
+        rows.map(|r| r.unwrap()).collect::<Vec<_>>().join(" | ")
+    };
+    let p = plan(
+        "SELECT * FROM sales WHERE branch_key = 1 AND (sold_ms, seq) > (5, 6) AND sold_ms < 9 \
+         ORDER BY sold_ms, seq LIMIT 3",
+    );
+    assert!(p.contains("sales_by_branch_time") && !p.contains("TEMP B-TREE"), "{p}");
+    let p = plan(
+        "SELECT s.product_id, b.branch_id, s.stock FROM branches b CROSS JOIN stock s \
+         ON s.branch_key = b.branch_key AND s.product_id = 'P1'",
+    );
+    assert!(p.contains("PRIMARY KEY (branch_key=? AND product_id=?)"), "{p}");
+    let p = plan(
+        "SELECT cursor FROM changes WHERE branch_key IS NULL AND cursor > 3 UNION ALL \
+         SELECT cursor FROM changes WHERE branch_key = 2 AND cursor > 3 ORDER BY cursor LIMIT 5",
+    );
+    assert!(p.contains("changes_by_branch") && !p.contains("TEMP B-TREE"), "{p}");
+    let p = plan("SELECT count(*) FROM stock WHERE stock < 0");
+    assert!(p.contains("stock_negative"), "{p}");
+    store.close().await;
+}
+
+/// Returns once a job holds the writer thread, as a group of its own, until `release`
+/// is sent: the jobs queued meanwhile make up the next group.
+async fn hold_writer(store: &Arc<SqliteStore>) -> std::sync::mpsc::Sender<()> {
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (running, is_running) = oneshot::channel::<()>();
+    let s = store.clone();
+    tokio::spawn(async move {
+        s.write(move |_| {
+            let _ = running.send(());
+            let _ = held.recv();
+            Ok(())
+        })
+        .await
+    });
+    is_running.await.unwrap();
+    release
+}
+
+async fn wait_queued(store: &SqliteStore, queued: usize) {
+    while WRITE_QUEUE - store.writes.capacity() < queued {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Counts the writer connection's commits from now on (a commit hook).
+async fn count_commits(store: &SqliteStore) -> Arc<AtomicUsize> {
+    let commits = Arc::new(AtomicUsize::new(0));
+    let c = commits.clone();
+    store
+        .write(move |w| {
+            let _ = w.conn.commit_hook(Some(move || {
+                c.fetch_add(1, Relaxed);
+                false
+            }));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    commits
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_queued_behind_a_busy_writer_share_one_commit_and_a_gap_rolls_back_only_itself() {
+    let tmp = tmp("group");
+    let store = Arc::new(SqliteStore::open(&tmp.path).unwrap());
+    let commits = count_commits(&store).await;
+    let release = hold_writer(&store).await;
+    let mut pushes = Vec::new();
+    for i in 0..40 {
+        let s = store.clone();
+        let branch = BranchId::parse(&format!("B{i:02}")).unwrap();
+        // B07 starts at seq 5: a gap, answered as such while the rest of its group commits.
+        let first = if i == 7 { 5 } else { 1 };
+        pushes.push(tokio::spawn(async move {
+            s.apply_push(branch, vec![sale(first, "P1", 1), sale(first + 1, "P1", 1)])
+                .await
+        }));
+    }
+    wait_queued(&store, 40).await;
+    let before = commits.load(Relaxed);
+    release.send(()).unwrap();
+    for (i, p) in pushes.into_iter().enumerate() {
+        let out = p.await.unwrap().unwrap();
+        if i == 7 {
+            assert_eq!(out, PushOutcome::Gap { applied_through: 0 });
+        } else {
+            assert_eq!(out, applied(2, 2));
+        }
+    }
+    // The 40 pushes share one commit (the hold, alone and writing nothing, commits none).
+    assert_eq!(commits.load(Relaxed) - before, 1);
+    let branches = store.branches().await.unwrap();
+    assert_eq!(branches.len(), 39, "the gap's new branch row was rolled back with it");
+    assert!(branches.iter().all(|b| b.applied_through == 2));
+    assert_eq!(store.inventory().await.unwrap()[0].by_branch.values().sum::<i64>(), -78);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_sqlite_abandons_a_group_its_jobs_fail_and_the_jobs_after_it_run_in_the_next() {
+    let tmp = tmp("abandon");
+    let store = Arc::new(SqliteStore::open(&tmp.path).unwrap());
+    let release = hold_writer(&store).await;
+    let s = store.clone();
+    let first = tokio::spawn(async move { s.apply_push(cus(), vec![sale(1, "P1", 1)]).await });
+    wait_queued(&store, 1).await;
+    let s = store.clone();
+    // What SQLite does on SQLITE_FULL or an I/O error: the whole transaction is gone.
+    let abandon = tokio::spawn(async move { s.write(|w| Ok(w.conn.execute_batch("ROLLBACK")?)).await });
+    wait_queued(&store, 2).await;
+    let s = store.clone();
+    let after = tokio::spawn(async move { s.apply_push(cus(), vec![sale(1, "P1", 3)]).await });
+    wait_queued(&store, 3).await;
+    release.send(()).unwrap();
+    assert!(
+        matches!(first.await.unwrap(), Err(StoreError::Database(_))),
+        "not committed, not acknowledged"
+    );
+    assert!(abandon.await.unwrap().is_err());
+    assert_eq!(after.await.unwrap().unwrap(), applied(1, 1));
+    assert_eq!(
+        store.inventory().await.unwrap()[0].by_branch["CUS"],
+        -3,
+        "only the later push is stored"
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_store_reopens_at_its_schema_version_and_keeps_its_data() {
+    let tmp = tmp("reopen");
+    let path = &tmp.path;
+    let store = SqliteStore::open(path).unwrap();
+    let out = store
+        .apply_push(cus(), vec![sale(1, "P1", 2), sale(2, "P1", 1)])
+        .await
+        .unwrap();
+    assert_eq!(out, applied(2, 2));
+    store.close().await;
+    assert!(matches!(store.branches().await, Err(StoreError::Closed)));
+    let store = SqliteStore::open(path).unwrap();
+    let inv = store.inventory().await.unwrap();
+    assert_eq!(inv[0].by_branch["CUS"], -3);
+    assert_eq!(store.negative_stock_products().await.unwrap(), 1);
+    store.close().await;
+}

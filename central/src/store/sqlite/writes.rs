@@ -1,0 +1,222 @@
+//! What each write job does inside its savepoint: a push applied exactly once, a catalog
+//! upsert, an allocation, the configured branches.
+use super::writer::Writer;
+use super::KIND_ALLOCATION;
+use super::KIND_PRODUCT;
+use crate::store::common::corrupt;
+use crate::store::common::{encode_lines, to_i64, to_u64};
+use crate::store::{AllocationOutcome, PushOutcome, StoreError};
+use colmena_shared::clock;
+use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::wire::{AllocationResponse, Event, EventKind, Product};
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::BTreeMap;
+
+impl Writer {
+    /// The branch's key and `applied_through`, creating the branch if it is new.
+    pub(super) fn branch(conn: &Connection, branch: &str) -> Result<(i64, i64), StoreError> {
+        let found = conn
+            .prepare_cached("SELECT branch_key, applied_through FROM branches WHERE branch_id = ?1")?
+            .query_row([branch], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        conn.prepare_cached("INSERT INTO branches(branch_id) VALUES (?1)")?
+            .execute([branch])?;
+        Ok((conn.last_insert_rowid(), 0))
+    }
+
+    pub(super) fn apply_push(&mut self, branch: &BranchId, events: &[Event]) -> Result<PushOutcome, StoreError> {
+        let now = clock::now_millis();
+        let tx = self.conn.savepoint()?;
+        let (key, at) = Self::branch(&tx, branch.as_str())?;
+        let at = to_u64(at);
+        // Events are strictly increasing, so the duplicates are a prefix.
+        let first_new = events.partition_point(|e| e.seq <= at);
+        let (dups, new) = events.split_at(first_new);
+        if let Some(first) = new.first() {
+            let continues = first.seq == at + 1 && new.windows(2).all(|w| w[1].seq == w[0].seq + 1);
+            if !continues {
+                return Ok(PushOutcome::Gap { applied_through: at }); // dropping tx rolls back
+            }
+        }
+
+        let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut sales = 0i64;
+        {
+            let mut insert_sale = tx.prepare_cached(
+                "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            let mut insert_adjustment = tx.prepare_cached(
+                "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for e in new {
+                let seq = to_i64("seq", e.seq)?;
+                let occurred = clock::parse_rfc3339_millis(&e.occurred_at)
+                    .ok_or_else(|| StoreError::Database(format!("event {seq}: unparsable occurred_at")))?;
+                match e.kind {
+                    EventKind::Sale => {
+                        let lines = e.lines.as_deref().unwrap_or_default();
+                        encode_lines(&mut self.buf, lines);
+                        let encoded = std::str::from_utf8(&self.buf).map_err(|e| corrupt(e.to_string()))?;
+                        insert_sale.execute(params![
+                            key,
+                            seq,
+                            e.sale_id.as_deref().unwrap_or_default(),
+                            occurred,
+                            now,
+                            e.total_cents.unwrap_or_default(),
+                            e.cashier_id.as_deref(),
+                            encoded,
+                        ])?;
+                        for l in lines {
+                            *deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
+                        }
+                        sales += 1;
+                    }
+                    EventKind::Adjustment => {
+                        let product = e.product_id.as_ref().map(ProductId::as_str).unwrap_or_default();
+                        let delta = e.quantity_delta.unwrap_or_default();
+                        insert_adjustment.execute(params![
+                            key,
+                            seq,
+                            product,
+                            delta,
+                            e.reason.as_deref(),
+                            occurred,
+                            now
+                        ])?;
+                        *deltas.entry(product).or_default() += delta;
+                    }
+                }
+            }
+            let mut upsert = tx.prepare_cached(
+                "INSERT INTO stock(product_id, branch_key, stock) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(branch_key, product_id) DO UPDATE SET stock = stock + excluded.stock",
+            )?;
+            for (product, delta) in &deltas {
+                upsert.execute(params![product, key, delta])?;
+            }
+        }
+        let applied_through = new.last().map_or(at, |e| e.seq);
+        tx.prepare_cached(
+            "UPDATE branches SET applied_through = ?2, last_push_ms = ?3, \
+             events_applied = events_applied + ?4, sales_count = sales_count + ?5 WHERE branch_key = ?1",
+        )?
+        .execute(params![
+            key,
+            to_i64("seq", applied_through)?,
+            now,
+            new.len() as i64,
+            sales
+        ])?;
+        crate::failpoints::push_before_commit();
+        tx.commit()?;
+        Ok(PushOutcome::Applied {
+            applied_through,
+            applied: new.len() as u64,
+            duplicates: dups.len() as u64,
+        })
+    }
+
+    pub(super) fn upsert_product(
+        &mut self,
+        product: &str,
+        name: &str,
+        price_cents: i64,
+    ) -> Result<Product, StoreError> {
+        let now = clock::now_millis();
+        let tx = self.conn.savepoint()?;
+        let old: Option<(String, i64, i64)> = tx
+            .prepare_cached("SELECT name, price_cents, version FROM products WHERE product_id = ?1")?
+            .query_row([product], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        let version = match &old {
+            Some((n, p, v)) if n == name && *p == price_cents => {
+                return Ok(Product {
+                    product_id: product.to_string(),
+                    name: name.to_string(),
+                    price_cents,
+                    version: to_u64(*v),
+                });
+            }
+            Some((_, _, v)) => v + 1,
+            None => 1,
+        };
+        tx.prepare_cached(
+            "INSERT INTO products(product_id, name, price_cents, version, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
+             ON CONFLICT(product_id) DO UPDATE SET name = excluded.name, price_cents = excluded.price_cents, \
+             version = excluded.version, updated_ms = excluded.updated_ms",
+        )?
+        .execute(params![product, name, price_cents, version, now])?;
+        tx.prepare_cached(
+            "INSERT INTO changes(kind, product_id, name, price_cents, version, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![KIND_PRODUCT, product, name, price_cents, version, now])?;
+        tx.commit()?;
+        Ok(Product {
+            product_id: product.to_string(),
+            name: name.to_string(),
+            price_cents,
+            version: to_u64(version),
+        })
+    }
+
+    pub(super) fn allocate(
+        &mut self,
+        branch: &str,
+        product: &str,
+        quantity: i64,
+    ) -> Result<AllocationOutcome, StoreError> {
+        let now = clock::now_millis();
+        let tx = self.conn.savepoint()?;
+        let key: Option<i64> = tx
+            .prepare_cached("SELECT branch_key FROM branches WHERE branch_id = ?1")?
+            .query_row([branch], |r| r.get(0))
+            .optional()?;
+        let Some(key) = key else {
+            return Ok(AllocationOutcome::UnknownBranch);
+        };
+        let known: Option<i64> = tx
+            .prepare_cached("SELECT 1 FROM products WHERE product_id = ?1")?
+            .query_row([product], |r| r.get(0))
+            .optional()?;
+        if known.is_none() {
+            return Ok(AllocationOutcome::UnknownProduct);
+        }
+        tx.prepare_cached(
+            "INSERT INTO changes(kind, product_id, branch_key, quantity, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![KIND_ALLOCATION, product, key, quantity, now])?;
+        let cursor = tx.last_insert_rowid();
+        let branch_stock: i64 = tx
+            .prepare_cached(
+                "INSERT INTO stock(product_id, branch_key, stock) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT(branch_key, product_id) DO UPDATE SET stock = stock + excluded.stock RETURNING stock",
+            )?
+            .query_row(params![product, key, quantity], |r| r.get(0))?;
+        tx.commit()?;
+        Ok(AllocationOutcome::Allocated(AllocationResponse {
+            branch_id: branch.to_string(),
+            product_id: product.to_string(),
+            quantity,
+            cursor: to_u64(cursor),
+            branch_stock,
+        }))
+    }
+
+    pub(super) fn ensure_branches(&mut self, branches: &[BranchId]) -> Result<(), StoreError> {
+        let tx = self.conn.savepoint()?;
+        {
+            let mut insert = tx.prepare_cached("INSERT OR IGNORE INTO branches(branch_id) VALUES (?1)")?;
+            for b in branches {
+                insert.execute([b.as_str()])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}

@@ -27,126 +27,130 @@ pub struct BranchMetrics {
     pub push_batches: IntCounterVec,
 }
 
+/// Registers `c` in `registry` and hands it back.
+fn registered<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> prometheus::Result<C> {
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+fn histogram(name: &str, help: &str, buckets: Vec<f64>) -> prometheus::Result<Histogram> {
+    Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
+}
+
+fn counter_vec(name: &str, help: &str, label: &str) -> prometheus::Result<IntCounterVec> {
+    IntCounterVec::new(Opts::new(name, help), &[label])
+}
+
 impl BranchMetrics {
     pub fn new() -> prometheus::Result<BranchMetrics> {
         let registry = Registry::new();
-        let http = HttpMetrics::register(&registry)?;
-        let sales = IntCounter::new("colmena_sales_total", "Sales acknowledged (201) by this branch.")?;
-        let sale_rejections = IntCounterVec::new(
-            Opts::new("colmena_sale_rejections_total", "Sales refused, by reason."),
-            &["reason"],
-        )?;
-        let sell_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "colmena_sell_duration_seconds",
-                "POST /sell handler time including the durable commit.",
-            )
-            .buckets(fast_buckets()),
-        )?;
-        let fsync_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "colmena_outbox_fsync_duration_seconds",
-                "One fdatasync of the outbox WAL: the disk's share of every /sell (a batch of sales waits for one).",
-            )
-            .buckets(fast_buckets()),
-        )?;
-        let outbox_pending = IntGauge::new(
-            "colmena_outbox_pending",
-            "Outbox events not yet acknowledged by central.",
-        )?;
-        let outbox_oldest_age = Gauge::new(
-            "colmena_outbox_oldest_pending_age_seconds",
-            "Age of the oldest outbox event not yet acknowledged by central (0 when none).",
-        )?;
-        let sync_latency = Histogram::with_opts(
-            HistogramOpts::new(
-                "colmena_sync_latency_seconds",
-                "From an event's commit in the outbox to central's ack.",
-            )
-            .buckets(sync_buckets()),
-        )?;
-        let sync_request_duration = Histogram::with_opts(
-            HistogramOpts::new(
-                "colmena_sync_request_duration_seconds",
-                "One push or pull round trip to central.",
-            )
-            .buckets(sync_buckets()),
-        )?;
-        let sync_errors = IntCounterVec::new(
-            Opts::new("colmena_sync_errors_total", "Failed or refused sync calls, by kind."),
-            &["kind"],
-        )?;
-        let breaker_state = GaugeVec::new(
-            Opts::new(
-                "colmena_circuit_breaker_state",
-                "Circuit breaker state towards central (one-hot).",
-            ),
-            &["state"],
-        )?;
-        let breaker_transitions = IntCounterVec::new(
-            Opts::new(
-                "colmena_circuit_breaker_transitions_total",
-                "Circuit breaker transitions, by target state.",
-            ),
-            &["to"],
-        )?;
-        let push_batches = IntCounterVec::new(
-            Opts::new(
-                "colmena_push_batches_total",
-                "Push batches sent to central, by how they were read: `prefetched` (while the one before was in flight) or `on_demand`.",
-            ),
-            &["read"],
-        )?;
-        for c in [
-            Box::new(sales.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(sale_rejections.clone()),
-            Box::new(sell_duration.clone()),
-            Box::new(fsync_duration.clone()),
-            Box::new(outbox_pending.clone()),
-            Box::new(outbox_oldest_age.clone()),
-            Box::new(sync_latency.clone()),
-            Box::new(sync_request_duration.clone()),
-            Box::new(sync_errors.clone()),
-            Box::new(breaker_state.clone()),
-            Box::new(breaker_transitions.clone()),
-            Box::new(push_batches.clone()),
-        ] {
-            registry.register(c)?;
-        }
-        // Every label value exists from the start, so dashboards and alerts never see gaps.
-        for k in ["timeout", "connect", "http_5xx", "rejected", "circuit_open"] {
-            sync_errors.with_label_values(&[k]).inc_by(0);
-        }
-        for code in [
+        let r = &registry;
+        let m = BranchMetrics {
+            http: HttpMetrics::register(r)?,
+            sales: registered(r, IntCounter::new("colmena_sales_total", "Sales acknowledged (201) by this branch.")?)?,
+            sale_rejections: registered(
+                r,
+                counter_vec("colmena_sale_rejections_total", "Sales refused, by reason.", "reason")?,
+            )?,
+            sell_duration: registered(
+                r,
+                histogram(
+                    "colmena_sell_duration_seconds",
+                    "POST /sell handler time including the durable commit.",
+                    fast_buckets(),
+                )?,
+            )?,
+            fsync_duration: registered(
+                r,
+                histogram(
+                    "colmena_outbox_fsync_duration_seconds",
+                    "One fdatasync of the outbox WAL: the disk's share of every /sell (a batch of sales waits for one).",
+                    fast_buckets(),
+                )?,
+            )?,
+            outbox_pending: registered(
+                r,
+                IntGauge::new("colmena_outbox_pending", "Outbox events not yet acknowledged by central.")?,
+            )?,
+            outbox_oldest_age: registered(
+                r,
+                Gauge::new(
+                    "colmena_outbox_oldest_pending_age_seconds",
+                    "Age of the oldest outbox event not yet acknowledged by central (0 when none).",
+                )?,
+            )?,
+            sync_latency: registered(
+                r,
+                histogram(
+                    "colmena_sync_latency_seconds",
+                    "From an event's commit in the outbox to central's ack.",
+                    sync_buckets(),
+                )?,
+            )?,
+            sync_request_duration: registered(
+                r,
+                histogram(
+                    "colmena_sync_request_duration_seconds",
+                    "One push or pull round trip to central.",
+                    sync_buckets(),
+                )?,
+            )?,
+            sync_errors: registered(
+                r,
+                counter_vec("colmena_sync_errors_total", "Failed or refused sync calls, by kind.", "kind")?,
+            )?,
+            breaker_state: registered(
+                r,
+                GaugeVec::new(
+                    Opts::new(
+                        "colmena_circuit_breaker_state",
+                        "Circuit breaker state towards central (one-hot).",
+                    ),
+                    &["state"],
+                )?,
+            )?,
+            breaker_transitions: registered(
+                r,
+                counter_vec(
+                    "colmena_circuit_breaker_transitions_total",
+                    "Circuit breaker transitions, by target state.",
+                    "to",
+                )?,
+            )?,
+            push_batches: registered(
+                r,
+                counter_vec(
+                    "colmena_push_batches_total",
+                    "Push batches sent to central, by how they were read: `prefetched` (while the one before was in flight) or `on_demand`.",
+                    "read",
+                )?,
+            )?,
+            registry,
+        };
+        m.seed_labels();
+        Ok(m)
+    }
+
+    /// Every label value exists from the start, so dashboards and alerts never see gaps.
+    fn seed_labels(&self) {
+        let seed = |v: &IntCounterVec, labels: &[&str]| {
+            for l in labels {
+                v.with_label_values(&[l]).inc_by(0);
+            }
+        };
+        seed(
+            &self.sync_errors,
+            &["timeout", "connect", "http_5xx", "rejected", "circuit_open"],
+        );
+        let refusals = [
             ErrorCode::InsufficientStock,
             ErrorCode::UnknownProduct,
             ErrorCode::InvalidRequest,
             ErrorCode::StorageUnavailable,
-        ] {
-            sale_rejections.with_label_values(&[code.as_str()]).inc_by(0);
-        }
-        for s in ["closed", "open", "half_open"] {
-            breaker_transitions.with_label_values(&[s]).inc_by(0);
-        }
-        for r in ["prefetched", "on_demand"] {
-            push_batches.with_label_values(&[r]).inc_by(0);
-        }
-        Ok(BranchMetrics {
-            registry,
-            http,
-            sales,
-            sale_rejections,
-            sell_duration,
-            fsync_duration,
-            outbox_pending,
-            outbox_oldest_age,
-            sync_latency,
-            sync_request_duration,
-            sync_errors,
-            breaker_state,
-            breaker_transitions,
-            push_batches,
-        })
+        ];
+        seed(&self.sale_rejections, &refusals.map(|c| c.as_str()));
+        seed(&self.breaker_transitions, &["closed", "open", "half_open"]);
+        seed(&self.push_batches, &["prefetched", "on_demand"]);
     }
 
     /// Counts a sale refused with `code` in `colmena_sale_rejections_total`.

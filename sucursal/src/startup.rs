@@ -61,29 +61,124 @@ fn load_catalog(path: &std::path::Path) -> Result<Vec<CatalogSeedItem>, String> 
     Ok(items)
 }
 
+/// The store opened for a start: the writer's connection, what memory is rebuilt from, the
+/// read connection, and the background checkpointer.
+struct OpenedStore {
+    conn: rusqlite::Connection,
+    loaded: storage::db::Loaded,
+    reader: rusqlite::Connection,
+    checkpointer: colmena_shared::checkpoint::Checkpointer,
+}
+
+fn open_store(settings: &Settings) -> Result<OpenedStore, String> {
+    let dir = &settings.data_dir;
+    std::fs::create_dir_all(dir).map_err(|e| format!("--data-dir {}: {e}", dir.display()))?;
+    let open = || storage::open(dir).map_err(|e| format!("open store: {e}"));
+    let conn = open()?;
+    storage::db::migrate(&conn).map_err(|e| format!("store: {e}"))?;
+    let idem_since = clock::now_millis() - settings.idempotency_ttl.as_millis() as i64;
+    let loaded = storage::db::load(&conn, idem_since).map_err(|e| format!("load store: {e}"))?;
+    let checkpointer = colmena_shared::checkpoint::Checkpointer::start(open()?, CHECKPOINT_EVERY)
+        .map_err(|e| format!("start the checkpoint thread: {e}"))?;
+    tracing::info!(
+        products = loaded.products.len(),
+        last_seq = loaded.last_seq,
+        acked_through = loaded.acked_through,
+        pull_cursor = loaded.pull_cursor,
+        "store loaded"
+    );
+    Ok(OpenedStore {
+        conn,
+        loaded,
+        reader: open()?,
+        checkpointer,
+    })
+}
+
+fn relay_settings(settings: &Settings, central_urls: Vec<String>) -> RelaySettings {
+    RelaySettings {
+        central_urls,
+        central_token: settings.central_token.clone(),
+        breaker: BreakerConfig {
+            failures: settings.breaker_failures,
+            wait_min: settings.breaker_wait_min,
+            wait_max: settings.breaker_wait_max,
+        },
+        connect_timeout: settings.connect_timeout,
+        request_timeout: settings.request_timeout,
+        retries: settings.sync_retries,
+        batch_max_events: settings.batch_max_events,
+        batch_max_bytes: settings.batch_max_bytes,
+        linger: settings.relay_linger,
+        pull_interval: settings.pull_interval,
+    }
+}
+
+/// Binds the listener; serving starts when the returned server is polled.
+fn http_server(settings: &Settings, app: web::Data<AppState>) -> Result<(actix_web::dev::Server, SocketAddr), String> {
+    let pos_token = web::Data::new(crate::auth::PosToken(settings.pos_token.clone()));
+    let http_metrics = web::Data::new(app.metrics.http.clone());
+    let body_limit = settings.body_limit;
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app.clone())
+            .app_data(pos_token.clone())
+            .app_data(http_metrics.clone())
+            .app_data(json_config(body_limit))
+            .app_data(query_config())
+            .app_data(path_config())
+            .wrap(from_fn(crate::auth::require_pos_token))
+            .wrap(from_fn(observe))
+            .configure(routes::configure)
+            .configure(crate::openapi::configure)
+            .default_service(web::to(not_found))
+    })
+    .workers(settings.workers)
+    .disable_signals()
+    .shutdown_timeout(8)
+    .bind(&settings.listen)
+    .map_err(|e| format!("--listen {}: {e}", settings.listen))?;
+    let addr = *server.addrs().first().ok_or("no listen address")?;
+    Ok((server.run(), addr))
+}
+
+/// The relay's loops, housekeeping, memory trimming and scheduled backups, all stopped by
+/// `cancel`.
+fn spawn_background(
+    relay: Arc<Relay>,
+    app: web::Data<AppState>,
+    settings: &Settings,
+    cancel: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let housekeeping = Housekeeping {
+        writer: app.writer.clone(),
+        outbox_retention: settings.outbox_retention,
+        idempotency_ttl: settings.idempotency_ttl,
+    };
+    let mut tasks = vec![
+        tokio::spawn(relay.clone().run_push(cancel.clone())),
+        tokio::spawn(relay.run_pull(cancel.clone())),
+        tokio::spawn(housekeeping.run(cancel.clone())),
+        tokio::spawn(colmena_shared::memory::trim_every(
+            colmena_shared::memory::TRIM_EVERY,
+            cancel.clone(),
+        )),
+    ];
+    if let Some(every) = settings.backup_every {
+        tasks.push(tokio::spawn(crate::backup::run_scheduled_backups(
+            app,
+            every,
+            cancel.clone(),
+        )));
+    }
+    tasks
+}
+
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, String> {
         let v = settings.validate()?;
-        std::fs::create_dir_all(&settings.data_dir)
-            .map_err(|e| format!("--data-dir {}: {e}", settings.data_dir.display()))?;
-        let conn = storage::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?;
-        storage::db::migrate(&conn).map_err(|e| format!("store: {e}"))?;
-        let idem_since = clock::now_millis() - settings.idempotency_ttl.as_millis() as i64;
-        let loaded = storage::db::load(&conn, idem_since).map_err(|e| format!("load store: {e}"))?;
-        let reader = storage::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?;
-        let checkpointer = colmena_shared::checkpoint::Checkpointer::start(
-            storage::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?,
-            CHECKPOINT_EVERY,
-        )
-        .map_err(|e| format!("start the checkpoint thread: {e}"))?;
-        tracing::info!(
-            products = loaded.products.len(),
-            last_seq = loaded.last_seq,
-            acked_through = loaded.acked_through,
-            pull_cursor = loaded.pull_cursor,
-            "store loaded"
-        );
-
+        let store = open_store(&settings)?;
+        let loaded = store.loaded;
         let inventory = Arc::new(Inventory::from_rows(loaded.products));
         let idempotency = Arc::new(Idempotency::load(loaded.idempotency));
         let outbox_state = Arc::new(OutboxState::default());
@@ -95,7 +190,7 @@ impl Application {
         let metrics = BranchMetrics::new().map_err(|e| format!("metrics: {e}"))?;
 
         let (writer, writer_thread) = storage::spawn(storage::WriterParts {
-            conn,
+            conn: store.conn,
             checkpoint_conn: storage::open(&settings.data_dir).map_err(|e| format!("open store: {e}"))?,
             durability: Box::new(storage::WalFile::for_db(&storage::db_path(&settings.data_dir))),
             branch_id: v.branch_id.to_string(),
@@ -105,7 +200,6 @@ impl Application {
             fsync_duration: metrics.fsync_duration.clone(),
         })
         .map_err(|e| format!("writer thread: {e}"))?;
-
         if let Some(path) = &settings.catalog {
             let items = load_catalog(path)?;
             writer
@@ -114,40 +208,22 @@ impl Application {
                 .map_err(|e| format!("seed catalog: {e}"))?;
         }
 
-        let relay_settings = RelaySettings {
-            central_urls: v.central_urls.clone(),
-            central_token: settings.central_token.clone(),
-            breaker: BreakerConfig {
-                failures: settings.breaker_failures,
-                wait_min: settings.breaker_wait_min,
-                wait_max: settings.breaker_wait_max,
-            },
-            connect_timeout: settings.connect_timeout,
-            request_timeout: settings.request_timeout,
-            retries: settings.sync_retries,
-            batch_max_events: settings.batch_max_events,
-            batch_max_bytes: settings.batch_max_bytes,
-            linger: settings.relay_linger,
-            pull_interval: settings.pull_interval,
-        };
+        let relay_settings = relay_settings(&settings, v.central_urls.clone());
         let (endpoints, sync) = relay::build(&metrics, &relay_settings)?;
+        let backup_dir = settings
+            .backup_dir
+            .clone()
+            .unwrap_or_else(|| settings.data_dir.join("backups"));
         let app = web::Data::new(AppState {
             branch_id: v.branch_id.clone(),
             inventory,
             idempotency,
             outbox: outbox_state,
             writer: writer.clone(),
-            reader: Arc::new(Mutex::new(reader)),
-            metrics: metrics.clone(),
+            reader: Arc::new(Mutex::new(store.reader)),
+            metrics,
             sync,
-            backups: colmena_shared::backup::Backups::new(
-                settings
-                    .backup_dir
-                    .clone()
-                    .unwrap_or_else(|| settings.data_dir.join("backups")),
-                "sucursal",
-                settings.backups_keep,
-            ),
+            backups: colmena_shared::backup::Backups::new(backup_dir, "sucursal", settings.backups_keep),
         });
         let relay_deps = RelayDeps {
             branch_id: app.branch_id.clone(),
@@ -167,57 +243,9 @@ impl Application {
             Err(_) => tracing::warn!("central did not answer within the start-up sync timeout; selling offline"),
         }
 
-        let pos_token = web::Data::new(crate::auth::PosToken(settings.pos_token.clone()));
-        let http_metrics = web::Data::new(metrics.http.clone());
-        let body_limit = settings.body_limit;
-        let app_for_server = app.clone();
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(app_for_server.clone())
-                .app_data(pos_token.clone())
-                .app_data(http_metrics.clone())
-                .app_data(json_config(body_limit))
-                .app_data(query_config())
-                .app_data(path_config())
-                .wrap(from_fn(crate::auth::require_pos_token))
-                .wrap(from_fn(observe))
-                .configure(routes::configure)
-                .configure(crate::openapi::configure)
-                .default_service(web::to(not_found))
-        })
-        .workers(settings.workers)
-        .disable_signals()
-        .shutdown_timeout(8)
-        .bind(&settings.listen)
-        .map_err(|e| format!("--listen {}: {e}", settings.listen))?;
-        let addr = *server.addrs().first().ok_or("no listen address")?;
-        let server = server.run();
-
+        let (server, addr) = http_server(&settings, app.clone())?;
         let cancel = CancellationToken::new();
-        let mut tasks = vec![
-            tokio::spawn(relay.clone().run_push(cancel.clone())),
-            tokio::spawn(relay.clone().run_pull(cancel.clone())),
-            tokio::spawn(
-                Housekeeping {
-                    writer: writer.clone(),
-                    outbox_retention: settings.outbox_retention,
-                    idempotency_ttl: settings.idempotency_ttl,
-                }
-                .run(cancel.clone()),
-            ),
-            tokio::spawn(colmena_shared::memory::trim_every(
-                colmena_shared::memory::TRIM_EVERY,
-                cancel.clone(),
-            )),
-        ];
-        if let Some(every) = settings.backup_every {
-            tasks.push(tokio::spawn(crate::backup::run_scheduled_backups(
-                app.clone(),
-                every,
-                cancel.clone(),
-            )));
-        }
-        drop(app);
+        let tasks = spawn_background(relay, app, &settings, &cancel);
         // Loading and seeding the catalog leave freed temporaries behind (every row as
         // Strings, the seed's events): hand them back to the OS.
         colmena_shared::memory::release_free_memory();
@@ -228,7 +256,7 @@ impl Application {
             tasks,
             writer,
             writer_thread,
-            checkpointer,
+            checkpointer: store.checkpointer,
         })
     }
 

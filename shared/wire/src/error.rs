@@ -85,7 +85,7 @@ impl ErrorCode {
     }
 }
 
-/// `error` of the §1 body. Public so that the OpenAPI documents describe the very type the
+/// `error` of the error body. Public so that the OpenAPI documents describe the very type the
 /// services serialize.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
@@ -95,7 +95,7 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// Every error response of both services (contract §1).
+/// Every error response of both services.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"error": {"code": "insufficient_stock", "message": "ARROZ-1KG: 3 in stock, 5 requested"}}))]
 pub struct ErrorBody {

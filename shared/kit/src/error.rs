@@ -91,4 +91,21 @@ mod tests {
         assert_eq!(v["applied_through"], 42);
         assert_eq!(e.status_code(), StatusCode::CONFLICT);
     }
+
+    #[test]
+    fn the_body_bytes_are_the_wire_shape() {
+        // Clients and the committed OpenAPI examples rely on these exact bytes: field order,
+        // no `applied_through` unless set, no `Retry-After` in the body.
+        let e = ApiError::new(ErrorCode::StorageUnavailable, "retry later").with_retry_after(1);
+        assert_eq!(
+            e.body(),
+            r#"{"error":{"code":"storage_unavailable","message":"retry later"}}"#
+        );
+        let mut gap = ApiError::new(ErrorCode::SequenceGap, "expected 43");
+        gap.applied_through = Some(42);
+        assert_eq!(
+            gap.body(),
+            r#"{"error":{"code":"sequence_gap","message":"expected 43"},"applied_through":42}"#
+        );
+    }
 }

@@ -123,4 +123,16 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn a_client_reads_an_error_body_back() {
+        let b: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"sequence_gap","message":"expected 43"},"applied_through":42}"#)
+                .unwrap();
+        assert_eq!(b.error.code, ErrorCode::SequenceGap);
+        assert_eq!(b.applied_through, Some(42));
+        let b: ErrorBody = serde_json::from_str(r#"{"error":{"code":"not_found","message":"x"}}"#).unwrap();
+        assert_eq!(b.applied_through, None);
+        assert_eq!(b.error.code.status().as_u16(), 404);
+    }
 }

@@ -1,4 +1,4 @@
-//! Wall-clock timestamps as the contract writes them: RFC 3339, UTC, second precision plus
+//! Wall-clock timestamps as the protocol writes them: RFC 3339, UTC, second precision plus
 //! milliseconds when present. Kept in one place so both services format identically.
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

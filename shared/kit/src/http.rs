@@ -1,9 +1,10 @@
 //! Actix plumbing both services share.
 //!
-//! - Extractor configs whose rejections are contract errors (400/413/415 with a JSON body).
+//! - Extractor configs whose rejections are JSON error bodies (400/413/415; see docs/protocol.md,
+//!   "Errors").
 //! - Bearer-token helpers (constant-time comparison).
 //! - [`observe`]: the outermost middleware. It records `colmena_http_*` by route *pattern*
-//!   and guarantees the §1 promise that every error response is JSON: anything actix or a
+//!   and guarantees the promise that every error response is JSON: anything actix or a
 //!   middleware produced as a bare status (404 for an unknown path, 405, a broken gzip body)
 //!   is rewritten into `{"error":{...}}`.
 use crate::error::{ApiError, ErrorCode};
@@ -18,7 +19,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-/// Default request body limit (contract §1): 1 MiB.
+/// Default request body limit: 1 MiB (see docs/protocol.md, "Errors": `payload_too_large`).
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
 fn payload_error(e: &PayloadError) -> ApiError {
@@ -28,7 +29,7 @@ fn payload_error(e: &PayloadError) -> ApiError {
     }
 }
 
-/// `web::Json` config: body limit, `application/json` required, errors as contract JSON.
+/// `web::Json` config: body limit, `application/json` required, errors as JSON error bodies.
 pub fn json_config(limit: usize) -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(limit)

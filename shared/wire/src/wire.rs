@@ -1,6 +1,7 @@
-//! The JSON bodies of the contract (`CONTRACT.md` §2, §3).
+//! The JSON bodies of every endpoint and of the sync protocol (see docs/protocol.md, "Branch
+//! endpoints", "Central endpoints", "Sync push" and "Sync pull").
 //!
-//! Request types are deliberately loose (`Option`s) where the contract allows two shapes, so
+//! Request types are deliberately loose (`Option`s) where the protocol allows two shapes, so
 //! that a wrong body gets a precise message from the service's validation instead of serde's
 //! "data did not match any variant". Response types are exact.
 use crate::ids::{BranchId, ProductId};
@@ -9,7 +10,7 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
-// ---------------------------------------------------------------- branch (§2)
+// ---------------------------------------------------------------- branch endpoints
 
 /// One line of a `POST /sell` basket.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -208,7 +209,7 @@ pub enum CircuitState {
     HalfOpen,
 }
 
-// ---------------------------------------------------------------- sync protocol (§3)
+// ---------------------------------------------------------------- sync protocol
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -414,7 +415,7 @@ pub struct PullResponse {
     pub applied_through: u64,
 }
 
-// ---------------------------------------------------------------- central (§3)
+// ---------------------------------------------------------------- central endpoints
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[schema(example = json!({"name": "Arroz Costeño 1 kg", "price_cents": 520}))]
@@ -553,7 +554,7 @@ mod tests {
     }
 
     #[test]
-    fn events_serialize_in_the_contract_shape() {
+    fn events_serialize_in_the_protocol_shape() {
         let v = serde_json::to_value(sale(41)).unwrap();
         assert_eq!(v["kind"], "sale");
         assert_eq!(v["lines"][0]["unit_price_cents"], 550);

@@ -1,4 +1,4 @@
-//! Validated identifiers and quantities (contract §0).
+//! Validated identifiers and quantities (see docs/protocol.md, "Words").
 //!
 //! Invariant: a value of these types is valid by construction, so domain code never
 //! re-checks. The `parse` functions return a message fit for a 400 `invalid_request`.
@@ -102,7 +102,7 @@ impl<'de> Deserialize<'de> for ProductId {
     }
 }
 
-// OpenAPI schemas (issue 10). Written by hand because the wire form is not the Rust form:
+// OpenAPI schemas, written by hand because the wire form is not the Rust form:
 // the pattern is what `parse` accepts, and a `ProductId` in a request may also be an integer.
 
 impl utoipa::PartialSchema for BranchId {

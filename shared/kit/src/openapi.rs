@@ -1,4 +1,4 @@
-//! What both services' OpenAPI 3.1 documents share (issue 10): the bearer security scheme,
+//! What both services' OpenAPI 3.1 documents share: the bearer security scheme,
 //! the rendering, and the `GET /openapi.json` response.
 //!
 //! Each service derives its document from its handlers' `#[utoipa::path]` attributes and

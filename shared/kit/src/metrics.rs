@@ -1,4 +1,5 @@
-//! HTTP metrics shared by both services (contract §6) and the `/metrics` renderer.
+//! HTTP metrics shared by both services (see docs/protocol.md, "Metrics") and the `/metrics`
+//! renderer.
 //!
 //! Each process owns one `prometheus::Registry`; nothing registers into the global default
 //! registry, so tests that start several services in one process never collide.

@@ -1,14 +1,14 @@
-//! The error body and codes of contract §1.
+//! The error body and codes every colmena service answers with (see docs/protocol.md,
+//! "Errors").
 //!
-//! Every service has its own `thiserror` enum at its HTTP boundary and maps each variant
-//! (exhaustively) onto an [`ApiError`]; this module owns the JSON shape and the
-//! code → status table so the two services cannot drift apart.
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
-use std::fmt;
+//! This module owns the JSON shape `{"error":{"code","message"}}` and the code → status
+//! table, so the two services and their clients cannot drift apart. Invariant: a code's
+//! status never depends on who sends it. Turning an error into an HTTP response (headers,
+//! `Retry-After`) is server work and lives in `colmena_shared::error::ApiError`.
+use http::StatusCode;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     InvalidRequest,
@@ -29,6 +29,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The HTTP status this code is always sent with.
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
@@ -47,6 +48,7 @@ impl ErrorCode {
         }
     }
 
+    /// The code as it appears in the body (what serde writes).
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
@@ -83,20 +85,9 @@ impl ErrorCode {
     }
 }
 
-/// An error as it goes on the wire.
-#[derive(Debug, Clone)]
-pub struct ApiError {
-    pub code: ErrorCode,
-    pub message: String,
-    /// Only for `sequence_gap`: where central stands for the branch.
-    pub applied_through: Option<u64>,
-    /// Seconds, sent as `Retry-After` (503s).
-    pub retry_after: Option<u64>,
-}
-
-/// `error` of the §1 body. Public so that the OpenAPI documents describe the very type the
+/// `error` of the error body. Public so that the OpenAPI documents describe the very type the
 /// services serialize.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ErrorDetail {
     pub code: ErrorCode,
     /// For people: what exactly was wrong (not stable, do not parse).
@@ -104,8 +95,8 @@ pub struct ErrorDetail {
     pub message: String,
 }
 
-/// Every error response of both services (contract §1).
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+/// Every error response of both services.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[schema(example = json!({"error": {"code": "insufficient_stock", "message": "ARROZ-1KG: 3 in stock, 5 requested"}}))]
 pub struct ErrorBody {
     pub error: ErrorDetail,
@@ -115,72 +106,9 @@ pub struct ErrorBody {
     pub applied_through: Option<u64>,
 }
 
-impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError {
-            code,
-            message: message.into(),
-            applied_through: None,
-            retry_after: None,
-        }
-    }
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidRequest, message)
-    }
-    pub fn with_retry_after(mut self, secs: u64) -> Self {
-        self.retry_after = Some(secs);
-        self
-    }
-
-    /// The JSON body, `{"error":{"code","message"}}` (+ `applied_through` for sequence gaps).
-    pub fn body(&self) -> String {
-        serde_json::to_string(&ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message.clone(),
-            },
-            applied_through: self.applied_through,
-        })
-        .unwrap_or_else(|_| r#"{"error":{"code":"invalid_request","message":"error"}}"#.to_string())
-    }
-}
-
-impl fmt::Display for ApiError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code.as_str(), self.message)
-    }
-}
-
-impl std::error::Error for ApiError {}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.code.status()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut b = HttpResponse::build(self.status_code());
-        b.insert_header((header::CONTENT_TYPE, "application/json"));
-        if let Some(s) = self.retry_after {
-            b.insert_header((header::RETRY_AFTER, s.to_string()));
-        }
-        b.body(self.body())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sequence_gap_carries_applied_through() {
-        let mut e = ApiError::new(ErrorCode::SequenceGap, "expected 43");
-        e.applied_through = Some(42);
-        let v: serde_json::Value = serde_json::from_str(&e.body()).unwrap();
-        assert_eq!(v["error"]["code"], "sequence_gap");
-        assert_eq!(v["applied_through"], 42);
-        assert_eq!(e.status_code(), StatusCode::CONFLICT);
-    }
 
     #[test]
     fn codes_serialize_like_their_names() {
@@ -194,5 +122,17 @@ mod tests {
                 serde_json::Value::String(c.as_str().into())
             );
         }
+    }
+
+    #[test]
+    fn a_client_reads_an_error_body_back() {
+        let b: ErrorBody =
+            serde_json::from_str(r#"{"error":{"code":"sequence_gap","message":"expected 43"},"applied_through":42}"#)
+                .unwrap();
+        assert_eq!(b.error.code, ErrorCode::SequenceGap);
+        assert_eq!(b.applied_through, Some(42));
+        let b: ErrorBody = serde_json::from_str(r#"{"error":{"code":"not_found","message":"x"}}"#).unwrap();
+        assert_eq!(b.applied_through, None);
+        assert_eq!(b.error.code.status().as_u16(), 404);
     }
 }

@@ -14,7 +14,7 @@
 //!   read for nothing at every retry.
 //! - Refusals back off exponentially (1 s .. 60 s); the first success resets that backoff.
 use crate::breaker::Backoff;
-use serde::Deserialize;
+use colmena_shared::error::{ErrorBody, ErrorCode};
 use std::time::Duration;
 
 /// Refused pushes back off from this ...
@@ -143,17 +143,13 @@ pub fn linger(waiting: u64, batch_max_events: usize, linger: Duration) -> Option
     ((waiting as usize) < batch_max_events && !linger.is_zero()).then_some(linger)
 }
 
-/// The parts of the error body (see docs/protocol.md, "Errors") that a 409 answer to a push
-/// is read for. `colmena_shared::error::ErrorBody` is the same shape but serialize-only.
-#[derive(Debug, Deserialize)]
-struct ConflictBody {
-    #[serde(default)]
-    applied_through: Option<u64>,
-}
-
-/// Central's position from a 409 body; None when the body does not carry one.
+/// Central's position from a 409 body (the typed error body of docs/protocol.md, "Errors");
+/// None when the body is not a `sequence_gap` carrying one.
 pub fn gap_position(body: &str) -> Option<u64> {
-    serde_json::from_str::<ConflictBody>(body).ok()?.applied_through
+    let body: ErrorBody = serde_json::from_str(body).ok()?;
+    (body.error.code == ErrorCode::SequenceGap)
+        .then_some(body.applied_through)
+        .flatten()
 }
 
 #[cfg(test)]

@@ -26,6 +26,8 @@ pub enum ErrorCode {
     NotImplemented,
     StorageUnavailable,
     Unavailable,
+    InvalidCredentials,
+    TooManyAttempts,
 }
 
 impl ErrorCode {
@@ -33,7 +35,8 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
-            ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::UnknownProduct | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -66,6 +69,8 @@ impl ErrorCode {
             ErrorCode::NotImplemented => "not_implemented",
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::InvalidCredentials => "invalid_credentials",
+            ErrorCode::TooManyAttempts => "too_many_attempts",
         }
     }
 

@@ -187,7 +187,7 @@ pub fn check_text(field: &str, s: &str, min: usize, max: usize) -> Result<(), St
     }
 }
 
-fn truncate(s: &str) -> String {
+pub(crate) fn truncate(s: &str) -> String {
     s.chars().take(70).collect()
 }
 

@@ -13,8 +13,10 @@
 //! - [`wire`]: the JSON bodies of every endpoint and of the sync protocol, with serde.
 //! - [`error`]: the error body `{"error":{"code","message"}}` and its codes, each with its
 //!   HTTP status.
+//! - [`users`]: users, roles, PINs (never serialized) and the branch login.
 //! - [`clock`]: RFC 3339 UTC timestamps.
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod users;
 pub mod wire;

@@ -390,6 +390,12 @@ pub struct PushResponse {
 pub enum ChangeKind {
     Product,
     Allocation,
+    /// A user created or changed at central (`user` holds it). Sent only to branches that
+    /// ask for users (`include=users` on the pull), so older branches never see it.
+    User,
+    /// A kind this build does not know (from a newer central): skipped, never applied.
+    #[serde(other)]
+    Unknown,
 }
 
 /// One entry of `GET /sync/pull`.
@@ -397,6 +403,8 @@ pub enum ChangeKind {
 pub struct Change {
     pub cursor: u64,
     pub kind: ChangeKind,
+    /// Empty for `user` changes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub product_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -406,6 +414,8 @@ pub struct Change {
     pub version: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantity: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::users::UserRecord>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]

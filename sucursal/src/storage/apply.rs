@@ -219,6 +219,8 @@ fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<
                 c.version.unwrap_or(0),
             )?,
             ChangeKind::Allocation => products::allocate(tx, &c.product_id, c.quantity.unwrap_or(0))?,
+            // Users are not pulled yet; a kind from a newer central is skipped.
+            ChangeKind::User | ChangeKind::Unknown => {}
         }
     }
     meta::set(tx, meta::PULL_CURSOR, cmd.next_cursor)?;

@@ -205,6 +205,7 @@ impl Syncer {
                     self.inventory.insert(&c.product_id, item);
                 }
             }
+            ChangeKind::User | ChangeKind::Unknown => {}
         }
     }
 }

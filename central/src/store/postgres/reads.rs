@@ -220,6 +220,7 @@ pub(super) async fn read_pull(
             price_cents: r.try_get(4)?,
             version: r.try_get::<_, Option<i64>>(5)?.map(to_u64),
             quantity: r.try_get(6)?,
+            user: None,
         });
     }
     Ok(PullData {

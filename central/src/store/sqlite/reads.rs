@@ -187,6 +187,7 @@ pub(super) fn read_pull(conn: &Connection, branch: &str, after: u64, limit: u32)
                 price_cents: r.get(4)?,
                 version: r.get::<_, Option<i64>>(5)?.map(to_u64),
                 quantity: r.get(6)?,
+                user: None,
             },
         ))
     })?;

@@ -2,9 +2,10 @@
 //! into typed values before the store sees it, so the store never has to doubt its input and
 //! every bad input is a 400 that changed nothing.
 use crate::error::CentralError;
-use crate::store::{SalesCursor, SalesFilter};
+use crate::store::{AuditFilter, SalesCursor, SalesFilter, UserChange};
 use colmena_shared::clock;
 use colmena_shared::ids::{check_delta, check_text, BranchId, ProductId};
+use colmena_shared::users::{Pin, UserId, UserPut};
 use colmena_shared::wire::{Event, ProductUpsert};
 use serde::Deserialize;
 
@@ -25,6 +26,55 @@ pub fn product_id(s: &str) -> Result<ProductId, CentralError> {
 
 pub fn branch_id(s: &str) -> Result<BranchId, CentralError> {
     BranchId::parse(s).map_err(CentralError::InvalidRequest)
+}
+
+pub fn user_id(s: &str) -> Result<UserId, CentralError> {
+    UserId::parse(s).map_err(CentralError::InvalidRequest)
+}
+
+/// Most branches one user may be listed at (more is surely a mistake; `["*"]` covers all).
+pub const MAX_USER_BRANCHES: usize = 1000;
+
+/// `PUT /users/{id}` body → the change to store (its PIN not yet hashed: that is slow work
+/// for a blocking thread) and the PIN, if one was sent. Whether every branch is known is the
+/// store's call, in the same transaction as the write. Messages never quote the PIN.
+pub fn user_put(user_id: UserId, body: UserPut) -> Result<(UserChange, Option<Pin>), CentralError> {
+    check_text("name", &body.name, 1, MAX_NAME_CHARS).map_err(CentralError::InvalidRequest)?;
+    let branches = user_branches(body.branches)?;
+    let change = UserChange {
+        user_id,
+        name: body.name,
+        role: body.role,
+        branches,
+        active: body.active,
+        pin_hash: None,
+    };
+    Ok((change, body.pin))
+}
+
+/// A user's branches: exactly `["*"]`, or 1..=1000 branch ids, sorted without repeats (so
+/// the same set sent in another order is no change).
+fn user_branches(branches: Vec<String>) -> Result<Vec<String>, CentralError> {
+    if branches.len() == 1 && branches[0] == "*" {
+        return Ok(branches);
+    }
+    if branches.is_empty() || branches.len() > MAX_USER_BRANCHES {
+        return Err(CentralError::InvalidRequest(format!(
+            "branches must list 1-{MAX_USER_BRANCHES} branch ids, or be exactly [\"*\"]"
+        )));
+    }
+    let mut ids = Vec::with_capacity(branches.len());
+    for b in &branches {
+        if b == "*" {
+            return Err(CentralError::InvalidRequest(
+                "\"*\" (every branch) must be the only entry of branches".into(),
+            ));
+        }
+        ids.push(branch_id(b)?.as_str().to_string());
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// `PUT /products/{id}` body → (name, price_cents).
@@ -115,6 +165,9 @@ pub struct SalesFilterQuery {
     /// Latest `sold_at`, exclusive (RFC 3339).
     #[param(format = DateTime)]
     pub to: Option<String>,
+    /// Only the sales of this cashier (a user id).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub cashier_id: Option<String>,
 }
 
 /// `GET /sales` query. Unknown parameters are rejected: a misspelt filter would otherwise
@@ -132,6 +185,9 @@ pub struct SalesQuery {
     /// Latest `sold_at`, exclusive (RFC 3339).
     #[param(format = DateTime)]
     pub to: Option<String>,
+    /// Only the sales of this cashier (a user id).
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub cashier_id: Option<String>,
     /// Page size (default 100).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
@@ -149,7 +205,17 @@ pub fn sales_filter(q: SalesFilterQuery) -> Result<SalesFilter, CentralError> {
             return Err(CentralError::InvalidRequest("from is after to".into()));
         }
     }
-    Ok(SalesFilter { branch, from_ms, to_ms })
+    let cashier = q
+        .cashier_id
+        .as_deref()
+        .map(|c| UserId::parse(c).map_err(|e| CentralError::InvalidRequest(e.replacen("user_id", "cashier_id", 1))))
+        .transpose()?;
+    Ok(SalesFilter {
+        branch,
+        from_ms,
+        to_ms,
+        cashier,
+    })
 }
 
 /// `GET /sales` → filter, position, page size.
@@ -158,10 +224,75 @@ pub fn sales_query(q: SalesQuery) -> Result<(SalesFilter, Option<SalesCursor>, u
         branch_id: q.branch_id,
         from: q.from,
         to: q.to,
+        cashier_id: q.cashier_id,
     })?;
     let after = q.after.as_deref().map(decode_cursor).transpose()?;
     let limit = page_limit(q.limit, DEFAULT_SALES_PAGE)?;
     Ok((filter, after, limit))
+}
+
+/// `GET /audit` query. Unknown parameters are rejected, as on `/sales`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Earliest change, inclusive (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Latest change, exclusive (RFC 3339).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+    /// Page size (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The `next` of the previous page (opaque).
+    pub after: Option<String>,
+}
+
+/// `GET /audit` → bounds, the id to read after, page size.
+pub fn audit_query(q: AuditQuery) -> Result<(AuditFilter, u64, u32), CentralError> {
+    let from_ms = q.from.as_deref().map(|s| time("from", s)).transpose()?;
+    let to_ms = q.to.as_deref().map(|s| time("to", s)).transpose()?;
+    if let (Some(f), Some(t)) = (from_ms, to_ms) {
+        if f > t {
+            return Err(CentralError::InvalidRequest("from is after to".into()));
+        }
+    }
+    let after = q.after.as_deref().map(decode_audit_cursor).transpose()?.unwrap_or(0);
+    let limit = page_limit(q.limit, DEFAULT_SALES_PAGE)?;
+    Ok((AuditFilter { from_ms, to_ms }, after, limit))
+}
+
+/// The opaque `next`/`after` of `/audit`: `a<id>`.
+pub fn encode_audit_cursor(id: u64) -> String {
+    format!("a{id}")
+}
+
+fn decode_audit_cursor(s: &str) -> Result<u64, CentralError> {
+    s.strip_prefix('a')
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u64>().ok())
+        .filter(|id| *id <= MAX_SEQ)
+        .ok_or_else(|| {
+            CentralError::InvalidRequest(format!("after is not a cursor returned by /audit: {:?}", truncate(s)))
+        })
+}
+
+/// What a pull asks for beyond products and allocations (`include=users`).
+pub fn pull_include_users(include: Option<&str>) -> Result<bool, CentralError> {
+    let mut users = false;
+    for part in include.unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
+        match part {
+            "users" => users = true,
+            _ => {
+                return Err(CentralError::InvalidRequest(format!(
+                    "include must be a comma-separated list of: users; got {:?}",
+                    truncate(part)
+                )))
+            }
+        }
+    }
+    Ok(users)
 }
 
 /// The opaque `next`/`after` of `/sales`: `s<branch>.<sold_ms>.<seq>`. Clients must not

@@ -9,6 +9,7 @@ use crate::metrics::CentralMetrics;
 use crate::store::Store;
 use actix_web::{web, HttpResponse};
 
+pub mod audit;
 pub mod backups;
 pub mod branches;
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod inventory;
 pub mod responses;
 pub mod sales;
 pub mod sync;
+pub mod users;
 
 /// Registers every route but `/openapi.json`. `push_limit` is the body limit of
 /// `POST /sync/push`.
@@ -28,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, push_limit: usize) {
     sales::config(cfg);
     sync::config(cfg, push_limit);
     backups::config(cfg);
+    users::config(cfg);
+    audit::config(cfg);
 }
 
 /// `GET /metrics`: refreshes the gauges computed from the store, then renders.

@@ -82,6 +82,10 @@ struct PullQuery {
     /// Required with the admin token; a branch token may only name its own branch.
     #[param(pattern = "^[A-Z0-9_-]{2,16}$")]
     branch_id: Option<String>,
+    /// `users`: also the user changes this branch must hear of, each with its PIN hash
+    /// (branches that do not ask never see them; their cursor moves past them).
+    #[param(pattern = "^users$", example = "users")]
+    include: Option<String>,
 }
 
 /// The feed for one branch after `after`: `next` is the last cursor returned, or `after`
@@ -89,11 +93,11 @@ struct PullQuery {
 /// between its cursors (other branches' allocations); only their order matters.
 #[utoipa::path(
     get, path = "/sync/pull", tag = "sync",
-    summary = "A branch's feed of catalog changes and allocations (branch token, or admin with branch_id)",
+    summary = "A branch's feed of catalog changes, allocations and (with include=users) users (branch token, or admin with branch_id)",
     params(PullQuery),
     responses(
         (status = 200, description = "Changes after `after`, in cursor order, and central's applied_through", body = PullResponse),
-        (status = 400, description = "`invalid_request`: bad branch_id (or none with the admin token), after or limit out of range", body = ErrorBody),
+        (status = 400, description = "`invalid_request`: bad branch_id (or none with the admin token), after or limit out of range, an unknown include", body = ErrorBody),
         (status = 403, description = "`forbidden`: a branch token naming another branch", body = ErrorBody),
         SyncErrors,
     )
@@ -107,12 +111,14 @@ async fn pull(
         after,
         limit,
         branch_id,
+        include,
     } = query.into_inner();
     let named = branch_id.as_deref().map(domain::branch_id).transpose()?;
     let branch = principal.sync_branch(named)?;
     let after = domain::pull_after(after)?;
     let limit = domain::page_limit(limit, domain::DEFAULT_PULL_PAGE)?;
-    let data = store.pull(branch, after, limit).await?;
+    let include_users = domain::pull_include_users(include.as_deref())?;
+    let data = store.pull(branch, after, limit, include_users).await?;
     let next = data.changes.last().map_or(after, |c| c.cursor);
     Ok(HttpResponse::Ok().json(PullResponse {
         changes: data.changes,

@@ -1,6 +1,9 @@
 //! Helpers both stores share: integer conversions at the database boundary, the compact
-//! encoding of sale lines, and the inventory's per-product accumulator.
-use super::StoreError;
+//! encoding of sale lines, the inventory's per-product accumulator, and the user and
+//! audit rules (what a user PUT writes, who hears of it, how an audit row reads back).
+use super::{StoreError, UserChange, UserOutcome};
+use colmena_shared::clock;
+use colmena_shared::users::{AuditEntry, Role, User, UserId, UserRecord};
 use colmena_shared::wire::{CentralProductStock, CentralSaleLine};
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -59,4 +62,139 @@ pub(crate) fn inventory_entry(out: &mut BTreeMap<String, CentralProductStock>, i
         total_stock: 0,
         by_branch: BTreeMap::new(),
     })
+}
+
+/// Audit actions (docs/protocol.md, "Audit trail").
+pub(crate) const ACTION_USER_PUT: &str = "user.put";
+pub(crate) const ACTION_PRODUCT_PUT: &str = "product.put";
+pub(crate) const ACTION_ALLOCATION_CREATE: &str = "allocation.create";
+/// The only actor so far: central's admin token.
+pub(crate) const ACTOR_ADMIN: &str = "admin";
+
+pub(crate) fn json_text<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(|e| corrupt(format!("cannot encode JSON: {e}")))
+}
+
+pub(crate) fn role_from_str(s: &str) -> Result<Role, StoreError> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|_| corrupt(format!("unknown role {s:?}")))
+}
+
+/// A stored user row, as both stores read it.
+pub(crate) struct UserRow {
+    pub user_id: String,
+    pub name: String,
+    pub role: String,
+    pub branches: String,
+    pub active: bool,
+    pub pin_hash: String,
+    pub version: i64,
+    pub updated_ms: i64,
+}
+
+impl UserRow {
+    pub(crate) fn record(&self) -> Result<UserRecord, StoreError> {
+        Ok(UserRecord {
+            user_id: UserId::parse(&self.user_id).map_err(corrupt)?,
+            name: self.name.clone(),
+            role: role_from_str(&self.role)?,
+            branches: serde_json::from_str(&self.branches)
+                .map_err(|e| corrupt(format!("user {}: branches: {e}", self.user_id)))?,
+            active: self.active,
+            version: to_u64(self.version),
+            pin_hash: self.pin_hash.clone(),
+        })
+    }
+
+    pub(crate) fn user(&self) -> Result<User, StoreError> {
+        Ok(User::from_record(
+            &self.record()?,
+            clock::millis_to_rfc3339(self.updated_ms),
+        ))
+    }
+}
+
+/// What a `PUT /users/{id}` does to the stored user (the same decision in both stores).
+pub(crate) enum UserPlan {
+    /// Nothing to write: answer this outcome.
+    Answer(UserOutcome),
+    /// Write `record` (users row, feed entry for `audience`, audit entry from `before`).
+    Write {
+        record: UserRecord,
+        before: Option<User>,
+        audience: String,
+    },
+}
+
+pub(crate) fn plan_user_put(old: Option<&UserRow>, change: UserChange) -> Result<UserPlan, StoreError> {
+    let old = old.map(|r| Ok::<_, StoreError>((r.record()?, r.user()?))).transpose()?;
+    let Some(pin_hash) = change
+        .pin_hash
+        .clone()
+        .or_else(|| old.as_ref().map(|(r, _)| r.pin_hash.clone()))
+    else {
+        return Ok(UserPlan::Answer(UserOutcome::PinRequired));
+    };
+    let version = old.as_ref().map_or(0, |(r, _)| r.version) + 1;
+    let record = UserRecord {
+        user_id: change.user_id,
+        name: change.name,
+        role: change.role,
+        branches: change.branches,
+        active: change.active,
+        version,
+        pin_hash,
+    };
+    if let Some((r, user)) = &old {
+        // PUT is idempotent: the same fields again, and no new PIN, change nothing (no new
+        // version, feed entry or audit entry). A new PIN always counts (its salt is new).
+        let same = r.name == record.name && r.role == record.role && r.branches == record.branches;
+        if same && r.active == record.active && change.pin_hash.is_none() {
+            return Ok(UserPlan::Answer(UserOutcome::Saved(user.clone())));
+        }
+    }
+    let audience = audience(old.as_ref().map(|(r, _)| r.branches.as_slice()), &record.branches);
+    Ok(UserPlan::Write {
+        record,
+        before: old.map(|(_, u)| u),
+        audience,
+    })
+}
+
+/// The branches a user change is sent to by pull: those of its old list and of its new
+/// one (a branch the user was just removed from must hear of it to end the user's
+/// sessions), comma-wrapped (`,ABA,CUS,`) so a branch matches with one `',' || id || ','`
+/// search; `*` matches every branch. Branch ids have no commas.
+pub(crate) fn audience(old: Option<&[String]>, new: &[String]) -> String {
+    let mut all: Vec<&str> = old.unwrap_or_default().iter().chain(new).map(String::as_str).collect();
+    all.sort_unstable();
+    all.dedup();
+    format!(",{},", all.join(","))
+}
+
+/// An audit row as both stores read it back.
+pub(crate) fn audit_entry(
+    id: i64,
+    at_ms: i64,
+    actor: String,
+    action: String,
+    target: String,
+    before: Option<String>,
+    after: String,
+) -> Result<AuditEntry, StoreError> {
+    let parse = |t: &str| serde_json::from_str(t).map_err(|e| corrupt(format!("audit entry {id}: {e}")));
+    Ok(AuditEntry {
+        id: to_u64(id),
+        at: clock::millis_to_rfc3339(at_ms),
+        actor,
+        action,
+        target,
+        before: before.as_deref().map(parse).transpose()?,
+        after: parse(&after)?,
+    })
+}
+
+/// The `UserRecord` a user change of the pull feed carries.
+pub(crate) fn user_record(cursor: u64, payload: Option<&str>) -> Result<UserRecord, StoreError> {
+    let payload = payload.ok_or_else(|| corrupt(format!("user change {cursor} has no payload")))?;
+    serde_json::from_str(payload).map_err(|e| corrupt(format!("user change {cursor}: {e}")))
 }

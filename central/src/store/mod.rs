@@ -8,14 +8,17 @@
 //!   ledger and advancing the branch all happen in one transaction, and pushes of one branch
 //!   are serialised, so every seq is applied exactly once however often or concurrently a
 //!   branch retries.
-//! - [`Store::upsert_product`] and [`Store::allocate`] write the catalog/ledger *and* the
-//!   pull feed in one transaction, so a branch never sees a change central does not have.
+//! - [`Store::upsert_product`], [`Store::allocate`] and [`Store::put_user`] write the
+//!   catalog/ledger/users, the pull feed *and* the audit trail in one transaction, so a
+//!   branch never sees a change central does not have, and no admin change goes unrecorded
+//!   (docs/protocol.md, "Users" and "Audit trail").
 //!
 //! Answers that are part of the domain (a gap, an unknown product) are values of the outcome
 //! enums; [`StoreError`] is only "could not read or persist right now" (503).
 use async_trait::async_trait;
 use colmena_shared::backup::{BackupError, BackupInfo, Backups};
 use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::users::{AuditEntry, Role, User, UserId};
 use colmena_shared::wire::{AllocationResponse, BranchSummary, CentralProductStock, CentralSale, Event, Product};
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -91,6 +94,8 @@ pub struct SalesFilter {
     pub branch: Option<BranchId>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
+    /// Only sales recorded with this `cashier_id`.
+    pub cashier: Option<UserId>,
 }
 
 /// A position in the sales order: by branch (`branch_id`), then `sold_at`, then `seq`.
@@ -120,6 +125,56 @@ pub(crate) fn start_in_branch(filter: &SalesFilter, after: Option<SalesCursor>, 
 pub struct SalesPageData {
     pub sales: Vec<CentralSale>,
     pub next: Option<SalesCursor>,
+}
+
+/// A validated `PUT /users/{user_id}`, its PIN (if any) already hashed.
+#[derive(Clone)]
+pub struct UserChange {
+    pub user_id: UserId,
+    pub name: String,
+    pub role: Role,
+    /// Sorted branch ids without repeats, or exactly `["*"]`.
+    pub branches: Vec<String>,
+    pub active: bool,
+    /// The argon2id PHC string of a new PIN; `None` keeps the current one.
+    pub pin_hash: Option<String>,
+}
+
+impl std::fmt::Debug for UserChange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The hash stays out of every log line.
+        f.debug_struct("UserChange")
+            .field("user_id", &self.user_id)
+            .field("role", &self.role)
+            .field("branches", &self.branches)
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Result of [`Store::put_user`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserOutcome {
+    /// Created or updated (or unchanged: the same fields again and no new PIN).
+    Saved(User),
+    /// A new user needs a PIN.
+    PinRequired,
+    /// A listed branch central does not know (no token configured, never pushed).
+    UnknownBranch(String),
+}
+
+/// Time bounds of `GET /audit` (Unix ms; `from` inclusive, `to` exclusive).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// One page of the audit trail; `next` is the last id returned when more follow.
+#[derive(Debug, Clone)]
+pub struct AuditPageData {
+    pub entries: Vec<AuditEntry>,
+    pub next: Option<u64>,
 }
 
 /// One entry of the pull feed for a branch.
@@ -174,8 +229,24 @@ pub trait Store: Send + Sync {
     ) -> Result<SalesPageData, StoreError>;
 
     /// Feed entries after `after` for `branch`: every product change and the branch's own
-    /// allocations, in cursor order, at most `limit`; plus its `applied_through`.
-    async fn pull(&self, branch: BranchId, after: u64, limit: u32) -> Result<PullData, StoreError>;
+    /// allocations, in cursor order, at most `limit`; plus its `applied_through`. With
+    /// `include_users`, also the user changes whose old or new branches include `branch`
+    /// (or `*`), each with its PIN hash; without, none (docs/protocol.md, "Sync pull").
+    async fn pull(&self, branch: BranchId, after: u64, limit: u32, include_users: bool)
+        -> Result<PullData, StoreError>;
+
+    /// Creates or updates a user: the users table, a `user` feed entry and an audit entry in
+    /// one transaction. A change bumps `version`; the same fields again without a PIN change
+    /// nothing.
+    async fn put_user(&self, change: UserChange) -> Result<UserOutcome, StoreError>;
+
+    async fn user(&self, user: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Every user, by `user_id` (never a hash).
+    async fn users(&self) -> Result<Vec<User>, StoreError>;
+
+    /// Audit entries after id `after` (0: from the start), in id order, at most `limit`.
+    async fn audit(&self, filter: AuditFilter, after: u64, limit: u32) -> Result<AuditPageData, StoreError>;
 
     /// Number of (branch, product) pairs whose ledger stock is below zero.
     async fn negative_stock_products(&self) -> Result<u64, StoreError>;

@@ -96,8 +96,12 @@ impl fmt::Debug for Pin {
 
 impl<'de> Deserialize<'de> for Pin {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Pin::parse(&s).map_err(de::Error::custom)
+        // Read as any JSON value first: serde's own type error would quote the value
+        // ("invalid type: integer `4821`"), and a PIN sent as a number is still a PIN.
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Pin::parse(&s).map_err(de::Error::custom),
+            _ => Err(de::Error::custom("pin must be a string of 4-8 digits")),
+        }
     }
 }
 
@@ -152,6 +156,21 @@ pub struct UserRecord {
     pub active: bool,
     pub version: u64,
     pub pin_hash: String,
+}
+
+impl User {
+    /// What central answers of a stored user: everything but the hash.
+    pub fn from_record(r: &UserRecord, updated_at: String) -> User {
+        User {
+            user_id: r.user_id.clone(),
+            name: r.name.clone(),
+            role: r.role,
+            branches: r.branches.clone(),
+            active: r.active,
+            version: r.version,
+            updated_at,
+        }
+    }
 }
 
 impl UserRecord {
@@ -213,6 +232,40 @@ impl fmt::Debug for LoginResponse {
     }
 }
 
+/// One admin change as central's audit trail keeps it (`GET /audit`): who did what to which
+/// resource, and the resource before and after. Users appear without PIN or hash.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[schema(example = json!({"id": 7, "at": "2026-11-23T16:00:00Z", "actor": "admin", "action": "product.put",
+    "target": "/products/ARROZ-1KG", "before": {"product_id": "ARROZ-1KG", "name": "Arroz 1 kg", "price_cents": 500, "version": 1},
+    "after": {"product_id": "ARROZ-1KG", "name": "Arroz 1 kg", "price_cents": 520, "version": 2}}))]
+pub struct AuditEntry {
+    /// Increasing in the order the changes were committed.
+    pub id: u64,
+    #[schema(format = DateTime)]
+    pub at: String,
+    /// Who made the change: `admin` (the admin token).
+    pub actor: String,
+    /// `user.put`, `product.put` or `allocation.create`.
+    pub action: String,
+    /// The resource changed, as its path (`/users/ana`, `/products/P1`, `/branches/CUS/allocations`).
+    pub target: String,
+    /// The resource before the change; `null` when it was created.
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    /// The resource after the change.
+    #[schema(value_type = Object)]
+    pub after: serde_json::Value,
+}
+
+/// A page of `GET /audit`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `after` for the next page; `null` on the last page.
+    #[schema(example = "a42")]
+    pub next: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +279,24 @@ mod tests {
         for bad in ["", "123", "123456789", "12a4", "١٢٣٤", " 1234", "12.4"] {
             let e = Pin::parse(bad).unwrap_err();
             assert!(!e.contains(bad) || bad.is_empty(), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_pin_of_the_wrong_type_is_refused_without_quoting_it() {
+        #[derive(Debug, Deserialize)]
+        struct B {
+            #[allow(dead_code)]
+            pin: Pin,
+        }
+        for body in [
+            r#"{"pin": 4821}"#,
+            r#"{"pin": 48.21}"#,
+            r#"{"pin": ["4821"]}"#,
+            r#"{"pin": "48x1"}"#,
+        ] {
+            let e = serde_json::from_str::<B>(body).unwrap_err().to_string();
+            assert!(!e.contains("48"), "{e}");
         }
     }
 

@@ -31,10 +31,14 @@
 //! Backups: none of its own ([`Store::backup`] keeps its `None` default); PostgreSQL is
 //! backed up with `pg_dump` or base backups plus WAL archiving (see DEPLOYMENT.md).
 use super::common::to_u64;
-use super::{AllocationOutcome, PullData, PushOutcome, SalesCursor, SalesFilter, SalesPageData, Store, StoreError};
+use super::{
+    AllocationOutcome, AuditFilter, AuditPageData, PullData, PushOutcome, SalesCursor, SalesFilter, SalesPageData,
+    Store, StoreError, UserChange, UserOutcome,
+};
 use async_trait::async_trait;
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use std::str::FromStr;
@@ -59,6 +63,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 const KIND_PRODUCT: i16 = 0;
 const KIND_ALLOCATION: i16 = 1;
+const KIND_USER: i16 = 2;
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -225,8 +230,34 @@ impl Store for PgStore {
             .await
     }
 
-    async fn pull(&self, branch: BranchId, after: u64, limit: u32) -> Result<PullData, StoreError> {
-        self.snapshot_read(move |tx| Box::pin(async move { read_pull(tx, branch.as_str(), after, limit).await }))
+    async fn pull(
+        &self,
+        branch: BranchId,
+        after: u64,
+        limit: u32,
+        include_users: bool,
+    ) -> Result<PullData, StoreError> {
+        self.snapshot_read(move |tx| {
+            Box::pin(async move { read_pull(tx, branch.as_str(), after, limit, include_users).await })
+        })
+        .await
+    }
+
+    async fn put_user(&self, change: UserChange) -> Result<UserOutcome, StoreError> {
+        self.put_user_inner(change).await
+    }
+
+    async fn user(&self, user: UserId) -> Result<Option<User>, StoreError> {
+        self.snapshot_read(move |tx| Box::pin(async move { Ok(read_users(tx, Some(user.as_str())).await?.pop()) }))
+            .await
+    }
+
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.snapshot_read(|tx| Box::pin(read_users(tx, None))).await
+    }
+
+    async fn audit(&self, filter: AuditFilter, after: u64, limit: u32) -> Result<AuditPageData, StoreError> {
+        self.snapshot_read(move |tx| Box::pin(read_audit(tx, filter, after, limit)))
             .await
     }
 

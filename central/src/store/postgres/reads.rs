@@ -1,9 +1,10 @@
 //! The reads, each in one read-only REPEATABLE READ snapshot.
-use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT};
-use crate::store::common::{decode_lines, inventory_entry, to_i64, to_u64};
-use crate::store::{PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
+use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use crate::store::common::{audit_entry, decode_lines, inventory_entry, to_i64, to_u64, user_record, UserRow};
+use crate::store::{AuditFilter, AuditPageData, PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
+use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{CentralProductStock, CentralSale, Change, ChangeKind};
 use futures::future::BoxFuture;
 use std::collections::BTreeMap;
@@ -128,9 +129,10 @@ pub(super) async fn read_sales(
         .prepare_cached(
             "SELECT sold_ms, seq, sale_id, received_ms, total_cents, cashier_id, lines FROM sales \
              WHERE branch_key = $1 AND (sold_ms, seq) > ($2, $3) AND sold_ms < $4 \
-             ORDER BY sold_ms, seq LIMIT $5",
+             AND ($6::text IS NULL OR cashier_id = $6) ORDER BY sold_ms, seq LIMIT $5",
         )
         .await?;
+    let cashier = filter.cashier.as_ref().map(UserId::as_str);
     let want = limit as usize;
     let mut sales = Vec::with_capacity(want.min(1024));
     let mut last = None;
@@ -141,7 +143,9 @@ pub(super) async fn read_sales(
         let to_ms = filter.to_ms.unwrap_or(i64::MAX);
         // One more than needed tells whether another page follows.
         let room = (want + 1 - sales.len()) as i64;
-        let rows = tx.query(&stmt, &[&key, &from_ms, &from_seq, &to_ms, &room]).await?;
+        let rows = tx
+            .query(&stmt, &[&key, &from_ms, &from_seq, &to_ms, &room, &cashier])
+            .await?;
         for r in rows {
             if sales.len() == want {
                 return Ok(SalesPageData { sales, next: last });
@@ -174,6 +178,7 @@ pub(super) async fn read_pull(
     branch: &str,
     after: u64,
     limit: u32,
+    include_users: bool,
 ) -> Result<PullData, StoreError> {
     let after = to_i64("cursor", after)?;
     // An unknown branch (key -1) gets the product changes only.
@@ -188,43 +193,129 @@ pub(super) async fn read_pull(
         Some(r) => (r.try_get(0)?, r.try_get(1)?),
         None => (-1, 0),
     };
-    // Two index range scans merged in cursor order: global product changes, and this
-    // branch's allocations (skipping every other branch's).
+    // Index range scans merged in cursor order: global product changes, this branch's
+    // allocations (skipping every other branch's) and, when asked for, the user changes
+    // this branch must hear of. Filtering in SQL keeps a page full however many entries
+    // a branch does not see, so its cursor always moves on.
     let rows = tx
         .query(
             &tx.prepare_cached(
-                "(SELECT cursor, kind, product_id, name, price_cents, version, quantity FROM changes \
-                  WHERE branch_key IS NULL AND cursor > $1 ORDER BY cursor LIMIT $3) \
+                "(SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+                  WHERE branch_key IS NULL AND kind = 0 AND cursor > $1 ORDER BY cursor LIMIT $3) \
                  UNION ALL \
-                 (SELECT cursor, kind, product_id, name, price_cents, version, quantity FROM changes \
+                 (SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
                   WHERE branch_key = $2 AND cursor > $1 ORDER BY cursor LIMIT $3) \
+                 UNION ALL \
+                 (SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+                  WHERE kind = 2 AND cursor > $1 AND $4 \
+                  AND (strpos(audience, ',*,') > 0 OR strpos(audience, ',' || $5::text || ',') > 0) \
+                  ORDER BY cursor LIMIT $3) \
                  ORDER BY cursor LIMIT $3",
             )
             .await?,
-            &[&after, &key, &i64::from(limit)],
+            &[&after, &key, &i64::from(limit), &include_users, &branch],
         )
         .await?;
     let mut changes = Vec::with_capacity(rows.len());
     for r in rows {
         let cursor: i64 = r.try_get(0)?;
-        let kind = match r.try_get::<_, i16>(1)? {
-            KIND_PRODUCT => ChangeKind::Product,
-            KIND_ALLOCATION => ChangeKind::Allocation,
-            other => return Err(StoreError::Corrupt(format!("change {cursor} has kind {other}"))),
-        };
-        changes.push(Change {
+        let mut change = Change {
             cursor: to_u64(cursor),
-            kind,
+            kind: ChangeKind::Product,
             product_id: r.try_get(2)?,
             name: r.try_get(3)?,
             price_cents: r.try_get(4)?,
             version: r.try_get::<_, Option<i64>>(5)?.map(to_u64),
             quantity: r.try_get(6)?,
             user: None,
-        });
+        };
+        change.kind = match r.try_get::<_, i16>(1)? {
+            KIND_PRODUCT => ChangeKind::Product,
+            KIND_ALLOCATION => ChangeKind::Allocation,
+            KIND_USER => {
+                let payload: Option<&str> = r.try_get(7)?;
+                change.user = Some(user_record(change.cursor, payload)?);
+                change.version = None;
+                ChangeKind::User
+            }
+            other => return Err(StoreError::Corrupt(format!("change {cursor} has kind {other}"))),
+        };
+        changes.push(change);
     }
     Ok(PullData {
         changes,
         applied_through: to_u64(applied_through),
     })
+}
+
+pub(super) const SELECT_USERS: &str =
+    "SELECT user_id, name, role, branches, active, pin_hash, version, updated_ms FROM users";
+
+pub(super) fn user_row(r: &tokio_postgres::Row) -> Result<UserRow, StoreError> {
+    Ok(UserRow {
+        user_id: r.try_get(0)?,
+        name: r.try_get(1)?,
+        role: r.try_get(2)?,
+        branches: r.try_get(3)?,
+        active: r.try_get(4)?,
+        pin_hash: r.try_get(5)?,
+        version: r.try_get(6)?,
+        updated_ms: r.try_get(7)?,
+    })
+}
+
+pub(super) async fn read_users(
+    tx: &deadpool_postgres::Transaction<'_>,
+    only: Option<&str>,
+) -> Result<Vec<User>, StoreError> {
+    let rows = match only {
+        Some(id) => {
+            let stmt = tx.prepare_cached(&format!("{SELECT_USERS} WHERE user_id = $1")).await?;
+            tx.query(&stmt, &[&id]).await?
+        }
+        None => {
+            let stmt = tx.prepare_cached(&format!("{SELECT_USERS} ORDER BY user_id")).await?;
+            tx.query(&stmt, &[]).await?
+        }
+    };
+    rows.iter().map(|r| user_row(r)?.user()).collect()
+}
+
+pub(super) async fn read_audit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    filter: AuditFilter,
+    after: u64,
+    limit: u32,
+) -> Result<AuditPageData, StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT id, at_ms, actor, action, target, before, after FROM audit \
+             WHERE id > $1 AND at_ms >= $2 AND at_ms < $3 ORDER BY id LIMIT $4",
+        )
+        .await?;
+    let from = filter.from_ms.unwrap_or(i64::MIN);
+    let to = filter.to_ms.unwrap_or(i64::MAX);
+    // One more than needed tells whether another page follows.
+    let rows = tx
+        .query(&stmt, &[&to_i64("after", after)?, &from, &to, &(i64::from(limit) + 1)])
+        .await?;
+    let mut entries = Vec::with_capacity(rows.len());
+    for r in &rows {
+        entries.push(audit_entry(
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+            r.try_get(4)?,
+            r.try_get(5)?,
+            r.try_get(6)?,
+        )?);
+    }
+    let next = if entries.len() > limit as usize {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(AuditPageData { entries, next })
 }

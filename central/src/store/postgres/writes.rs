@@ -1,10 +1,16 @@
 //! The writes, each one transaction: a push applied exactly once (its branch row locked),
-//! a catalog upsert and an allocation (each taking the next feed cursor under the feed lock).
-use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT};
-use crate::store::common::{encode_lines, to_i64, to_u64};
-use crate::store::{AllocationOutcome, PushOutcome, StoreError};
+//! a catalog upsert, an allocation and a user put (each taking the next feed cursor under
+//! the feed lock, and recording its audit entry).
+use super::reads::{user_row, SELECT_USERS};
+use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use crate::store::common::{
+    encode_lines, json_text, plan_user_put, to_i64, to_u64, UserPlan, ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT,
+    ACTION_USER_PUT, ACTOR_ADMIN,
+};
+use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::users::User;
 use colmena_shared::wire::{AllocationResponse, Event, EventKind, Product};
 use futures::future::{try_join_all, BoxFuture};
 use std::collections::BTreeMap;
@@ -222,20 +228,21 @@ impl PgStore {
                 &[&product],
             )
             .await?;
-        let version = match old {
-            Some(r) => {
-                let (n, p, v): (String, i64, i64) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
-                if n == name && p == price_cents {
-                    let _ = tx.rollback().await;
-                    return Ok(Product {
-                        product_id: product.to_string(),
-                        name: name.to_string(),
-                        price_cents,
-                        version: to_u64(v),
-                    });
-                }
-                v + 1
+        let old = match old {
+            Some(r) => Some(Product {
+                product_id: product.to_string(),
+                name: r.try_get(0)?,
+                price_cents: r.try_get(1)?,
+                version: to_u64(r.try_get(2)?),
+            }),
+            None => None,
+        };
+        let version = match &old {
+            Some(p) if p.name == name && p.price_cents == price_cents => {
+                let _ = tx.rollback().await;
+                return Ok(p.clone());
             }
+            Some(p) => to_i64("version", p.version)? + 1,
             None => 1,
         };
         let cursor = last + 1;
@@ -259,13 +266,25 @@ impl PgStore {
             &[&cursor, &KIND_PRODUCT, &product, &name, &price_cents, &version, &now],
         )
         .await?;
-        tx.commit().await?;
-        Ok(Product {
+        let saved = Product {
             product_id: product.to_string(),
             name: name.to_string(),
             price_cents,
             version: to_u64(version),
-        })
+        };
+        let before = old.as_ref().map(json_text).transpose()?;
+        let target = format!("/products/{product}");
+        insert_audit(
+            &tx,
+            now,
+            ACTION_PRODUCT_PUT,
+            &target,
+            before.as_deref(),
+            &json_text(&saved)?,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(saved)
     }
 
     pub(super) async fn allocate_inner(
@@ -324,13 +343,128 @@ impl PgStore {
             )
             .await?
             .try_get(0)?;
-        tx.commit().await?;
-        Ok(AllocationOutcome::Allocated(AllocationResponse {
+        let done = AllocationResponse {
             branch_id: branch.to_string(),
             product_id: product.to_string(),
             quantity,
             cursor: to_u64(cursor),
             branch_stock,
-        }))
+        };
+        let target = format!("/branches/{branch}/allocations");
+        insert_audit(&tx, now, ACTION_ALLOCATION_CREATE, &target, None, &json_text(&done)?).await?;
+        tx.commit().await?;
+        Ok(AllocationOutcome::Allocated(done))
     }
+
+    pub(super) async fn put_user_inner(&self, change: UserChange) -> Result<UserOutcome, StoreError> {
+        let now = clock::now_millis();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // Every feed writer holds this lock, so the user read next is the latest committed.
+        let last = lock_feed(&tx).await?;
+        let named: Vec<&str> = change
+            .branches
+            .iter()
+            .map(String::as_str)
+            .filter(|b| *b != "*")
+            .collect();
+        let known = tx
+            .query(
+                &tx.prepare_cached("SELECT branch_id FROM branches WHERE branch_id = ANY($1::text[])")
+                    .await?,
+                &[&named],
+            )
+            .await?;
+        let known: Vec<String> = known.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+        if let Some(unknown) = named.iter().find(|b| !known.iter().any(|k| k == *b)) {
+            let _ = tx.rollback().await;
+            return Ok(UserOutcome::UnknownBranch(unknown.to_string()));
+        }
+        let old = tx
+            .query_opt(
+                &tx.prepare_cached(&format!("{SELECT_USERS} WHERE user_id = $1")).await?,
+                &[&change.user_id.as_str()],
+            )
+            .await?;
+        let old = old.as_ref().map(user_row).transpose()?;
+        let (record, before, audience) = match plan_user_put(old.as_ref(), change)? {
+            UserPlan::Answer(outcome) => {
+                let _ = tx.rollback().await;
+                return Ok(outcome);
+            }
+            UserPlan::Write {
+                record,
+                before,
+                audience,
+            } => (record, before, audience),
+        };
+        let (id, version) = (record.user_id.as_str(), to_i64("version", record.version)?);
+        let (branches, payload) = (json_text(&record.branches)?, json_text(&record)?);
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO users(user_id, name, role, branches, active, pin_hash, version, updated_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (user_id) DO UPDATE SET name = excluded.name, role = excluded.role, \
+                 branches = excluded.branches, active = excluded.active, pin_hash = excluded.pin_hash, \
+                 version = excluded.version, updated_ms = excluded.updated_ms",
+            )
+            .await?,
+            &[
+                &id,
+                &record.name,
+                &record.role.as_str(),
+                &branches,
+                &record.active,
+                &record.pin_hash,
+                &version,
+                &now,
+            ],
+        )
+        .await?;
+        let cursor = last + 1;
+        take_cursor(&tx, cursor).await?;
+        tx.execute(
+            &tx.prepare_cached(
+                "INSERT INTO changes(cursor, kind, product_id, user_id, payload, audience, version, created_ms) \
+                 VALUES ($1, $2, '', $3, $4, $5, $6, $7)",
+            )
+            .await?,
+            &[&cursor, &KIND_USER, &id, &payload, &audience, &version, &now],
+        )
+        .await?;
+        let saved = User::from_record(&record, clock::millis_to_rfc3339(now));
+        let before = before.as_ref().map(json_text).transpose()?;
+        let target = format!("/users/{id}");
+        insert_audit(
+            &tx,
+            now,
+            ACTION_USER_PUT,
+            &target,
+            before.as_deref(),
+            &json_text(&saved)?,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(UserOutcome::Saved(saved))
+    }
+}
+
+/// Records an admin change in the audit trail, in the change's own transaction (which holds
+/// the feed lock, so audit ids follow commit order).
+async fn insert_audit(
+    tx: &deadpool_postgres::Transaction<'_>,
+    now: i64,
+    action: &str,
+    target: &str,
+    before: Option<&str>,
+    after: &str,
+) -> Result<(), StoreError> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO audit(at_ms, actor, action, target, before, after) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .await?;
+    tx.execute(&stmt, &[&now, &ACTOR_ADMIN, &action, &target, &before, &after])
+        .await?;
+    Ok(())
 }

@@ -16,14 +16,19 @@
 //! Tables: `branches` (progress per branch), `products` (catalog), `changes` (the pull feed;
 //! its `cursor` is the rowid, strictly increasing, global to all branches), `stock` (the
 //! materialised ledger, one row per (product, branch) that ever had an entry), `sales` (one row
-//! per sale event, lines in a compact JSON column) and `adjustments`. Allocations live in
-//! `changes`: they are the feed entries themselves.
+//! per sale event, lines in a compact JSON column), `adjustments`, `users` (with their PIN
+//! hashes) and `audit` (every admin change). Allocations live in `changes`: they are the
+//! feed entries themselves.
 use super::common::to_u64;
-use super::{AllocationOutcome, PullData, PushOutcome, SalesCursor, SalesFilter, SalesPageData, Store, StoreError};
+use super::{
+    AllocationOutcome, AuditFilter, AuditPageData, PullData, PushOutcome, SalesCursor, SalesFilter, SalesPageData,
+    Store, StoreError, UserChange, UserOutcome,
+};
 use async_trait::async_trait;
 use colmena_shared::backup::{BackupError, BackupInfo, Backups};
 use colmena_shared::checkpoint::Checkpointer;
 use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use rusqlite::Connection;
 use std::path::Path;
@@ -54,6 +59,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 const KIND_PRODUCT: i64 = 0;
 const KIND_ALLOCATION: i64 = 1;
+const KIND_USER: i64 = 2;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -240,8 +246,31 @@ impl Store for SqliteStore {
         self.read(move |c| read_sales(c, &filter, after, limit)).await
     }
 
-    async fn pull(&self, branch: BranchId, after: u64, limit: u32) -> Result<PullData, StoreError> {
-        self.read(move |c| read_pull(c, branch.as_str(), after, limit)).await
+    async fn pull(
+        &self,
+        branch: BranchId,
+        after: u64,
+        limit: u32,
+        include_users: bool,
+    ) -> Result<PullData, StoreError> {
+        self.read(move |c| read_pull(c, branch.as_str(), after, limit, include_users))
+            .await
+    }
+
+    async fn put_user(&self, change: UserChange) -> Result<UserOutcome, StoreError> {
+        self.write(move |w| w.put_user(change)).await
+    }
+
+    async fn user(&self, user: UserId) -> Result<Option<User>, StoreError> {
+        self.read(move |c| Ok(read_users(c, Some(user.as_str()))?.pop())).await
+    }
+
+    async fn users(&self) -> Result<Vec<User>, StoreError> {
+        self.read(|c| read_users(c, None)).await
+    }
+
+    async fn audit(&self, filter: AuditFilter, after: u64, limit: u32) -> Result<AuditPageData, StoreError> {
+        self.read(move |c| read_audit(c, filter, after, limit)).await
     }
 
     async fn negative_stock_products(&self) -> Result<u64, StoreError> {

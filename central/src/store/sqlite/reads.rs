@@ -1,9 +1,11 @@
 //! The read queries, each on a pooled reader connection (a committed WAL snapshot).
-use super::{KIND_ALLOCATION, KIND_PRODUCT};
-use crate::store::common::{corrupt, decode_lines, inventory_entry, to_i64, to_u64};
-use crate::store::{PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
+use super::writes::user_row;
+use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use crate::store::common::{audit_entry, corrupt, decode_lines, inventory_entry, to_i64, to_u64, user_record};
+use crate::store::{AuditFilter, AuditPageData, PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
+use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, CentralSale, Change, ChangeKind, Product};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::collections::BTreeMap;
@@ -119,8 +121,9 @@ pub(super) fn read_sales(
     let mut stmt = conn.prepare_cached(
         "SELECT sold_ms, seq, sale_id, received_ms, total_cents, cashier_id, lines FROM sales \
          WHERE branch_key = ?1 AND (sold_ms, seq) > (?2, ?3) AND sold_ms < ?4 \
-         ORDER BY sold_ms, seq LIMIT ?5",
+         AND (?6 IS NULL OR cashier_id = ?6) ORDER BY sold_ms, seq LIMIT ?5",
     )?;
+    let cashier = filter.cashier.as_ref().map(UserId::as_str);
     let want = limit as usize;
     let mut sales = Vec::with_capacity(want.min(1024));
     let mut last = None;
@@ -129,7 +132,7 @@ pub(super) fn read_sales(
         let to_ms = filter.to_ms.unwrap_or(i64::MAX);
         // One more than needed tells whether another page follows.
         let room = (want + 1 - sales.len()) as i64;
-        let mut rows = stmt.query(params![key, from_ms, from_seq, to_ms, room])?;
+        let mut rows = stmt.query(params![key, from_ms, from_seq, to_ms, room, cashier])?;
         while let Some(r) = rows.next()? {
             if sales.len() == want {
                 return Ok(SalesPageData { sales, next: last });
@@ -157,7 +160,13 @@ pub(super) fn read_sales(
     Ok(SalesPageData { sales, next: None })
 }
 
-pub(super) fn read_pull(conn: &Connection, branch: &str, after: u64, limit: u32) -> Result<PullData, StoreError> {
+pub(super) fn read_pull(
+    conn: &Connection,
+    branch: &str,
+    after: u64,
+    limit: u32,
+    include_users: bool,
+) -> Result<PullData, StoreError> {
     let after = to_i64("cursor", after)?;
     // An unknown branch (key -1) gets the product changes only.
     let (key, applied_through) = conn
@@ -165,20 +174,28 @@ pub(super) fn read_pull(conn: &Connection, branch: &str, after: u64, limit: u32)
         .query_row([branch], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
         .optional()?
         .unwrap_or((-1, 0));
-    // Two index range scans merged in cursor order: global product changes, and this
-    // branch's allocations (skipping every other branch's).
+    // Index range scans merged in cursor order: global product changes, this branch's
+    // allocations (skipping every other branch's) and, when asked for, the user changes
+    // this branch must hear of. Filtering in SQL keeps a page full however many entries
+    // a branch does not see, so its cursor always moves on.
     let mut stmt = conn.prepare_cached(
-        "SELECT cursor, kind, product_id, name, price_cents, version, quantity FROM changes \
-         WHERE branch_key IS NULL AND cursor > ?1 \
+        "SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+         WHERE branch_key IS NULL AND kind = 0 AND cursor > ?1 \
          UNION ALL \
-         SELECT cursor, kind, product_id, name, price_cents, version, quantity FROM changes \
+         SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
          WHERE branch_key = ?2 AND cursor > ?1 \
+         UNION ALL \
+         SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+         WHERE kind = 2 AND cursor > ?1 AND ?4 \
+         AND (instr(audience, ',*,') > 0 OR instr(audience, ',' || ?5 || ',') > 0) \
          ORDER BY cursor LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![after, key, limit], |r| {
+    let rows = stmt.query_map(params![after, key, limit, include_users, branch], |r| {
         let kind: i64 = r.get(1)?;
+        let payload: Option<String> = r.get(7)?;
         Ok((
             kind,
+            payload,
             Change {
                 cursor: to_u64(r.get(0)?),
                 kind: ChangeKind::Product,
@@ -193,10 +210,15 @@ pub(super) fn read_pull(conn: &Connection, branch: &str, after: u64, limit: u32)
     })?;
     let mut changes = Vec::new();
     for row in rows {
-        let (kind, mut change) = row?;
+        let (kind, payload, mut change) = row?;
         change.kind = match kind {
             KIND_PRODUCT => ChangeKind::Product,
             KIND_ALLOCATION => ChangeKind::Allocation,
+            KIND_USER => {
+                change.user = Some(user_record(change.cursor, payload.as_deref())?);
+                change.version = None;
+                ChangeKind::User
+            }
             other => return Err(corrupt(format!("change {} has kind {other}", change.cursor))),
         };
         changes.push(change);
@@ -205,4 +227,58 @@ pub(super) fn read_pull(conn: &Connection, branch: &str, after: u64, limit: u32)
         changes,
         applied_through: to_u64(applied_through),
     })
+}
+
+const SELECT_USERS: &str = "SELECT user_id, name, role, branches, active, pin_hash, version, updated_ms FROM users";
+
+pub(super) fn read_users(conn: &Connection, only: Option<&str>) -> Result<Vec<User>, StoreError> {
+    let rows = match only {
+        Some(id) => conn
+            .prepare_cached(&format!("{SELECT_USERS} WHERE user_id = ?1"))?
+            .query_map([id], user_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+        None => conn
+            .prepare_cached(&format!("{SELECT_USERS} ORDER BY user_id"))?
+            .query_map([], user_row)?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    rows.iter().map(|r| r.user()).collect()
+}
+
+pub(super) fn read_audit(
+    conn: &Connection,
+    filter: AuditFilter,
+    after: u64,
+    limit: u32,
+) -> Result<AuditPageData, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, at_ms, actor, action, target, before, after FROM audit \
+         WHERE id > ?1 AND at_ms >= ?2 AND at_ms < ?3 ORDER BY id LIMIT ?4",
+    )?;
+    let from = filter.from_ms.unwrap_or(i64::MIN);
+    let to = filter.to_ms.unwrap_or(i64::MAX);
+    // One more than needed tells whether another page follows.
+    let rows = stmt.query_map(params![to_i64("after", after)?, from, to, i64::from(limit) + 1], |r| {
+        Ok((
+            r.get(0)?,
+            r.get(1)?,
+            r.get(2)?,
+            r.get(3)?,
+            r.get(4)?,
+            r.get(5)?,
+            r.get(6)?,
+        ))
+    })?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (id, at, actor, action, target, before, after) = row?;
+        entries.push(audit_entry(id, at, actor, action, target, before, after)?);
+    }
+    let next = if entries.len() > limit as usize {
+        entries.truncate(limit as usize);
+        entries.last().map(|e| e.id)
+    } else {
+        None
+    };
+    Ok(AuditPageData { entries, next })
 }

@@ -5,7 +5,9 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// Schema versions; `MIGRATIONS[i]` takes the database from `user_version` i to i+1.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    // 1: branches, catalog, pull feed, ledger, sales, adjustments.
+    r#"
 CREATE TABLE branches (
     branch_key      INTEGER PRIMARY KEY,            -- internal ordinal, also in sales cursors
     branch_id       TEXT NOT NULL UNIQUE,
@@ -72,7 +74,39 @@ CREATE TABLE adjustments (
     received_ms    INTEGER NOT NULL,
     PRIMARY KEY (branch_key, seq)
 ) WITHOUT ROWID;
-"#];
+"#,
+    // 2: users, user changes in the pull feed, the audit trail (docs/protocol.md, "Users").
+    r#"
+-- branches: a JSON array of branch ids (sorted) or ["*"]; pin_hash: argon2id PHC string.
+CREATE TABLE users (
+    user_id    TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    branches   TEXT NOT NULL,
+    active     INTEGER NOT NULL,
+    pin_hash   TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+-- kind 2 = user change: product_id '', branch_key NULL, user_id set, payload the UserRecord
+-- JSON (with its PIN hash), audience the branches that hear of it (",ABA,CUS," or ",*,").
+ALTER TABLE changes ADD COLUMN user_id TEXT;
+ALTER TABLE changes ADD COLUMN payload TEXT;
+ALTER TABLE changes ADD COLUMN audience TEXT;
+CREATE INDEX changes_users ON changes(cursor) WHERE kind = 2;
+-- before/after: the resource as JSON (users without PIN or hash); before NULL on create.
+-- Read in id order (commit order); admin changes are few, so no time index.
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY,
+    at_ms  INTEGER NOT NULL,
+    actor  TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    before TEXT,
+    after  TEXT NOT NULL
+);
+"#,
+];
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;

@@ -1,13 +1,16 @@
 //! What each write job does inside its savepoint: a push applied exactly once, a catalog
-//! upsert, an allocation, the configured branches.
+//! upsert, an allocation, a user put (each admin change with its audit entry), the
+//! configured branches.
 use super::writer::Writer;
-use super::KIND_ALLOCATION;
-use super::KIND_PRODUCT;
-use crate::store::common::corrupt;
-use crate::store::common::{encode_lines, to_i64, to_u64};
-use crate::store::{AllocationOutcome, PushOutcome, StoreError};
+use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use crate::store::common::{
+    corrupt, encode_lines, json_text, plan_user_put, to_i64, to_u64, UserPlan, UserRow, ACTION_ALLOCATION_CREATE,
+    ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
+};
+use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::users::User;
 use colmena_shared::wire::{AllocationResponse, Event, EventKind, Product};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
@@ -156,13 +159,30 @@ impl Writer {
             "INSERT INTO changes(kind, product_id, name, price_cents, version, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )?
         .execute(params![KIND_PRODUCT, product, name, price_cents, version, now])?;
-        tx.commit()?;
-        Ok(Product {
+        let saved = Product {
             product_id: product.to_string(),
             name: name.to_string(),
             price_cents,
             version: to_u64(version),
-        })
+        };
+        let before = old.map(|(name, price_cents, v)| Product {
+            product_id: product.to_string(),
+            name,
+            price_cents,
+            version: to_u64(v),
+        });
+        let before = before.as_ref().map(json_text).transpose()?;
+        let target = format!("/products/{product}");
+        insert_audit(
+            &tx,
+            now,
+            ACTION_PRODUCT_PUT,
+            &target,
+            before.as_deref(),
+            &json_text(&saved)?,
+        )?;
+        tx.commit()?;
+        Ok(saved)
     }
 
     pub(super) fn allocate(
@@ -198,14 +218,82 @@ impl Writer {
                  ON CONFLICT(branch_key, product_id) DO UPDATE SET stock = stock + excluded.stock RETURNING stock",
             )?
             .query_row(params![product, key, quantity], |r| r.get(0))?;
-        tx.commit()?;
-        Ok(AllocationOutcome::Allocated(AllocationResponse {
+        let done = AllocationResponse {
             branch_id: branch.to_string(),
             product_id: product.to_string(),
             quantity,
             cursor: to_u64(cursor),
             branch_stock,
-        }))
+        };
+        let target = format!("/branches/{branch}/allocations");
+        insert_audit(&tx, now, ACTION_ALLOCATION_CREATE, &target, None, &json_text(&done)?)?;
+        tx.commit()?;
+        Ok(AllocationOutcome::Allocated(done))
+    }
+
+    pub(super) fn put_user(&mut self, change: UserChange) -> Result<UserOutcome, StoreError> {
+        let now = clock::now_millis();
+        let tx = self.conn.savepoint()?;
+        for b in change.branches.iter().filter(|b| *b != "*") {
+            let known: Option<i64> = tx
+                .prepare_cached("SELECT 1 FROM branches WHERE branch_id = ?1")?
+                .query_row([b], |r| r.get(0))
+                .optional()?;
+            if known.is_none() {
+                return Ok(UserOutcome::UnknownBranch(b.clone()));
+            }
+        }
+        let old = tx
+            .prepare_cached(
+                "SELECT user_id, name, role, branches, active, pin_hash, version, updated_ms FROM users WHERE user_id = ?1",
+            )?
+            .query_row([change.user_id.as_str()], user_row)
+            .optional()?;
+        let (record, before, audience) = match plan_user_put(old.as_ref(), change)? {
+            UserPlan::Answer(outcome) => return Ok(outcome),
+            UserPlan::Write {
+                record,
+                before,
+                audience,
+            } => (record, before, audience),
+        };
+        let (id, version) = (record.user_id.as_str(), to_i64("version", record.version)?);
+        let branches = json_text(&record.branches)?;
+        tx.prepare_cached(
+            "INSERT INTO users(user_id, name, role, branches, active, pin_hash, version, updated_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT(user_id) DO UPDATE SET name = excluded.name, role = excluded.role, \
+             branches = excluded.branches, active = excluded.active, pin_hash = excluded.pin_hash, \
+             version = excluded.version, updated_ms = excluded.updated_ms",
+        )?
+        .execute(params![
+            id,
+            record.name,
+            record.role.as_str(),
+            branches,
+            record.active,
+            record.pin_hash,
+            version,
+            now
+        ])?;
+        tx.prepare_cached(
+            "INSERT INTO changes(kind, product_id, user_id, payload, audience, version, created_ms) \
+             VALUES (?1, '', ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![KIND_USER, id, json_text(&record)?, audience, version, now])?;
+        let saved = User::from_record(&record, clock::millis_to_rfc3339(now));
+        let before = before.as_ref().map(json_text).transpose()?;
+        let target = format!("/users/{id}");
+        insert_audit(
+            &tx,
+            now,
+            ACTION_USER_PUT,
+            &target,
+            before.as_deref(),
+            &json_text(&saved)?,
+        )?;
+        tx.commit()?;
+        Ok(UserOutcome::Saved(saved))
     }
 
     pub(super) fn ensure_branches(&mut self, branches: &[BranchId]) -> Result<(), StoreError> {
@@ -219,4 +307,34 @@ impl Writer {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// A `users` row (columns in the order of the SELECTs that use it).
+pub(super) fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        user_id: r.get(0)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        branches: r.get(3)?,
+        active: r.get(4)?,
+        pin_hash: r.get(5)?,
+        version: r.get(6)?,
+        updated_ms: r.get(7)?,
+    })
+}
+
+/// Records an admin change in the audit trail, inside the change's own savepoint.
+fn insert_audit(
+    tx: &Connection,
+    now: i64,
+    action: &str,
+    target: &str,
+    before: Option<&str>,
+    after: &str,
+) -> Result<(), StoreError> {
+    tx.prepare_cached(
+        "INSERT INTO audit(at_ms, actor, action, target, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![now, ACTOR_ADMIN, action, target, before, after])?;
+    Ok(())
 }

@@ -370,4 +370,44 @@ mod tests {
         })
         .is_ok());
     }
+
+    fn put(name: &str, branches: &[&str]) -> UserPut {
+        UserPut {
+            name: name.into(),
+            role: colmena_shared::users::Role::Cashier,
+            branches: branches.iter().map(|b| b.to_string()).collect(),
+            pin: None,
+            active: true,
+        }
+    }
+
+    #[test]
+    fn user_bodies_are_checked_and_branches_normalised() {
+        let ana = || UserId::parse("ana").unwrap();
+        let (c, _) = user_put(ana(), put("Ana", &["CUS", "ABA", "CUS"])).unwrap();
+        assert_eq!(c.branches, ["ABA", "CUS"]);
+        let (c, _) = user_put(ana(), put("Ana", &["*"])).unwrap();
+        assert_eq!(c.branches, ["*"]);
+        for (name, branches) in [
+            ("", &["CUS"][..]),
+            ("a\nb", &["CUS"]),
+            ("Ana", &[]),
+            ("Ana", &["*", "CUS"]),
+            ("Ana", &["cus"]),
+            ("Ana", &["C"]),
+        ] {
+            assert!(user_put(ana(), put(name, branches)).is_err(), "{name:?} {branches:?}");
+        }
+    }
+
+    #[test]
+    fn audit_cursors_and_pull_includes_are_checked() {
+        assert_eq!(decode_audit_cursor(&encode_audit_cursor(42)).unwrap(), 42);
+        for bad in ["", "a", "42", "a-1", "a1x", "a99999999999999999999", "a+1"] {
+            assert!(decode_audit_cursor(bad).is_err(), "{bad}");
+        }
+        assert!(!pull_include_users(None).unwrap());
+        assert!(pull_include_users(Some("users")).unwrap());
+        assert!(pull_include_users(Some("user")).is_err());
+    }
 }

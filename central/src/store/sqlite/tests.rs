@@ -1,6 +1,7 @@
 //! The SQLite store's own tests: encoding, query plans, group commit, reopening.
 use super::*;
 use crate::store::common::{decode_lines, encode_lines};
+use crate::store::UserChange;
 use colmena_shared::wire::{EventKind, EventLine};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -95,6 +96,8 @@ async fn queries_use_their_indexes() {
          SELECT cursor FROM changes WHERE branch_key = 2 AND cursor > 3 ORDER BY cursor LIMIT 5",
     );
     assert!(p.contains("changes_by_branch") && !p.contains("TEMP B-TREE"), "{p}");
+    let p = plan("SELECT cursor FROM changes WHERE kind = 2 AND cursor > 3 ORDER BY cursor LIMIT 5");
+    assert!(p.contains("changes_users") && !p.contains("TEMP B-TREE"), "{p}");
     let p = plan("SELECT count(*) FROM stock WHERE stock < 0");
     assert!(p.contains("stock_negative"), "{p}");
     store.close().await;
@@ -224,5 +227,99 @@ async fn a_store_reopens_at_its_schema_version_and_keeps_its_data() {
     let inv = store.inventory().await.unwrap();
     assert_eq!(inv[0].by_branch["CUS"], -3);
     assert_eq!(store.negative_stock_products().await.unwrap(), 1);
+    store.close().await;
+}
+
+fn user(id: &str, branches: &[&str], active: bool, pin_hash: Option<&str>) -> UserChange {
+    UserChange {
+        user_id: colmena_shared::users::UserId::parse(id).unwrap(),
+        name: format!("User {id}"),
+        role: colmena_shared::users::Role::Cashier,
+        branches: branches.iter().map(|b| b.to_string()).collect(),
+        active,
+        pin_hash: pin_hash.map(str::to_string),
+    }
+}
+
+/// The user ids of the user changes a branch pulls.
+async fn pulled_users(store: &SqliteStore, branch: &str, include: bool) -> Vec<(String, u64)> {
+    let b = BranchId::parse(branch).unwrap();
+    let data = store.pull(b, 0, 1000, include).await.unwrap();
+    data.changes
+        .iter()
+        .filter_map(|c| c.user.as_ref().map(|u| (u.user_id.to_string(), u.version)))
+        .collect()
+}
+
+#[tokio::test]
+async fn users_reach_the_branches_they_were_or_are_listed_at_and_every_change_is_audited() {
+    let tmp = tmp("users");
+    let store = SqliteStore::open(&tmp.path).unwrap();
+    let branches = ["CUS", "ABA", "LIM"].map(|b| BranchId::parse(b).unwrap()).to_vec();
+    store.ensure_branches(branches).await.unwrap();
+
+    assert_eq!(
+        store.put_user(user("ana", &["CUS"], true, None)).await.unwrap(),
+        UserOutcome::PinRequired
+    );
+    assert_eq!(
+        store
+            .put_user(user("ana", &["XYZ"], true, Some("$argon2id$h1")))
+            .await
+            .unwrap(),
+        UserOutcome::UnknownBranch("XYZ".into())
+    );
+    let UserOutcome::Saved(v1) = store
+        .put_user(user("ana", &["CUS"], true, Some("$argon2id$h1")))
+        .await
+        .unwrap()
+    else {
+        panic!("not saved")
+    };
+    assert_eq!(v1.version, 1);
+    // The same fields, no PIN: nothing changes.
+    let again = store.put_user(user("ana", &["CUS"], true, None)).await.unwrap();
+    assert_eq!(again, UserOutcome::Saved(v1.clone()));
+    // Moved from CUS to ABA: both hear of it; LIM never does.
+    store.put_user(user("ana", &["ABA"], true, None)).await.unwrap();
+    store
+        .put_user(user("bob", &["*"], true, Some("$argon2id$h2")))
+        .await
+        .unwrap();
+    assert_eq!(
+        pulled_users(&store, "CUS", true).await,
+        [("ana".into(), 1), ("ana".into(), 2), ("bob".into(), 1)]
+    );
+    assert_eq!(
+        pulled_users(&store, "ABA", true).await,
+        [("ana".into(), 2), ("bob".into(), 1)]
+    );
+    assert_eq!(pulled_users(&store, "LIM", true).await, [("bob".into(), 1)]);
+    assert!(pulled_users(&store, "CUS", false).await.is_empty());
+    let cus = store.pull(cus(), 0, 1000, true).await.unwrap();
+    let record = cus.changes[1].user.as_ref().unwrap();
+    assert_eq!(record.pin_hash, "$argon2id$h1", "the PIN is kept when omitted");
+
+    let users = store.users().await.unwrap();
+    assert_eq!(
+        users.iter().map(|u| u.user_id.as_str()).collect::<Vec<_>>(),
+        ["ana", "bob"]
+    );
+    let page = store.audit(crate::store::AuditFilter::default(), 0, 2).await.unwrap();
+    assert_eq!(page.entries.len(), 2);
+    assert_eq!(page.entries[0].before, None);
+    assert_eq!(
+        page.entries[1].before.as_ref().unwrap()["branches"],
+        serde_json::json!(["CUS"])
+    );
+    assert_eq!(page.entries[1].after["branches"], serde_json::json!(["ABA"]));
+    let rest = store
+        .audit(crate::store::AuditFilter::default(), page.next.unwrap(), 2)
+        .await
+        .unwrap();
+    assert_eq!((rest.entries.len(), rest.next), (1, None));
+    for e in page.entries.iter().chain(&rest.entries) {
+        assert!(!e.after.to_string().contains("argon2"), "{e:?}");
+    }
     store.close().await;
 }

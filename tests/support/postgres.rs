@@ -343,3 +343,29 @@ impl StoreKind {
         }
     }
 }
+
+/// Runs each listed `async fn(StoreKind)` as a test on each store: `sqlite::name` and
+/// `postgres::name`. Multi-threaded, so tests that race pushes really race.
+#[allow(unused_macros)]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::StoreKind::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::StoreKind::Postgres).await
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_stores;

@@ -10,18 +10,17 @@
 //!   and the invariant holds.
 //!
 //! The database is a private cluster the test starts itself (see `support/postgres.rs`).
-mod support;
 
+use crate::support::postgres::{self, PgCluster};
+use crate::support::{
+    allocate, branch_token, central_sales, check_invariant, client, eventually, get_json, put_product, sell,
+    spawn_branch, spawn_central_db, wait_pulled, Proc, TempDir, ADMIN_TOKEN, POS_TOKEN,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::postgres::{self, PgCluster};
-use support::{
-    allocate, branch_token, central_sales, check_invariant, client, eventually, get_json, put_product, sell,
-    spawn_branch, spawn_central_db, wait_pulled, Proc, TempDir, ADMIN_TOKEN, POS_TOKEN,
-};
 
 const PRODUCTS: [&str; 4] = ["P1", "P2", "P3", "P4"];
 /// Enough stock that no sale of the load is ever refused: every failed /sell is a real failure.

@@ -18,17 +18,14 @@
 //! `COLMENA_CHAOS_ROUNDS` (default 20) and `COLMENA_CHAOS_SEED` (default fixed) make longer
 //! runs and replays; a failure prints the seed and the fault schedule so far. See
 //! `RELIABILITY.md`.
-#[path = "support/proxy.rs"]
-mod proxy;
-mod support;
 
-use proxy::Proxy;
+use crate::support::proxy::Proxy;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::*;
 
 const BRANCHES: [&str; 3] = ["CUS", "ABA", "LIM"];
 const PRODUCTS: usize = 20;

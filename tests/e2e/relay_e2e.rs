@@ -1,13 +1,12 @@
 //! The relay (issue 4), end to end with the real binaries: central dying, slow, failing and
 //! refusing; the circuit breaker keeping the branch quiet; catch-up, exactly once.
-mod support;
 
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Flags that make a branch's breaker fast enough to test but still meaningful.

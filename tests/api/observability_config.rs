@@ -6,15 +6,12 @@
 //! Needs `promtool` and `prometheus` on PATH (Debian's `prometheus` package). Without them
 //! these tests fail, saying what to install: they never skip.
 
-#[path = "support/dashboards.rs"]
-mod dashboards;
-
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dashboards::*;
+use crate::support::dashboards::*;
 use serde_json::{json, Value};
 
 /// The alerts the on-call people rely on (issue 5); more may exist.

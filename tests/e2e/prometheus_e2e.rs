@@ -3,14 +3,12 @@
 //! until the breakers open, central back; then every dashboard query has data, the breaker
 //! series shows `open` then `closed`, and `promtool check metrics` is silent on both
 //! services' `/metrics`.
-#[path = "support/dashboards.rs"]
-mod dashboards;
-mod support;
 
+use crate::support::dashboards;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 
 const FAST: &[&str] = &[
     "--breaker-failures",

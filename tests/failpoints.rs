@@ -1,4 +1,4 @@
-//! Deterministic faults inside the processes (issue 6), with the `fail` crate: binaries
+//! Deterministic faults inside the processes, with the `fail` crate: binaries
 //! built with `--features failpoints` as `colmena-sucursal-failpoints` and
 //! `colmena-central-failpoints`, beside the normal release binaries (which are never
 //! replaced). Failpoints are set per process through the `FAILPOINTS` environment variable.
@@ -11,7 +11,7 @@
 //!   in `/outbox`, its Idempotency-Key replays it, and it reaches central exactly once.
 //! - `push.before_commit=return` (central): central exits in the middle of applying a push
 //!   batch, after the events are applied in its transaction and before the commit → after
-//!   the restart central has none of that batch, and the branch re-pushes it to reach §4.
+//!   the restart central has none of that batch, and the branch re-pushes it to reach the invariant.
 //! - A power cut (not a kill: the page cache is lost too) in the middle of a sales storm:
 //!   every sale answered 201 is on disk afterwards, and the store is consistent. And its
 //!   negative control: with `outbox.skip_fsync=return` (the branch answers without the

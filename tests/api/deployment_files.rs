@@ -1,4 +1,4 @@
-//! The deployment files (issue 9) are checked as far as this machine allows: no container
+//! The deployment files are checked as far as this machine allows: no container
 //! engine runs here and the docker client has no compose plugin, so the compose file is
 //! parsed as YAML (python3's PyYAML when present) and every file it mounts must exist; the
 //! systemd units are checked for the settings that matter (restart policy, graceful stop,

@@ -1,7 +1,8 @@
 //! The OpenAPI documents: the committed copies under `docs/openapi/` are exactly
 //! what the code generates, each service serves its own at `GET /openapi.json` without a
 //! token, and the documents keep the promises every client relies on (the bearer scheme,
-//! the error body of docs/protocol.md, 'Errors', on every error status, 401 on every protected operation).
+//! the error body of docs/protocol.md, 'Errors', on every error status, 401 on every
+//! protected operation). The hidden `openapi` subcommands are run as the real binaries.
 
 use crate::support::*;
 use serde_json::Value;
@@ -177,7 +178,7 @@ fn check_document(name: &str, doc: &Value, scheme: &str, public: &[&str]) {
             if n >= 400 {
                 assert_eq!(
                     r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
-                    "{name}: {method} {path} {status} has the §1 error body"
+                    "{name}: {method} {path} {status} has the error body of docs/protocol.md, 'Errors'"
                 );
             }
             if n == 503 {

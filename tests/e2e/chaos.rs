@@ -1,7 +1,7 @@
-//! The chaos suite (issue 6): a whole chain — central and branches CUS, ABA and LIM as real
+//! The chaos suite: a whole chain — central and branches CUS, ABA and LIM as real
 //! processes, each branch reaching central through its own fault proxy — under POS load,
-//! admin changes and randomly injected faults, with the §4 invariant checked exactly after
-//! every round.
+//! admin changes and randomly injected faults, with the invariant (docs/protocol.md, 'The
+//! invariant') checked exactly after every round.
 //!
 //! A round: sellers on every branch (random baskets, some with an Idempotency-Key and
 //! retried through failures, some stock adjustments), allocations and price changes at

@@ -1,4 +1,4 @@
-//! Operations (issue 9): online backups, download, verify, retention, offline restore,
+//! Operations: online backups, download, verify, retention, offline restore,
 //! CSV export, and graceful shutdown under load — real processes, real files.
 
 use crate::support::*;

@@ -1,4 +1,4 @@
-//! The relay (issue 4), end to end with the real binaries: central dying, slow, failing and
+//! The relay (docs/protocol.md, 'The relay'), end to end with the real binaries: central dying, slow, failing and
 //! refusing; the circuit breaker keeping the branch quiet; catch-up, exactly once.
 
 use crate::support::*;

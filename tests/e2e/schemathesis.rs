@@ -1,4 +1,4 @@
-//! Property-based fuzzing of both services from their own OpenAPI documents (issue 10), by
+//! Property-based fuzzing of both services from their own OpenAPI documents, by
 //! schemathesis — a fuzzer written by someone else, so it does not share our blind spots.
 //!
 //! A real central and a real branch are started on fresh data dirs, central is loaded with

@@ -5,7 +5,7 @@
 //!   way an operator does, on port 0 with a fresh data dir each; [`bin`] only locates them.
 //! - [`central`], [`pos`]: both sides of the wire (pushes, events, catalogs, storms);
 //!   [`corpus`]: the one bad-input corpus; [`proxy`]: a fault proxy; [`postgres`]: a
-//!   private cluster; [`dashboards`]: the observability files as data.
+//!   private cluster; [`dashboards`]: the observability files as data; [`prometheus`]: a real Prometheus.
 //! - Chain helpers (products, allocations, the invariant), [`metric`], [`gzip`],
 //!   [`free_port`], [`TempDir`] (on `tempfile`).
 //!
@@ -20,6 +20,7 @@ pub mod corpus;
 pub mod dashboards;
 pub mod pos;
 pub mod postgres;
+pub mod prometheus;
 pub mod proxy;
 
 use std::io::{BufRead, BufReader};
@@ -365,7 +366,7 @@ pub async fn wait_drained(c: &reqwest::Client, branch_url: &str, timeout: Durati
     .await
 }
 
-/// The §4 invariant for one branch, after drain. `acked` are the sale ids the branch
+/// The invariant (docs/protocol.md, 'The invariant') for one branch, after drain. `acked` are the sale ids the branch
 /// answered 201 for; when `exact` they must be exactly central's set (no branch kill in the
 /// test), otherwise central's set must contain them and equal the branch's durable sales.
 pub async fn check_invariant(

@@ -36,7 +36,7 @@ pub enum Svc {
 
 #[derive(Clone, Debug)]
 pub enum Expect {
-    /// Status and `error.code` of a contract JSON error.
+    /// Status and `error.code` of a JSON error (docs/protocol.md, 'Errors').
     Json(u16, &'static str),
     /// Rejected by the HTTP/1.1 parser: this status, empty body.
     Framing(u16),

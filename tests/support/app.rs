@@ -16,7 +16,7 @@
 //! actix runs its own worker threads, but the services' background tasks (relay, backups,
 //! memory trimming) and `run_until_stopped` run on the test's tokio runtime: use
 //! `#[tokio::test(flavor = "multi_thread")]`.
-use super::{branch_args, branch_token, central_db_args, client, ADMIN_TOKEN, POS_TOKEN};
+use super::{branch_args, central_db_args, client, ADMIN_TOKEN, POS_TOKEN};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
@@ -48,9 +48,10 @@ pub struct App {
     task: Option<JoinHandle<Result<(), String>>>,
 }
 
-/// How many panics happened on actix's threads (where handlers run) in this process so
-/// far. A handler that panics does not show as a failed request (actix restarts the
-/// worker): tests that must see no panic check this stays 0.
+/// How many panics happened on actix's worker threads (`actix-server worker N`, where the
+/// handlers run) in this process so far. A panicking handler shows a client no more than
+/// a dropped connection (actix starts another worker), and in process there is no log to
+/// grep: tests that must see no panic check this stays 0.
 pub fn service_panics() -> usize {
     install_panic_counter();
     SERVICE_PANICS.load(Ordering::SeqCst)
@@ -63,7 +64,10 @@ fn install_panic_counter() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if std::thread::current().name().is_some_and(|n| n.contains("actix")) {
+            if std::thread::current()
+                .name()
+                .is_some_and(|n| n.starts_with("actix-server worker"))
+            {
                 SERVICE_PANICS.fetch_add(1, Ordering::SeqCst);
             }
             previous(info);
@@ -177,11 +181,6 @@ impl App {
             assert!(attempt < 20, "{} could not restart: {e}", self.name);
             tokio::time::sleep(std::time::Duration::from_millis(250)).await;
         }
-    }
-
-    /// The token central expects from `branch` (for pushes made by hand).
-    pub fn branch_token(branch: &str) -> String {
-        branch_token(branch)
     }
 }
 

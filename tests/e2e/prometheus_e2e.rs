@@ -72,13 +72,6 @@ fn promtool_check_metrics(body: &str) -> String {
     .to_string()
 }
 
-async fn circuit(c: &reqwest::Client, url: &str) -> String {
-    get_json(c, &format!("{url}/status"), POS_TOKEN).await["circuit"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
 async fn sell_some(c: &reqwest::Client, branches: &[&Proc], n: usize) {
     for i in 0..n {
         for b in branches {

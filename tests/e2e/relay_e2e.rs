@@ -50,13 +50,6 @@ async fn wait_stock(c: &reqwest::Client, branch_url: &str, product: &str, want: 
     .await
 }
 
-async fn circuit(c: &reqwest::Client, branch_url: &str) -> String {
-    get_json(c, &format!("{branch_url}/status"), POS_TOKEN).await["circuit"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
 /// `clients` sellers for `dur`; returns (sale ids answered 201, latencies in ms, non-201 count).
 async fn sell_for(branch_url: &str, clients: usize, dur: Duration, products: usize) -> (Vec<String>, Vec<f64>, usize) {
     let c = client();

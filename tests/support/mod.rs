@@ -451,6 +451,15 @@ pub async fn check_invariant(
     }
 }
 
+/// The branch's circuit breaker state towards central (`closed`, `open`, `half_open`), as
+/// its `/status` reports it.
+pub async fn circuit(c: &reqwest::Client, branch_url: &str) -> String {
+    get_json(c, &format!("{branch_url}/status"), POS_TOKEN).await["circuit"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
 /// Sells one basket; returns the 201 body or None.
 pub async fn sell(c: &reqwest::Client, branch_url: &str, body: &Value) -> Option<Value> {
     let r = c

@@ -16,6 +16,7 @@
 //!   defaults ([`PgCluster::start_durable_in`]), as the benchmark (scripts/bench.sh) does.
 #![allow(dead_code)]
 
+use super::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -314,11 +315,6 @@ pub fn shared() -> &'static PgCluster {
 /// A fresh database on the shared cluster.
 pub fn fresh_database(tag: &str) -> String {
     shared().create_database(tag)
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// The dir a cluster lives in (for logs in failure messages).

@@ -1,11 +1,13 @@
-//! `cargo run --release`: the demo chain (contract §7).
+//! `cargo run --release`: the demo chain (see docs/protocol.md for the API it serves).
 //!
 //! Starts, in this one process, central on 127.0.0.1:8000 and the branches `CUS` (:8001)
 //! and `ABA` (:8002) on embedded stores under `./colmena-demo/` (override with
 //! `COLMENA_DEMO_DIR`), each exactly as its own binary would (`Application::build` from the
 //! same flags). On the first run it loads a small abarrotes catalog into central and
 //! allocates stock to both branches; the branches receive it by pull. Ctrl-C stops all
-//! three gracefully. The data survives restarts: run it again and the chain continues.
+//! three gracefully (each application is handed its own `shutdown_signal()` future, and
+//! every one of them resolves on the same Ctrl-C). The data survives restarts: run it
+//! again and the chain continues.
 use anyhow::{bail, Context};
 use clap::Parser;
 use serde_json::{json, Value};
@@ -58,7 +60,7 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
     let central = colmena_central::startup::Application::build(settings)
         .await
         .context("central")?;
-    let central_task = tokio::spawn(central.run_until_stopped());
+    let central_task = tokio::spawn(central.run_until_stopped(colmena_shared::telemetry::shutdown_signal()));
     seed_central().await.context("loading the demo catalog into central")?;
 
     let mut branch_tasks = Vec::new();
@@ -83,7 +85,9 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
         let app = colmena_sucursal::startup::Application::build(cli.settings)
             .await
             .map_err(|e| anyhow::anyhow!("branch {b}: {e}"))?;
-        branch_tasks.push(tokio::spawn(app.run_until_stopped()));
+        branch_tasks.push(tokio::spawn(
+            app.run_until_stopped(colmena_shared::telemetry::shutdown_signal()),
+        ));
     }
 
     println!();

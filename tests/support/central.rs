@@ -80,6 +80,9 @@ pub async fn snapshot(c: &reqwest::Client, url: &str) -> String {
         "/branches",
         "/sales?limit=1000",
         "/sync/pull?branch_id=CUS",
+        "/sync/pull?branch_id=CUS&include=users",
+        "/users",
+        "/audit?limit=1000",
     ] {
         let r = c
             .get(format!("{url}{path}"))

@@ -428,5 +428,6 @@ pub fn central_api_corpus() -> Vec<Case> {
         case("GET", "/nope", &adm, "", 404, "not_found"),
         case("GET", "/products/P1/extra", &adm, "", 404, "not_found"),
     ];
-    cases.into_iter().map(Row::into_case).collect()
+    let cases = cases.into_iter().map(Row::into_case);
+    cases.chain(super::central_users::central_users_corpus()).collect()
 }

@@ -27,6 +27,7 @@ pub mod branch;
 pub mod branch_api;
 pub mod central;
 pub mod central_api;
+pub mod central_users;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Svc {

@@ -362,23 +362,9 @@ impl PgStore {
         let tx = client.transaction().await?;
         // Every feed writer holds this lock, so the user read next is the latest committed.
         let last = lock_feed(&tx).await?;
-        let named: Vec<&str> = change
-            .branches
-            .iter()
-            .map(String::as_str)
-            .filter(|b| *b != "*")
-            .collect();
-        let known = tx
-            .query(
-                &tx.prepare_cached("SELECT branch_id FROM branches WHERE branch_id = ANY($1::text[])")
-                    .await?,
-                &[&named],
-            )
-            .await?;
-        let known: Vec<String> = known.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
-        if let Some(unknown) = named.iter().find(|b| !known.iter().any(|k| k == *b)) {
+        if let Some(unknown) = unknown_branch(&tx, &change.branches).await? {
             let _ = tx.rollback().await;
-            return Ok(UserOutcome::UnknownBranch(unknown.to_string()));
+            return Ok(UserOutcome::UnknownBranch(unknown));
         }
         let old = tx
             .query_opt(
@@ -447,6 +433,23 @@ impl PgStore {
         tx.commit().await?;
         Ok(UserOutcome::Saved(saved))
     }
+}
+
+/// The first of `branches` (but `*`) central does not know, if any.
+async fn unknown_branch(
+    tx: &deadpool_postgres::Transaction<'_>,
+    branches: &[String],
+) -> Result<Option<String>, StoreError> {
+    let named: Vec<&str> = branches.iter().map(String::as_str).filter(|b| *b != "*").collect();
+    let stmt = tx
+        .prepare_cached("SELECT branch_id FROM branches WHERE branch_id = ANY($1::text[])")
+        .await?;
+    let known = tx.query(&stmt, &[&named]).await?;
+    let known: Vec<String> = known.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?;
+    Ok(named
+        .into_iter()
+        .find(|b| !known.iter().any(|k| k == b))
+        .map(str::to_string))
 }
 
 /// Records an admin change in the audit trail, in the change's own transaction (which holds

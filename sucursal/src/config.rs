@@ -1,4 +1,4 @@
-//! Command line and environment (contract §7). Every flag also reads the env var shown.
+//! Command line and environment (docs/protocol.md, "Command line"). Every flag also reads the env var shown.
 use clap::{Args, Parser, Subcommand};
 use colmena_shared::ids::BranchId;
 use colmena_shared::telemetry::{parse_duration, LogFormat};

@@ -1,4 +1,4 @@
-//! `Idempotency-Key` on `/sell` (contract §2; IETF draft semantics).
+//! `Idempotency-Key` on `/sell` (docs/protocol.md, "Idempotency keys"; IETF draft semantics).
 //!
 //! - same key, same body → the first 201 again, with `Idempotent-Replayed: true`;
 //! - same key, other body → 422 `idempotency_key_reused`;

@@ -11,7 +11,7 @@
 //! - Only what `/sell` needs lives here (price, version, stock: 24 bytes a product, keyed by
 //!   an id stored inline up to 24 bytes, so no allocation per product). Names are read from
 //!   the store by the listing endpoints, so a branch with 100,000 products keeps its memory
-//!   small (issue 8, P9).
+//!   small (BENCHMARKS.md, P9).
 use crate::storage::products::ProductRow;
 use compact_str::CompactString;
 use dashmap::DashMap;

@@ -278,21 +278,17 @@ fn decode_audit_cursor(s: &str) -> Result<u64, CentralError> {
         })
 }
 
-/// What a pull asks for beyond products and allocations (`include=users`).
+/// What a pull asks for beyond products and allocations: `include=users`, or nothing. Any
+/// other value (empty included) is 400, as its documented pattern says.
 pub fn pull_include_users(include: Option<&str>) -> Result<bool, CentralError> {
-    let mut users = false;
-    for part in include.unwrap_or_default().split(',').filter(|p| !p.is_empty()) {
-        match part {
-            "users" => users = true,
-            _ => {
-                return Err(CentralError::InvalidRequest(format!(
-                    "include must be a comma-separated list of: users; got {:?}",
-                    truncate(part)
-                )))
-            }
-        }
+    match include {
+        None => Ok(false),
+        Some("users") => Ok(true),
+        Some(other) => Err(CentralError::InvalidRequest(format!(
+            "include must be users, got {:?}",
+            truncate(other)
+        ))),
     }
-    Ok(users)
 }
 
 /// The opaque `next`/`after` of `/sales`: `s<branch>.<sold_ms>.<seq>`. Clients must not
@@ -408,6 +404,8 @@ mod tests {
         }
         assert!(!pull_include_users(None).unwrap());
         assert!(pull_include_users(Some("users")).unwrap());
-        assert!(pull_include_users(Some("user")).is_err());
+        for bad in ["user", "", "users,", "users,shifts"] {
+            assert!(pull_include_users(Some(bad)).is_err(), "{bad}");
+        }
     }
 }

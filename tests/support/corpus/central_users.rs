@@ -80,5 +80,6 @@ pub fn central_users_corpus() -> Vec<Case> {
             get("/sync/pull?include=shifts").token(&branch_token("CUS")),
             "unknown include",
         ),
+        bad(get("/sync/pull?include=").token(&branch_token("CUS")), "empty include"),
     ]
 }

@@ -125,7 +125,10 @@ impl People {
         let user_key = user_id.as_ref().map(|u| u.as_str().to_string());
         self.limiter()
             .check(user_key.as_deref(), peer, clock::now_millis())
-            .map_err(LoginRefused::TooManyAttempts)?;
+            .map_err(|secs| {
+                tracing::info!(peer = ?peer, retry_after_secs = secs, "login refused: too many failures");
+                LoginRefused::TooManyAttempts(secs)
+            })?;
         let user = user_id.as_ref().and_then(|id| self.user(id));
         let hash = user
             .as_ref()
@@ -136,6 +139,8 @@ impl People {
         let user = match user {
             Some(u) if verified && u.may_work_at(&self.branch_id) => u,
             _ => {
+                // The typed user id is not logged: people type their PIN into it by mistake.
+                tracing::info!(peer = ?peer, "login refused");
                 self.limiter().failed(user_key.as_deref(), peer, now_ms);
                 return Err(LoginRefused::InvalidCredentials);
             }

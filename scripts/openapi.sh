@@ -2,7 +2,7 @@
 # Regenerates the committed OpenAPI documents from the code:
 #   docs/openapi/sucursal.json  ← colmena-sucursal openapi
 #   docs/openapi/central.json   ← colmena-central openapi
-# (the same bytes each service serves at GET /openapi.json). tests/openapi.rs fails when a
+# (the same bytes each service serves at GET /openapi.json). tests/api/openapi.rs fails when a
 # committed copy differs from what the code generates; run this and commit the result.
 # Usage: scripts/openapi.sh [--check]   (--check: only report whether they are stale)
 set -euo pipefail

@@ -40,7 +40,7 @@ if ! command -v fuser >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-
   apt-get install -y --no-install-recommends psmisc >/dev/null 2>&1 || true
 fi
 
-# schemathesis (PyPI) fuzzes both services from their OpenAPI documents (tests/schemathesis.rs).
+# schemathesis (PyPI) fuzzes both services from their OpenAPI documents (tests/e2e/schemathesis.rs).
 # Pinned, so a fixed seed generates the same cases on every machine; installed into a venv
 # under target/ (no root, nothing system-wide). Bump the pin deliberately.
 SCHEMATHESIS_VERSION=4.32.5

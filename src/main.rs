@@ -1,4 +1,4 @@
-//! `cargo run --release`: the demo chain (contract §7).
+//! `cargo run --release`: the demo chain (see docs/protocol.md for the API it serves).
 //!
 //! Starts, in this one process, central on 127.0.0.1:8000 and the branches `CUS` (:8001)
 //! and `ABA` (:8002) on embedded stores under `./colmena-demo/` (override with
@@ -7,7 +7,9 @@
 //! allocates stock to both branches; the branches receive it by pull. Every run it puts a
 //! cashier and a supervisor per branch at central (`PUT /users/{id}`, PINs printed), which
 //! the branches also receive by pull, so the printed curl can log in and sell with the
-//! user's token. Ctrl-C stops all three gracefully. The data survives restarts: run it again and the chain continues.
+//! user's token. Ctrl-C stops all three gracefully (each application is handed its own
+//! `shutdown_signal()` future, and every one of them resolves on the same Ctrl-C). The data
+//! survives restarts: run it again and the chain continues.
 use anyhow::{bail, Context};
 use clap::Parser;
 use serde_json::{json, Value};
@@ -70,7 +72,7 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
     let central = colmena_central::startup::Application::build(settings)
         .await
         .context("central")?;
-    let central_task = tokio::spawn(central.run_until_stopped());
+    let central_task = tokio::spawn(central.run_until_stopped(colmena_shared::telemetry::shutdown_signal()));
     seed_central().await.context("loading the demo catalog into central")?;
     let users_ok = match put_users().await {
         Ok(()) => true,
@@ -104,7 +106,9 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
         let app = colmena_sucursal::startup::Application::build(cli.settings)
             .await
             .map_err(|e| anyhow::anyhow!("branch {b}: {e}"))?;
-        branch_tasks.push(tokio::spawn(app.run_until_stopped()));
+        branch_tasks.push(tokio::spawn(
+            app.run_until_stopped(colmena_shared::telemetry::shutdown_signal()),
+        ));
     }
 
     println!();

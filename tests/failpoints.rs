@@ -1,4 +1,4 @@
-//! Deterministic faults inside the processes (issue 6), with the `fail` crate: binaries
+//! Deterministic faults inside the processes, with the `fail` crate: binaries
 //! built with `--features failpoints` as `colmena-sucursal-failpoints` and
 //! `colmena-central-failpoints`, beside the normal release binaries (which are never
 //! replaced). Failpoints are set per process through the `FAILPOINTS` environment variable.
@@ -11,7 +11,7 @@
 //!   in `/outbox`, its Idempotency-Key replays it, and it reaches central exactly once.
 //! - `push.before_commit=return` (central): central exits in the middle of applying a push
 //!   batch, after the events are applied in its transaction and before the commit → after
-//!   the restart central has none of that batch, and the branch re-pushes it to reach §4.
+//!   the restart central has none of that batch, and the branch re-pushes it to reach the invariant.
 //! - A power cut (not a kill: the page cache is lost too) in the middle of a sales storm:
 //!   every sale answered 201 is on disk afterwards, and the store is consistent. And its
 //!   negative control: with `outbox.skip_fsync=return` (the branch answers without the
@@ -25,48 +25,25 @@
 //!   private cluster with the server's durable defaults, its data dir on the image). Its
 //!   negative control: `synchronous_commit=off` on central's connections loses answered
 //!   pushes.
-#[path = "support/proxy.rs"]
-mod proxy;
 mod support;
 
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::Duration;
+use support::proxy;
 use support::*;
 
 /// These tests start several processes each: run them one at a time (an async mutex: the
 /// guard is held across the whole test).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-static BUILT: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
 
-/// The failpoints build of `package` (`<package>-failpoints`, beside the release binaries:
-/// every dependency is shared with them, only colmena's own crates are compiled again).
-/// `scripts/test.sh` builds it up front; otherwise it is built here, once per test process.
+/// The failpoints build of `package` (`<package>-failpoints`, beside the release binaries).
+/// Tests never build it: `scripts/test.sh` does, up front ([`bin`] says how when it is
+/// missing).
 fn failpoint_bin(package: &'static str) -> PathBuf {
-    let name = format!("{package}-failpoints");
-    let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
-    let path = dir.join(&name);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if std::env::var_os("COLMENA_BINS_BUILT").is_none() && !built.contains(&package) {
-        // `--workspace`, as in scripts/test.sh and `cargo test --workspace`: the same feature
-        // unification, so the dependencies already compiled are reused, not rebuilt.
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--workspace", "--bin", &name, "--features"])
-            .arg(format!("{package}/failpoints"));
-        if dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build of {name} failed");
-        built.push(package);
-    }
-    assert!(path.exists(), "{} not found", path.display());
-    path
+    bin(&format!("{package}-failpoints"))
 }
 
 fn branch(dir: &Path, central_url: &str, extra: &[&str], failpoints: Option<&str>) -> Proc {

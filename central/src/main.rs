@@ -46,7 +46,10 @@ pub fn main() -> ExitCode {
         // Tests and scripts wait for this exact line on stdout.
         println!("listening on {}", app.addr());
         let _ = std::io::stdout().flush();
-        match app.run_until_stopped().await {
+        match app
+            .run_until_stopped(colmena_shared::telemetry::shutdown_signal())
+            .await
+        {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("colmena-central: {e:#}");

@@ -1,9 +1,12 @@
 //! Building and running the server: `Application::build(settings)` → `port()` →
-//! `run_until_stopped()`.
+//! `run_until_stopped(shutdown)`.
 //!
-//! There is one way to stop: `telemetry::shutdown_signal()` (SIGTERM/SIGINT) → actix stops
+//! There is one way to stop: the `shutdown` future resolves (in the binary,
+//! `telemetry::shutdown_signal()`, i.e. SIGTERM/SIGINT; in tests, a channel) → actix stops
 //! accepting and lets in-flight requests finish → the store finishes its queued writes and
-//! closes → `run_until_stopped` returns `Ok`, and the process exits 0.
+//! closes → `run_until_stopped` returns `Ok`, and the process exits 0. Nothing here is
+//! process-global (the Prometheus registry is per instance), so several applications can
+//! run in one process.
 use crate::auth::{authenticate, Tokens};
 use crate::config::Settings;
 use crate::metrics::CentralMetrics;
@@ -125,8 +128,11 @@ impl Application {
         self.addr.port()
     }
 
-    /// Serves until SIGTERM/SIGINT, then stops gracefully (see the module doc).
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    /// Serves until `shutdown` resolves, then stops gracefully (see the module doc).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let cancel = CancellationToken::new();
         let scheduled = self.backup_every.map(|every| {
             tokio::spawn(crate::routes::backups::run_scheduled(
@@ -142,7 +148,7 @@ impl Application {
         ));
         let handle = self.server.handle();
         let stopper = tokio::spawn(async move {
-            colmena_shared::telemetry::shutdown_signal().await;
+            shutdown.await;
             tracing::info!("stop requested: finishing in-flight requests");
             handle.stop(true).await;
         });

@@ -1,3 +1,6 @@
+//! `colmena-sucursal`: parse flags, start logging, serve until SIGTERM/SIGINT; or the
+//! offline `restore` and the hidden `openapi` subcommands. The binary prints
+//! `listening on <addr>` on stdout once bound: scripts and tests wait for that exact line.
 use clap::Parser;
 use colmena_sucursal::config::{Cli, Command};
 use colmena_sucursal::startup::Application;
@@ -36,7 +39,8 @@ fn serve(settings: colmena_sucursal::config::Settings) -> Result<(), String> {
         let app = Application::build(settings).await?;
         println!("listening on {}", app.addr());
         let _ = std::io::stdout().flush();
-        app.run_until_stopped().await
+        app.run_until_stopped(colmena_shared::telemetry::shutdown_signal())
+            .await
     })
 }
 

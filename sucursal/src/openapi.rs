@@ -3,7 +3,7 @@
 //! written by hand. Served at `GET /openapi.json` (no token; registered by [`configure`], so
 //! [`crate::routes`] does not depend on this module), printed by the hidden
 //! `colmena-sucursal openapi` subcommand, committed as `docs/openapi/sucursal.json`
-//! (`scripts/openapi.sh` regenerates it; `tests/openapi.rs` fails when it is stale).
+//! (`scripts/openapi.sh` regenerates it; `tests/api/openapi.rs` fails when it is stale).
 use crate::routes;
 use actix_web::web;
 use std::sync::OnceLock;

@@ -1,7 +1,8 @@
 //! Building and running a branch: `Application::build(settings)` → `addr()` →
-//! `run_until_stopped()`. Tests and `main` start it exactly the same way.
+//! `run_until_stopped(shutdown)`. Tests and `main` start it exactly the same way; only the
+//! `shutdown` future differs (`telemetry::shutdown_signal()` in `main`, a channel in tests).
 //!
-//! Shutdown has one path: SIGTERM/SIGINT → the HTTP server stops accepting and lets
+//! Shutdown has one path: `shutdown` resolves → the HTTP server stops accepting and lets
 //! in-flight requests finish (their sales commit) → the cancellation token stops the relay
 //! loops → the writer commits whatever is queued and stops → the store is closed → exit 0.
 use crate::app::AppState;
@@ -284,12 +285,13 @@ impl Application {
         self.addr.port()
     }
 
-    /// Serves until SIGTERM/SIGINT, then shuts down gracefully.
-    pub async fn run_until_stopped(self) -> Result<(), String> {
+    /// Serves until `shutdown` resolves (or the HTTP server ends on its own), then shuts
+    /// down gracefully (see the module doc).
+    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), String> {
         let handle = self.server.handle();
         let mut server = tokio::spawn(self.server);
         tokio::select! {
-            _ = colmena_shared::telemetry::shutdown_signal() => {
+            _ = shutdown => {
                 tracing::info!("stop requested: finishing in-flight requests");
                 handle.stop(true).await;
             }

@@ -1,12 +1,10 @@
 //! The repository's Grafana dashboards and Prometheus configuration, as data for tests.
 //!
-//! `tests/observability_config.rs` checks them statically (valid Grafana JSON, promtool);
+//! `tests/api/observability_config.rs` checks them statically (valid Grafana JSON, promtool);
 //! an end-to-end test can reuse [`panel_queries`] to run every panel query against a real
 //! Prometheus, and [`prometheus_config`] to scrape a chain that runs on other ports.
 //!
-//! Use it from a test file with
-//! `#[path = "support/dashboards.rs"] mod dashboards;` (or `pub mod dashboards;` in
-//! `support/mod.rs`). It depends on `serde_json` only.
+//! It is `support::dashboards` in every test binary, and depends on `serde_json` only.
 #![allow(dead_code)]
 
 use std::fmt;
@@ -27,7 +25,7 @@ pub const DASHBOARD_FILES: [&str; 2] = [
 /// uid of the branch drill-down dashboard (the one with the `$branch` variable).
 pub const BRANCH_DASHBOARD_UID: &str = "colmena-branch";
 
-/// Every metric a dashboard or an alert may use: contract §6, plus central's
+/// Every metric a dashboard or an alert may use: docs/protocol.md ('Metrics'), plus central's
 /// `colmena_central_negative_stock_products`. Histograms are listed by base name.
 pub const KNOWN_METRICS: &[&str] = &[
     // branch

@@ -1,17 +1,31 @@
-//! Test support: start the real `colmena-central` / `colmena-sucursal` binaries the way an
-//! operator does, on port 0 with a fresh data dir each, and talk to them over real HTTP.
+//! Test support, shared by every test binary (`api`, `e2e`, `failpoints`).
+//!
+//! - [`app`]: central and branches in the test process (`spawn_central`, `spawn_branch`).
+//! - [`Proc`] (here): the real `colmena-central` / `colmena-sucursal` binaries, started the
+//!   way an operator does, on port 0 with a fresh data dir each; [`bin`] only locates them.
+//! - [`central`], [`pos`]: both sides of the wire (pushes, events, catalogs, storms);
+//!   [`corpus`]: the one bad-input corpus; [`proxy`]: a fault proxy; [`postgres`]: a
+//!   private cluster; [`dashboards`]: the observability files as data; [`prometheus`]: a real Prometheus.
+//! - Chain helpers (products, allocations, the invariant), [`metric`], [`gzip`],
+//!   [`free_port`], [`TempDir`] (on `tempfile`).
 //!
 //! Each binary prints `listening on <addr>` on stdout once its socket is bound; `spawn`
 //! waits for that line, so no test sleeps to guess readiness. Logs (stderr) go to a file in
 //! the process's temp dir and are printed when a test fails to start a process.
 #![allow(dead_code)]
 
+pub mod app;
+pub mod central;
+pub mod corpus;
+pub mod dashboards;
+pub mod pos;
 pub mod postgres;
+pub mod prometheus;
+pub mod proxy;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
@@ -22,53 +36,42 @@ pub fn branch_token(branch: &str) -> String {
     format!("tok-{branch}")
 }
 
-static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
-/// Path of a workspace binary. The test command builds every binary first; when a test is
-/// run on its own, the binary is built here (once per test process) so it is never stale.
+/// Path of a workspace binary, next to the test binary (`target/<profile>/<name>`). Tests
+/// never build: `scripts/test.sh` builds every binary first, so a missing one is a setup
+/// error, reported as such.
 pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current exe");
+    let exe = std::env::current_exe().expect("the test binary's own path");
     // target/<profile>/deps/<test> → target/<profile>/<name>
     let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
     let path = dir.join(name);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if std::env::var_os("COLMENA_BINS_BUILT").is_none() && !built.iter().any(|b| b == name) {
-        let release = dir.file_name().is_some_and(|n| n == "release");
-        let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "-p", name, "--bin", name]);
-        if release {
-            cmd.arg("--release");
-        }
-        let status = cmd.status().expect("run cargo build");
-        assert!(status.success(), "cargo build --bin {name} failed");
-        built.push(name.to_string());
-    }
-    assert!(path.exists(), "binary {} not found", path.display());
+    assert!(
+        path.exists(),
+        "binary {} not found: run scripts/test.sh, or cargo build --release --workspace --bins first \
+         (the failpoint builds: see scripts/test.sh)",
+        path.display()
+    );
     path
 }
 
-/// A temp dir removed on drop (kept when `COLMENA_KEEP_TMP` is set, for post-mortems).
-pub struct TempDir(PathBuf);
+/// A fresh temp dir for one test (`tempfile`), under `COLMENA_TEST_TMP` if set; removed on
+/// drop unless `COLMENA_KEEP_TMP` is set, for post-mortems.
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new(tag: &str) -> TempDir {
         let base = std::env::var_os("COLMENA_TEST_TMP")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
-        let p = base.join(format!("colmena-{tag}-{}-{}", std::process::id(), fastrand::u64(..)));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        TempDir(p)
+        std::fs::create_dir_all(&base).expect("create the test temp dir");
+        let mut dir = tempfile::Builder::new()
+            .prefix(&format!("colmena-{tag}-"))
+            .tempdir_in(base)
+            .expect("create a temp dir");
+        dir.disable_cleanup(std::env::var_os("COLMENA_KEEP_TMP").is_some());
+        TempDir(dir)
     }
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("COLMENA_KEEP_TMP").is_none() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        self.0.path()
     }
 }
 
@@ -363,7 +366,7 @@ pub async fn wait_drained(c: &reqwest::Client, branch_url: &str, timeout: Durati
     .await
 }
 
-/// The §4 invariant for one branch, after drain. `acked` are the sale ids the branch
+/// The invariant (docs/protocol.md, 'The invariant') for one branch, after drain. `acked` are the sale ids the branch
 /// answered 201 for; when `exact` they must be exactly central's set (no branch kill in the
 /// test), otherwise central's set must contain them and equal the branch's durable sales.
 pub async fn check_invariant(
@@ -446,6 +449,15 @@ pub async fn check_invariant(
             "{branch}/{p}: central has stock the branch lacks"
         );
     }
+}
+
+/// The branch's circuit breaker state towards central (`closed`, `open`, `half_open`), as
+/// its `/status` reports it.
+pub async fn circuit(c: &reqwest::Client, branch_url: &str) -> String {
+    get_json(c, &format!("{branch_url}/status"), POS_TOKEN).await["circuit"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Sells one basket; returns the 201 body or None.
@@ -619,4 +631,28 @@ pub fn stored_events(dir: &Path, branch: &str) -> Vec<Value> {
     let mut st = db.prepare("SELECT payload FROM outbox ORDER BY seq").unwrap();
     let rows = st.query_map([], |r| r.get::<_, String>(0)).unwrap();
     rows.map(|p| serde_json::from_str(&p.unwrap()).unwrap()).collect()
+}
+
+// ------------------------------------------------------------------ small helpers
+
+/// gzip of `bytes` (for `Content-Encoding: gzip` bodies).
+pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(bytes).expect("gzip into memory");
+    e.finish().expect("gzip into memory")
+}
+
+/// The value of one sample in Prometheus text (`series` is the name with its labels, as
+/// printed), if present.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+/// A port that was free a moment ago (bound, then released): for servers that must be told
+/// their port up front (Prometheus, PostgreSQL).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
 }

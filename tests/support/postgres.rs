@@ -16,6 +16,7 @@
 //!   defaults ([`PgCluster::start_durable_in`]), as the benchmark (scripts/bench.sh) does.
 #![allow(dead_code)]
 
+use super::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -316,11 +317,6 @@ pub fn fresh_database(tag: &str) -> String {
     shared().create_database(tag)
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 /// The dir a cluster lives in (for logs in failure messages).
 pub fn dir_of(c: &PgCluster) -> &Path {
     &c.dir
@@ -343,3 +339,29 @@ impl StoreKind {
         }
     }
 }
+
+/// Runs each listed `async fn(StoreKind)` as a test on each store: `sqlite::name` and
+/// `postgres::name`. Multi-threaded, so tests that race pushes really race.
+#[allow(unused_macros)]
+macro_rules! both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::StoreKind::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(super::StoreKind::Postgres).await
+                }
+            )*
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use both_stores;

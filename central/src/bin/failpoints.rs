@@ -1,5 +1,5 @@
 //! `colmena-central-failpoints`: `colmena-central` itself (its `main.rs`, compiled as a module), for
-//! builds with `--features failpoints` only; see `tests/failpoints.rs`.
+//! builds with `--features failpoints` only; see `tests/failpoints.rs` (its own test binary).
 #[path = "../main.rs"]
 mod program;
 

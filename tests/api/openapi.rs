@@ -1,12 +1,12 @@
-//! The OpenAPI documents (issue 10): the committed copies under `docs/openapi/` are exactly
+//! The OpenAPI documents: the committed copies under `docs/openapi/` are exactly
 //! what the code generates, each service serves its own at `GET /openapi.json` without a
 //! token, and the documents keep the promises every client relies on (the bearer scheme,
-//! the §1 error body on every error status, 401 on every protected operation).
-mod support;
+//! the error body of docs/protocol.md, 'Errors', on every error status, 401 on every
+//! protected operation). The hidden `openapi` subcommands are run as the real binaries.
 
+use crate::support::*;
 use serde_json::Value;
 use std::path::PathBuf;
-use support::*;
 
 const REGENERATE: &str = "regenerate it with `scripts/openapi.sh` and commit the result";
 
@@ -89,8 +89,8 @@ fn the_hidden_openapi_subcommands_print_the_committed_documents() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_service_serves_its_document_without_a_token() {
     let dir = TempDir::new("openapi-serve");
-    let central = spawn_central(dir.path(), &["CUS"], &[]);
-    let branch = spawn_branch(dir.path(), "CUS", &central.url, &[]);
+    let central = crate::support::app::spawn_central(dir.path(), &["CUS"], &[]).await;
+    let branch = crate::support::app::spawn_branch(dir.path(), "CUS", &central.url, &[]).await;
     let c = client();
     for (url, file) in [(&branch.url, "sucursal.json"), (&central.url, "central.json")] {
         let r = c
@@ -178,7 +178,7 @@ fn check_document(name: &str, doc: &Value, scheme: &str, public: &[&str]) {
             if n >= 400 {
                 assert_eq!(
                     r["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody",
-                    "{name}: {method} {path} {status} has the §1 error body"
+                    "{name}: {method} {path} {status} has the error body of docs/protocol.md, 'Errors'"
                 );
             }
             if n == 503 {

@@ -1,4 +1,4 @@
-//! Property-based fuzzing of both services from their own OpenAPI documents (issue 10), by
+//! Property-based fuzzing of both services from their own OpenAPI documents, by
 //! schemathesis — a fuzzer written by someone else, so it does not share our blind spots.
 //!
 //! A real central and a real branch are started on fresh data dirs, central is loaded with
@@ -22,14 +22,13 @@
 //! schemathesis comes from `COLMENA_SCHEMATHESIS`, or the venv `scripts/test.sh` installs it
 //! into (`target/schemathesis-venv`), or `PATH`. `COLMENA_REQUIRE_SCHEMATHESIS` (set by
 //! `scripts/test.sh` once it installed it) turns a missing schemathesis into a failure.
-mod support;
 
+use crate::support::*;
 use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::*;
 
 const DEFAULT_EXAMPLES: u32 = 25;
 

@@ -1,8 +1,9 @@
-//! The deployment files (issue 9) are checked as far as this machine allows: no container
+//! The deployment files are checked as far as this machine allows: no container
 //! engine runs here and the docker client has no compose plugin, so the compose file is
 //! parsed as YAML (python3's PyYAML when present) and every file it mounts must exist; the
 //! systemd units are checked for the settings that matter (restart policy, graceful stop,
 //! hardening). What was not exercised is said in README.md.
+use clap::CommandFactory;
 use std::path::Path;
 use std::process::Command;
 
@@ -126,11 +127,12 @@ fn systemd_units_restart_stop_gracefully_and_are_hardened() {
             }
         }
         // Every Environment= variable is one the binary reads.
-        let help = Command::new(env!("CARGO"))
-            .args(["run", "-q", "--release", "-p", bin, "--bin", bin, "--", "--help"])
-            .output()
-            .unwrap();
-        let help = String::from_utf8_lossy(&help.stdout).to_string();
+        // The binary's `--help`, rendered from its flag definitions (no build, no process).
+        let help = match bin {
+            "colmena-central" => colmena_central::config::Settings::command().render_long_help(),
+            _ => colmena_sucursal::config::Cli::command().render_long_help(),
+        }
+        .to_string();
         for l in text.lines().filter_map(|l| l.strip_prefix("Environment=")) {
             let var = l.split('=').next().unwrap();
             assert!(help.contains(var), "{unit}: {var} is not a flag's env var of {bin}");

@@ -1,7 +1,7 @@
-//! The chaos suite (issue 6): a whole chain — central and branches CUS, ABA and LIM as real
+//! The chaos suite: a whole chain — central and branches CUS, ABA and LIM as real
 //! processes, each branch reaching central through its own fault proxy — under POS load,
-//! admin changes and randomly injected faults, with the §4 invariant checked exactly after
-//! every round.
+//! admin changes and randomly injected faults, with the invariant (docs/protocol.md, 'The
+//! invariant') checked exactly after every round.
 //!
 //! A round: sellers on every branch (random baskets, some with an Idempotency-Key and
 //! retried through failures, some stock adjustments), allocations and price changes at
@@ -18,17 +18,14 @@
 //! `COLMENA_CHAOS_ROUNDS` (default 20) and `COLMENA_CHAOS_SEED` (default fixed) make longer
 //! runs and replays; a failure prints the seed and the fault schedule so far. See
 //! `RELIABILITY.md`.
-#[path = "support/proxy.rs"]
-mod proxy;
-mod support;
 
-use proxy::Proxy;
+use crate::support::proxy::Proxy;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::*;
 
 const BRANCHES: [&str; 3] = ["CUS", "ABA", "LIM"];
 const PRODUCTS: usize = 20;

@@ -1,23 +1,21 @@
 //! The observability configuration is checked by tests, not by eye: the Grafana dashboards
 //! are valid and use the provisioned datasource, their queries are PromQL over the metrics
-//! of the contract, and Prometheus's own tools accept `prometheus.yml`, the alert rules and
-//! the alert rules' unit tests.
+//! of docs/protocol.md ('Metrics'), and Prometheus's own tools accept `prometheus.yml`, the
+//! alert rules and the alert rules' unit tests.
 //!
 //! Needs `promtool` and `prometheus` on PATH (Debian's `prometheus` package). Without them
 //! these tests fail, saying what to install: they never skip.
 
-#[path = "support/dashboards.rs"]
-mod dashboards;
-
 use std::collections::{BTreeSet, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use dashboards::*;
+use std::process::Command;
+
+use crate::support::dashboards::*;
+use crate::support::prometheus::Prometheus;
+use crate::support::TempDir;
 use serde_json::{json, Value};
 
-/// The alerts the on-call people rely on (issue 5); more may exist.
+/// The alerts the on-call people rely on; more may exist.
 const REQUIRED_ALERTS: [&str; 6] = [
     "ColmenaCircuitOpen",
     "ColmenaOutboxStale",
@@ -32,27 +30,6 @@ const DASHBOARD_PROVISIONING: &str = "grafana/provisioning/dashboards/colmena.ya
 
 // ------------------------------------------------------------------------------------------
 // helpers
-
-/// A temp dir removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(tag: &str) -> Scratch {
-        let p = std::env::temp_dir().join(format!(
-            "colmena-obs-{tag}-{}-{}",
-            std::process::id(),
-            fastrand::u64(..)
-        ));
-        std::fs::create_dir_all(&p).expect("create temp dir");
-        Scratch(p)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `promtool <args>` in the repository root; panics with its output unless it succeeds.
 fn promtool(args: &[&str]) -> String {
@@ -89,83 +66,6 @@ fn dashboard(uid: &str) -> Dashboard {
 
 fn expected_datasource() -> Value {
     json!({"type": "prometheus", "uid": DATASOURCE_UID})
-}
-
-/// A free local port (bound, then released).
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-/// A Prometheus server started by a test, killed on drop.
-struct Prometheus {
-    child: Child,
-    url: String,
-    log: PathBuf,
-    _dir: Scratch,
-}
-
-impl Prometheus {
-    /// Starts Prometheus on `config` (run from the config's directory, as an operator would)
-    /// and waits until it is ready.
-    async fn start(config: &Path) -> Prometheus {
-        let dir = Scratch::new("prometheus");
-        let log = dir.0.join("prometheus.log");
-        let port = free_port();
-        let child = Command::new(prometheus_tool("prometheus"))
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.0.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .current_dir(config.parent().expect("config dir"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("spawn prometheus");
-        let mut p = Prometheus {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            log,
-            _dir: dir,
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("prometheus exited ({status}):\n{}", p.log_text());
-            }
-            if let Ok(r) = client.get(format!("{}/-/ready", p.url)).send().await {
-                if r.status().is_success() {
-                    return p;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "prometheus not ready after 30 s:\n{}",
-                p.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn api(&self, path: &str) -> Value {
-        let r = reqwest::get(format!("{}{path}", self.url))
-            .await
-            .expect("prometheus api");
-        assert!(r.status().is_success(), "GET {path}: {}", r.status());
-        r.json().await.expect("json")
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// For each alert of alerts_test.yml, whether some test expects it to fire and whether
@@ -518,7 +418,7 @@ fn the_branch_dashboard_has_a_branch_variable_and_every_query_filters_on_it() {
 #[test]
 fn every_panel_query_parses_as_promql() {
     // promtool has no expression checker; a recording rule per query makes it parse them.
-    let dir = Scratch::new("panel-rules");
+    let dir = TempDir::new("panel-rules");
     let mut rules = String::from("groups:\n  - name: dashboard-panel-queries\n    rules:\n");
     for (i, q) in panel_queries("CUS", "1m").iter().enumerate() {
         let expr = serde_json::to_string(&q.expr).expect("quote");
@@ -526,7 +426,7 @@ fn every_panel_query_parses_as_promql() {
             "      - record: colmena:dashboard_panel_query:{i}\n        expr: {expr}\n"
         ));
     }
-    let file = dir.0.join("panel_queries.yml");
+    let file = dir.path().join("panel_queries.yml");
     std::fs::write(&file, rules).expect("write rules");
     promtool(&["check", "rules", &file.to_string_lossy()]);
 }
@@ -650,7 +550,7 @@ async fn prometheus_loads_prometheus_yml_and_every_alert_has_a_severity_a_summar
 
 #[test]
 fn a_copy_of_prometheus_yml_for_a_chain_on_other_ports_is_valid() {
-    let dir = Scratch::new("prom-copy");
+    let dir = TempDir::new("prom-copy");
     let text = prometheus_config(
         "http://127.0.0.1:41000",
         &[
@@ -681,7 +581,7 @@ fn a_copy_of_prometheus_yml_for_a_chain_on_other_ports_is_valid() {
             "copy still has {old}:\n{text}"
         );
     }
-    let file = dir.0.join("prometheus.yml");
+    let file = dir.path().join("prometheus.yml");
     std::fs::write(&file, &text).expect("write copy");
     let out = promtool(&["check", "config", &file.to_string_lossy()]);
     assert!(

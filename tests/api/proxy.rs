@@ -1,10 +1,8 @@
 //! The test fault proxy (`tests/support/proxy.rs`) tested itself: every toxic observed
 //! through a real HTTP round trip (reqwest → proxy → a tiny HTTP server), on new and on
 //! pooled keep-alive connections.
-#[path = "support/proxy.rs"]
-mod proxy;
 
-use proxy::Proxy;
+use crate::support::proxy::Proxy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

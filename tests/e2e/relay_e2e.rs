@@ -1,13 +1,12 @@
-//! The relay (issue 4), end to end with the real binaries: central dying, slow, failing and
+//! The relay (docs/protocol.md, 'The relay'), end to end with the real binaries: central dying, slow, failing and
 //! refusing; the circuit breaker keeping the branch quiet; catch-up, exactly once.
-mod support;
 
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Flags that make a branch's breaker fast enough to test but still meaningful.
@@ -49,13 +48,6 @@ async fn wait_stock(c: &reqwest::Client, branch_url: &str, product: &str, want: 
         },
     )
     .await
-}
-
-async fn circuit(c: &reqwest::Client, branch_url: &str) -> String {
-    get_json(c, &format!("{branch_url}/status"), POS_TOKEN).await["circuit"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
 }
 
 /// `clients` sellers for `dur`; returns (sale ids answered 201, latencies in ms, non-201 count).

@@ -1,16 +1,15 @@
-//! Observability proven on a real Prometheus (issue 5): a chain on free ports, Prometheus
+//! Observability proven on a real Prometheus: a chain on free ports, Prometheus
 //! scraping it every second with the repository's config and rules, sales, central killed
 //! until the breakers open, central back; then every dashboard query has data, the breaker
 //! series shows `open` then `closed`, and `promtool check metrics` is silent on both
 //! services' `/metrics`.
-#[path = "support/dashboards.rs"]
-mod dashboards;
-mod support;
 
+use crate::support::dashboards;
+use crate::support::prometheus::Prometheus;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::*;
 
 const FAST: &[&str] = &[
     "--breaker-failures",
@@ -26,51 +25,6 @@ const FAST: &[&str] = &[
     "--pull-interval",
     "500ms",
 ];
-
-struct Prometheus {
-    child: std::process::Child,
-    url: String,
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn start_prometheus(dir: &std::path::Path, config: &str) -> Prometheus {
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(&cfg, config).unwrap();
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-    let child = Command::new(dashboards::prometheus_tool("prometheus"))
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("tsdb").display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start prometheus");
-    let p = Prometheus {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let c = client();
-    eventually(Duration::from_secs(20), "prometheus is ready", || async {
-        c.get(format!("{}/-/ready", p.url))
-            .send()
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-            .map(|_| ())
-    })
-    .await;
-    p
-}
 
 async fn query(c: &reqwest::Client, prom: &str, q: &str) -> Vec<Value> {
     let r: Value = c
@@ -118,13 +72,6 @@ fn promtool_check_metrics(body: &str) -> String {
     .to_string()
 }
 
-async fn circuit(c: &reqwest::Client, url: &str) -> String {
-    get_json(c, &format!("{url}/status"), POS_TOKEN).await["circuit"]
-        .as_str()
-        .unwrap_or("")
-        .to_string()
-}
-
 async fn sell_some(c: &reqwest::Client, branches: &[&Proc], n: usize) {
     for i in 0..n {
         for b in branches {
@@ -159,7 +106,7 @@ async fn every_dashboard_query_has_data_on_a_real_prometheus_and_the_breaker_ser
     let cus = spawn_branch(dir.path(), "CUS", &central.url, FAST);
     let aba = spawn_branch(dir.path(), "ABA", &central.url, FAST);
     let config = dashboards::prometheus_config(&central.addr, &[("CUS", &cus.addr), ("ABA", &aba.addr)], "1s");
-    let prom = start_prometheus(dir.path(), &config).await;
+    let prom = Prometheus::start_with(dir.path(), &config).await;
     let started = Instant::now();
 
     eventually(Duration::from_secs(20), "branches have their stock", || async {

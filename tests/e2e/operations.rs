@@ -1,12 +1,11 @@
-//! Operations (issue 9): online backups, download, verify, retention, offline restore,
+//! Operations: online backups, download, verify, retention, offline restore,
 //! CSV export, and graceful shutdown under load — real processes, real files.
-mod support;
 
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::*;
 
 fn catalog(dir: &std::path::Path) -> String {
     let p = dir.join("catalog.json");

@@ -1,27 +1,26 @@
-//! Scale-out central (issue 7): several central processes over one PostgreSQL database,
+//! Scale-out central: several central processes over one PostgreSQL database,
 //! branches configured with every central's URL, and the failures that setup must survive.
 //!
 //! - Two centrals receiving the same branch's pushes at once apply each seq exactly once.
 //! - `kill -9` of one central under sustained POS load: sales continue, the branches' relays
 //!   fail over to the other URL (and return to the first once it is back), and after drain
-//!   the §4 invariant holds for every branch.
+//!   the invariant (docs/protocol.md) holds for every branch.
 //! - `kill -9` of PostgreSQL's postmaster under load: the centrals answer 503 while it is
 //!   down (no panic, no exit), the branches' breakers open and close again after the restart,
 //!   and the invariant holds.
 //!
 //! The database is a private cluster the test starts itself (see `support/postgres.rs`).
-mod support;
 
+use crate::support::postgres::{self, PgCluster};
+use crate::support::{
+    allocate, branch_token, central_sales, check_invariant, client, eventually, get_json, metric, put_product, sell,
+    spawn_branch, spawn_central_db, wait_pulled, Proc, TempDir, ADMIN_TOKEN, POS_TOKEN,
+};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::postgres::{self, PgCluster};
-use support::{
-    allocate, branch_token, central_sales, check_invariant, client, eventually, get_json, put_product, sell,
-    spawn_branch, spawn_central_db, wait_pulled, Proc, TempDir, ADMIN_TOKEN, POS_TOKEN,
-};
 
 const PRODUCTS: [&str; 4] = ["P1", "P2", "P3", "P4"];
 /// Enough stock that no sale of the load is ever refused: every failed /sell is a real failure.
@@ -100,11 +99,6 @@ fn start_load(
 
 async fn status(c: &reqwest::Client, branch_url: &str) -> Value {
     get_json(c, &format!("{branch_url}/status"), POS_TOKEN).await
-}
-
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 async fn metrics_text(c: &reqwest::Client, url: &str) -> String {
@@ -316,7 +310,7 @@ async fn kill_9_of_one_central_under_load_branches_fail_over_and_the_invariant_h
     let failed = load.failed.load(Ordering::SeqCst);
     assert_eq!(failed, 0, "a /sell failed while a central was down");
 
-    // §4, against either central: they share one database.
+    // The invariant, against either central: they share one database.
     let acked = load.acked.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for (n, p) in names.iter().zip(&branches) {
         let mine = acked.get(*n).cloned().unwrap_or_default();

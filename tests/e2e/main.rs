@@ -1,0 +1,17 @@
+//! The `e2e` test binary: tests against the real `colmena-central` / `colmena-sucursal`
+//! processes (built beforehand: `scripts/test.sh`, or `cargo build --release --workspace
+//! --bins`), for what only a process shows: `kill -9`, SIGTERM and exit codes, memory of a
+//! process, restarts from disk, the relay through a fault proxy, chaos, PostgreSQL
+//! fail-over, a real Prometheus and schemathesis.
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bad_input_corpus;
+mod branch_api;
+mod central_api;
+mod chaos;
+mod operations;
+mod postgres_failover;
+mod prometheus_e2e;
+mod relay_e2e;
+mod schemathesis;

@@ -1,0 +1,535 @@
+//! The one bad-input corpus, as data: every hostile or broken request the services must
+//! refuse, for both services, with the status and error code each gets (docs/protocol.md,
+//! 'Errors'). A [`Case`] is sent as raw bytes over TCP ([`send`]) so that nothing — not even
+//! a client library — tidies it up, and judged by [`check`].
+//!
+//! - [`branch::branch_corpus`], [`central::central_corpus`], [`framing_corpus`]: the
+//!   corpus of hostile requests (auth, shapes, sizes, encodings, framing) on every endpoint.
+//! - [`branch_api::branch_api_corpus`], [`central_api::central_api_corpus`]: the
+//!   per-service tables of documented 4xx answers (each against a service in a known state).
+//!
+//! Every case is built so that a request wrongly let through would change state: the tests
+//! compare the services' readable state before and after the whole corpus.
+//!
+//! The few requests that break HTTP/1.1 framing itself (garbage or duplicate
+//! `Content-Length`, both `Content-Length` and `Transfer-Encoding`, NUL bytes in a header, a
+//! raw non-ASCII request line, headers over actix's limits) are answered by actix-http's
+//! parser before any application code runs: the status is right (400/431) and the
+//! connection closed, but the body is empty, not JSON. They are asserted as such
+//! (`Expect::Framing`) and listed in `RELIABILITY.md`.
+use super::{allocate, get_json, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN, POS_TOKEN};
+use serde_json::{json, Value};
+use std::io::Write as _;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub mod branch;
+pub mod branch_api;
+pub mod central;
+pub mod central_api;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Svc {
+    Branch,
+    Central,
+}
+
+#[derive(Clone, Debug)]
+pub enum Expect {
+    /// Status and `error.code` of a JSON error (docs/protocol.md, 'Errors').
+    Json(u16, &'static str),
+    /// Rejected by the HTTP/1.1 parser: this status, empty body.
+    Framing(u16),
+}
+
+#[derive(Clone)]
+pub enum Body {
+    Bytes(Vec<u8>),
+    /// `len` bytes of `byte`, streamed with a matching Content-Length.
+    Stream {
+        len: u64,
+        byte: u8,
+    },
+    /// Chunked transfer encoding, `len` bytes in 64 KiB chunks.
+    Chunked {
+        len: u64,
+    },
+}
+
+#[derive(Clone)]
+pub struct Case {
+    pub name: String,
+    pub svc: Svc,
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Body,
+    /// Send no Content-Length of our own (the headers carry whatever the case wants).
+    pub raw_framing: bool,
+    pub expect: Expect,
+}
+
+/// Builder: `case(Branch, "POST", "/sell")` with the right token and JSON content type.
+pub fn case(svc: Svc, method: &str, path: &str) -> Case {
+    let token = match svc {
+        Svc::Branch => POS_TOKEN.to_string(),
+        Svc::Central => ADMIN_TOKEN.to_string(),
+    };
+    Case {
+        name: format!("{method} {path}"),
+        svc,
+        method: method.into(),
+        path: path.into(),
+        headers: vec![
+            ("authorization".into(), format!("Bearer {token}").into_bytes()),
+            ("content-type".into(), b"application/json".to_vec()),
+        ],
+        body: Body::Bytes(Vec::new()),
+        raw_framing: false,
+        expect: Expect::Json(400, "invalid_request"),
+    }
+}
+
+impl Case {
+    pub fn named(mut self, n: impl Into<String>) -> Case {
+        self.name = format!("{} — {}", self.name, n.into());
+        self
+    }
+    pub fn json(mut self, v: Value) -> Case {
+        self.body = Body::Bytes(v.to_string().into_bytes());
+        self
+    }
+    pub fn raw(mut self, b: impl Into<Vec<u8>>) -> Case {
+        self.body = Body::Bytes(b.into());
+        self
+    }
+    pub fn body(mut self, b: Body) -> Case {
+        self.body = b;
+        self
+    }
+    pub fn header(mut self, k: &str, v: impl Into<Vec<u8>>) -> Case {
+        self.headers.push((k.to_ascii_lowercase(), v.into()));
+        self
+    }
+    pub fn without(mut self, k: &str) -> Case {
+        self.headers.retain(|(h, _)| h != k);
+        self
+    }
+    pub fn token(self, t: &str) -> Case {
+        self.without("authorization")
+            .header("authorization", format!("Bearer {t}"))
+    }
+    pub fn framing(mut self) -> Case {
+        self.raw_framing = true;
+        self
+    }
+    pub fn expect(mut self, status: u16, code: &'static str) -> Case {
+        self.expect = Expect::Json(status, code);
+        self
+    }
+    pub fn expect_framing(mut self, status: u16) -> Case {
+        self.expect = Expect::Framing(status);
+        self
+    }
+}
+
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    pub took: Duration,
+}
+
+/// Sends `c` over a fresh TCP connection (`connection: close`) and reads the answer; the
+/// body is written concurrently with reading, and writing stops as soon as an answer came.
+pub async fn send(addr: &str, c: &Case) -> Answer {
+    let started = Instant::now();
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap_or_else(|e| panic!("{}: connect: {e}", c.name));
+    let (mut rd, mut wr) = stream.into_split();
+    let mut head = Vec::new();
+    write!(
+        head,
+        "{} {} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n",
+        c.method, c.path
+    )
+    .unwrap();
+    for (k, v) in &c.headers {
+        head.extend_from_slice(k.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(v);
+        head.extend_from_slice(b"\r\n");
+    }
+    if !c.raw_framing {
+        match &c.body {
+            Body::Bytes(b) => write!(head, "content-length: {}\r\n", b.len()).unwrap(),
+            Body::Stream { len, .. } => write!(head, "content-length: {len}\r\n").unwrap(),
+            Body::Chunked { .. } => head.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        }
+    }
+    head.extend_from_slice(b"\r\n");
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = answered.clone();
+    let body = c.body.clone();
+    let writer = tokio::spawn(async move {
+        wr.write_all(&head).await?;
+        match body {
+            Body::Bytes(b) => wr.write_all(&b).await?,
+            Body::Stream { len, byte } => {
+                let chunk = vec![byte; 64 * 1024];
+                let mut left = len;
+                while left > 0 && !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    let n = left.min(chunk.len() as u64) as usize;
+                    wr.write_all(&chunk[..n]).await?;
+                    left -= n as u64;
+                }
+            }
+            Body::Chunked { len } => {
+                let mut chunk = b"10000\r\n".to_vec();
+                chunk.extend(std::iter::repeat_n(b' ', 0x10000));
+                chunk.extend_from_slice(b"\r\n");
+                let mut left = len;
+                while left > 0 && !done.load(std::sync::atomic::Ordering::SeqCst) {
+                    wr.write_all(&chunk).await?;
+                    left = left.saturating_sub(0x10000);
+                }
+                wr.write_all(b"0\r\n\r\n").await?;
+            }
+        }
+        wr.flush().await?;
+        // Keep the write half open until the answer is read (dropping it sends a FIN).
+        while !done.load(std::sync::atomic::Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let deadline = Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, rd.read(&mut chunk)).await {
+            Err(_) => panic!(
+                "{}: no complete answer within {deadline:?}; got {:?}",
+                c.name,
+                String::from_utf8_lossy(&buf)
+            ),
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(a) = parse(&buf) {
+                    answered.store(true, std::sync::atomic::Ordering::SeqCst);
+                    writer.abort();
+                    return Answer {
+                        took: started.elapsed(),
+                        ..a
+                    };
+                }
+            }
+        }
+    }
+    answered.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.abort();
+    match parse(&buf) {
+        Some(a) => Answer {
+            took: started.elapsed(),
+            ..a
+        },
+        None => panic!(
+            "{}: connection closed without a complete answer: {:?}",
+            c.name,
+            String::from_utf8_lossy(&buf)
+        ),
+    }
+}
+
+/// A complete HTTP/1.1 response in `buf` (head + Content-Length body), if there is one.
+pub fn parse(buf: &[u8]) -> Option<Answer> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = String::from_utf8_lossy(&buf[..end]);
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        })
+        .collect();
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())?;
+    if buf.len() < end + len {
+        return None;
+    }
+    Some(Answer {
+        status,
+        headers,
+        body: buf[end..end + len].to_vec(),
+        took: Duration::ZERO,
+    })
+}
+
+/// What is wrong with answer `a` to case `c`, if anything: the status and JSON error code
+/// (with a message, as `application/json`) of docs/protocol.md, 'Errors', or the bare status
+/// of a request the HTTP parser refused; and an answer within 5 s.
+pub fn check(c: &Case, a: &Answer) -> Option<String> {
+    let body = String::from_utf8_lossy(&a.body).into_owned();
+    let problem = match &c.expect {
+        Expect::Json(status, code) => {
+            let ct = a
+                .headers
+                .iter()
+                .find(|(k, _)| k == "content-type")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or("");
+            let v: Value = serde_json::from_slice(&a.body).unwrap_or(Value::Null);
+            if a.status != *status
+                || v["error"]["code"] != *code
+                || !v["error"]["message"].is_string()
+                || !ct.starts_with("application/json")
+            {
+                Some(format!(
+                    "expected {status} {code}, got {} [{ct}] {}",
+                    a.status,
+                    body.chars().take(300).collect::<String>()
+                ))
+            } else {
+                None
+            }
+        }
+        Expect::Framing(status) => (a.status != *status).then(|| {
+            format!(
+                "expected a bare {status} from the HTTP parser, got {} {}",
+                a.status,
+                body.chars().take(200).collect::<String>()
+            )
+        }),
+    };
+    match problem {
+        Some(p) => Some(format!("{}: {p}", c.name)),
+        None if a.took > Duration::from_secs(5) => Some(format!("{}: took {:?}", c.name, a.took)),
+        None => None,
+    }
+}
+
+/// Sends every case to its service (`addr_of`) and returns the failures, one line each.
+pub async fn run_all(cases: &[Case], addr_of: impl Fn(Svc) -> String) -> Vec<String> {
+    let mut failures = Vec::new();
+    for c in cases {
+        let a = send(&addr_of(c.svc), c).await;
+        failures.extend(check(c, &a));
+    }
+    failures
+}
+
+// ------------------------------------------------------------------ the corpus' chain
+
+/// Central's side of the corpus' chain, before the branch starts: products P1 and P2,
+/// allocated to CUS.
+pub async fn seed_central(c: &reqwest::Client, central: &str) {
+    put_product(c, central, "P1", "uno", 100).await;
+    put_product(c, central, "P2", "dos", 200).await;
+    allocate(c, central, "CUS", "P1", 100).await;
+    allocate(c, central, "CUS", "P2", 5).await;
+}
+
+/// Flags of the corpus' branch CUS.
+pub const BRANCH_FLAGS: [&str; 2] = ["--pull-interval", "300ms"];
+
+/// Once the branch runs: it has pulled, sold three units and pushed them. Returns the
+/// branch's last seq (where central stands for CUS).
+pub async fn ready_chain(c: &reqwest::Client, central: &str, branch: &str) -> u64 {
+    wait_pulled(c, central, branch, "CUS", Duration::from_secs(20)).await;
+    for _ in 0..3 {
+        sell(c, branch, &json!({"product_id": "P1", "quantity": 1}))
+            .await
+            .expect("a sale");
+    }
+    wait_drained(c, branch, Duration::from_secs(20)).await;
+    get_json(c, &format!("{branch}/status"), POS_TOKEN).await["outbox"]["last_seq"]
+        .as_u64()
+        .expect("the branch's last_seq")
+}
+
+/// The whole hostile corpus for the chain, CUS standing at `through` at central.
+pub fn full_corpus(through: u64) -> Vec<Case> {
+    let mut cases: Vec<Case> = Vec::new();
+    cases.extend(branch::branch_corpus());
+    cases.extend(central::central_corpus(through));
+    cases.extend(framing_corpus(Svc::Branch));
+    cases.extend(framing_corpus(Svc::Central));
+    cases
+}
+
+async fn text(c: &reqwest::Client, url: &str, token: &str) -> String {
+    let r = c
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert!(r.status().is_success(), "GET {url}: {}", r.status());
+    r.text().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
+/// Everything a client can read of both services' state.
+pub async fn snapshot(c: &reqwest::Client, central: &str, branch: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in ["/inventory", "/outbox?limit=10000", "/sales/export", "/admin/backups"] {
+        out.push((format!("branch {p}"), text(c, &format!("{branch}{p}"), POS_TOKEN).await));
+    }
+    let st: Value = serde_json::from_str(&text(c, &format!("{branch}/status"), POS_TOKEN).await).unwrap();
+    out.push((
+        "branch /status".into(),
+        format!(
+            "{} {} {}",
+            st["outbox"]["last_seq"], st["outbox"]["acked_through"], st["pull_cursor"]
+        ),
+    ));
+    for p in [
+        "/products",
+        "/inventory",
+        "/branches",
+        "/sales?limit=1000",
+        "/sales/export",
+    ] {
+        out.push((
+            format!("central {p}"),
+            text(c, &format!("{central}{p}"), ADMIN_TOKEN).await,
+        ));
+    }
+    out
+}
+
+// ------------------------------------------------------------------ shared pieces
+
+const VALID_SALE: &str = r#"{"product_id":"P1","quantity":1}"#;
+
+fn nested(depth: usize, open: &str, close: &str) -> String {
+    format!("{}{}", open.repeat(depth), close.repeat(depth))
+}
+
+/// 200 MB of JSON whitespace in ~200 KB of gzip.
+fn gzip_bomb(prefix: &str) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(prefix.as_bytes()).unwrap();
+    let spaces = vec![b' '; 1 << 20];
+    for _ in 0..200 {
+        e.write_all(&spaces).unwrap();
+    }
+    e.finish().unwrap()
+}
+
+fn event_sale(seq: u64) -> Value {
+    json!({"seq": seq, "kind": "sale", "occurred_at": "2026-11-23T16:00:00Z", "sale_id": format!("CUS-{seq:010}"),
+           "lines": [{"product_id": "P1", "quantity": 2, "unit_price_cents": 100}], "total_cents": 200})
+}
+
+/// Authentication cases for one protected endpoint: the body is *valid*, so a bypass would
+/// show up as a state change.
+fn auth_cases(svc: Svc, method: &str, path: &str, body: &str, other_service_token: &str) -> Vec<Case> {
+    let base = case(svc, method, path).raw(body.as_bytes().to_vec());
+    let good = match svc {
+        Svc::Branch => POS_TOKEN,
+        Svc::Central => ADMIN_TOKEN,
+    };
+    vec![
+        base.clone()
+            .without("authorization")
+            .named("no Authorization")
+            .expect(401, "unauthorized"),
+        base.clone()
+            .token("wrong-token")
+            .named("wrong token")
+            .expect(401, "unauthorized"),
+        base.clone()
+            .token(&format!("{good}x"))
+            .named("token with a suffix")
+            .expect(401, "unauthorized"),
+        base.clone()
+            .token(other_service_token)
+            .named("the other service's token")
+            .expect(401, "unauthorized"),
+        base.clone()
+            .without("authorization")
+            .header("authorization", format!("Basic {good}"))
+            .named("Basic scheme")
+            .expect(401, "unauthorized"),
+        base.clone()
+            .without("authorization")
+            .header("authorization", "Bearer ")
+            .named("empty bearer")
+            .expect(401, "unauthorized"),
+        base.clone()
+            .header("authorization", "Bearer nope")
+            .named("duplicate Authorization, good one first")
+            .expect(401, "unauthorized"),
+        base.clone()
+            .without("authorization")
+            .header("authorization", "Bearer nope")
+            .header("authorization", format!("Bearer {good}"))
+            .named("duplicate Authorization, good one last")
+            .expect(401, "unauthorized"),
+        base.without("authorization")
+            .header("authorization", vec![b'B'; 100_000])
+            .named("100 kB Authorization")
+            .expect(401, "unauthorized"),
+    ]
+}
+
+/// Requests that break HTTP/1.1 framing: answered by actix-http's parser (see module doc).
+pub fn framing_corpus(svc: Svc) -> Vec<Case> {
+    let (path, method) = match svc {
+        Svc::Branch => ("/sell", "POST"),
+        Svc::Central => ("/sync/push", "POST"),
+    };
+    // An invalid body, so that a request wrongly let through still changes nothing.
+    let base = case(svc, method, path)
+        .raw(r#"{"product_id":"P1","quantity":0}"#)
+        .framing();
+    vec![
+        base.clone()
+            .header("content-length", "abc")
+            .named("garbage Content-Length")
+            .expect_framing(400),
+        base.clone()
+            .header("content-length", "-1")
+            .named("negative Content-Length")
+            .expect_framing(400),
+        base.clone()
+            .header("content-length", "32")
+            .header("content-length", "5")
+            .named("two different Content-Lengths")
+            .expect_framing(400),
+        base.clone()
+            .header("content-length", "32")
+            .header("transfer-encoding", "chunked")
+            .named("Content-Length and Transfer-Encoding")
+            .expect_framing(400),
+        base.clone()
+            .header("content-length", "32")
+            .header("x-nul", b"a\0b".to_vec())
+            .named("NUL in a header")
+            .expect_framing(400),
+        base.clone()
+            .header("content-length", "32")
+            .header("x-big", vec![b'a'; 200_000])
+            .named("200 kB header")
+            .expect_framing(431),
+        (0..200)
+            .fold(base.clone().header("content-length", "32"), |c, i| {
+                c.header(&format!("x-h{i}"), "1")
+            })
+            .named("200 headers")
+            .expect_framing(431),
+        Case {
+            path: format!("{path}\u{00ff}"),
+            ..base.clone()
+        }
+        .header("content-length", "32")
+        .named("raw non-ASCII in the path")
+        .expect_framing(400),
+    ]
+}

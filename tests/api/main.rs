@@ -15,4 +15,5 @@ mod chain;
 mod deployment_files;
 mod observability_config;
 mod openapi;
+mod people;
 mod proxy;

@@ -66,7 +66,8 @@ pub struct Settings {
     #[arg(long, env = "COLMENA_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
     /// Only logged-in users may sell: the POS token alone no longer can.
-    #[arg(long, env = "COLMENA_REQUIRE_LOGIN", default_value_t = false)]
+    #[arg(long, env = "COLMENA_REQUIRE_LOGIN", default_value_t = false, num_args = 0..=1,
+        default_missing_value = "true", action = clap::ArgAction::Set)]
     pub require_login: bool,
     /// How long a login session lasts (`POST /login`).
     #[arg(long, env = "COLMENA_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]

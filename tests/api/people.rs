@@ -279,25 +279,40 @@ fn median_ms(samples: &mut [f64]) -> f64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unknown_user_and_a_wrong_pin_take_the_same_time() {
     let dir = TempDir::new("people-timing");
-    // Four real users, each tried 4 times (under the per-user limit of 5).
-    let users: Vec<Value> = ["u1", "u2", "u3", "u4"]
+    // Eight real users, each tried 4 times (under the per-user limit of 5).
+    let ids: Vec<String> = (1..=8).map(|i| format!("u{i}")).collect();
+    let users: Vec<Value> = ids
         .iter()
         .map(|id| user(id, "cashier", &["CUS"], true, 1, "4821"))
         .collect();
     let (_central, branch) = chain(&dir, users, &[]).await;
     let (mut unknown, mut wrong) = (Vec::new(), Vec::new());
-    // Addresses 127.0.0.20.. take 8 failures each, under the per-address limit of 20.
+    // Four addresses take 17 failures each (a warm-up, 8 + 8), under the per-address limit of
+    // 20; each client
+    // connects once before measuring, and the two kinds take turns going first.
     for round in 0..4 {
         let c = client_from(&format!("127.0.0.{}", 20 + round));
-        for (i, id) in ["u1", "u2", "u3", "u4"].iter().enumerate() {
-            let started = Instant::now();
-            let (status, _, _) = login_with(&c, &branch, &format!("nobody{round}{i}"), "4821").await;
-            unknown.push(started.elapsed().as_secs_f64() * 1000.0);
-            assert_eq!(status, 401);
-            let started = Instant::now();
-            let (status, _, _) = login_with(&c, &branch, id, "9999").await;
-            wrong.push(started.elapsed().as_secs_f64() * 1000.0);
-            assert_eq!(status, 401);
+        let (status, _, _) = login_with(&c, &branch, "warm-up", "0000").await;
+        assert_eq!(status, 401);
+        for (i, id) in ids.iter().enumerate() {
+            let nobody = format!("nobody{round}{i}");
+            let attempts = [(nobody.as_str(), "4821", true), (id.as_str(), "9999", false)];
+            let order: Vec<_> = if (round + i) % 2 == 0 {
+                attempts.iter().collect()
+            } else {
+                attempts.iter().rev().collect()
+            };
+            for (who, pin, is_unknown) in order {
+                let started = Instant::now();
+                let (status, _, _) = login_with(&c, &branch, who, pin).await;
+                let ms = started.elapsed().as_secs_f64() * 1000.0;
+                assert_eq!(status, 401);
+                if *is_unknown {
+                    unknown.push(ms);
+                } else {
+                    wrong.push(ms);
+                }
+            }
         }
     }
     let (u, w) = (median_ms(&mut unknown), median_ms(&mut wrong));

@@ -31,7 +31,8 @@ token for this branch until `expires_at` (`--session-ttl`).",
         (status = 401, description = "`invalid_credentials`: unknown user, inactive or not allowed here, or wrong PIN", body = ErrorBody),
         (status = 429, description = "`too_many_attempts`: too many failures for this user or from this address",
             body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until one more attempt is allowed"))),
-        (status = 503, description = "`storage_unavailable`: the branch is shutting down", body = ErrorBody),
+        (status = 503, description = "`storage_unavailable`: the branch is shutting down", body = ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait before retrying"))),
         BodyErrors,
     )
 )]

@@ -4,10 +4,12 @@
 //! and `ABA` (:8002) on embedded stores under `./colmena-demo/` (override with
 //! `COLMENA_DEMO_DIR`), each exactly as its own binary would (`Application::build` from the
 //! same flags). On the first run it loads a small abarrotes catalog into central and
-//! allocates stock to both branches; the branches receive it by pull. Ctrl-C stops all
-//! three gracefully (each application is handed its own `shutdown_signal()` future, and
-//! every one of them resolves on the same Ctrl-C). The data survives restarts: run it
-//! again and the chain continues.
+//! allocates stock to both branches; the branches receive it by pull. Every run it puts a
+//! cashier and a supervisor per branch at central (`PUT /users/{id}`, PINs printed), which
+//! the branches also receive by pull, so the printed curl can log in and sell with the
+//! user's token. Ctrl-C stops all three gracefully (each application is handed its own
+//! `shutdown_signal()` future, and every one of them resolves on the same Ctrl-C). The data
+//! survives restarts: run it again and the chain continues.
 use anyhow::{bail, Context};
 use clap::Parser;
 use serde_json::{json, Value};
@@ -16,6 +18,16 @@ use std::time::Duration;
 
 const ADMIN_TOKEN: &str = "demo-admin-token";
 const POS_TOKEN: &str = "demo-pos-token";
+/// The branches' admin token (`--admin-token`): backups, exports, adjustments.
+const BRANCH_ADMIN_TOKEN: &str = "demo-branch-admin-token";
+/// (user_id, name, role, branch, PIN): demo PINs, printed at start; real ones are never
+/// shown anywhere.
+const USERS: [(&str, &str, &str, &str, &str); 4] = [
+    ("cus-ana", "Ana Quispe", "cashier", "CUS", "4821"),
+    ("cus-rosa", "Rosa Mamani", "supervisor", "CUS", "7390"),
+    ("aba-luis", "Luis Huamán", "cashier", "ABA", "1357"),
+    ("aba-carmen", "Carmen Rojas", "supervisor", "ABA", "2468"),
+];
 const CENTRAL: &str = "127.0.0.1:8000";
 const BRANCHES: [(&str, &str, &str); 2] = [
     ("CUS", "127.0.0.1:8001", "demo-cus-token"),
@@ -62,6 +74,13 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
         .context("central")?;
     let central_task = tokio::spawn(central.run_until_stopped(colmena_shared::telemetry::shutdown_signal()));
     seed_central().await.context("loading the demo catalog into central")?;
+    let users_ok = match put_users().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("demo users not created at central: {e:#}");
+            false
+        }
+    };
 
     let mut branch_tasks = Vec::new();
     for (b, listen, tok) in BRANCHES {
@@ -80,6 +99,8 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
             tok,
             "--pos-token",
             POS_TOKEN,
+            "--admin-token",
+            BRANCH_ADMIN_TOKEN,
         ])
         .map_err(|e| anyhow::anyhow!("{e}"))?;
         let app = colmena_sucursal::startup::Application::build(cli.settings)
@@ -94,14 +115,24 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
     println!("colmena demo chain is up (data in {}/)", dir.display());
     println!("  central  http://{CENTRAL}   admin token: {ADMIN_TOKEN}");
     for (b, listen, _) in BRANCHES {
-        println!("  {b}      http://{listen}   POS token:   {POS_TOKEN}");
+        println!("  {b}      http://{listen}   POS token:   {POS_TOKEN}   admin token: {BRANCH_ADMIN_TOKEN}");
     }
+    if users_ok {
+        println!("  users (demo PINs):");
+        for (id, name, role, branch, pin) in USERS {
+            println!("    {branch}  {id:<11} {role:<10} PIN {pin}   ({name})");
+        }
+    }
+    let cus = BRANCHES[0].1;
     println!();
-    println!("Sell two bags of rice at CUS:");
+    println!("Log in as Ana at CUS, then sell two bags of rice with her token (the sale records her as cashier):");
     println!(
-        "  curl -s -X POST http://{}/sell -H 'Authorization: Bearer {POS_TOKEN}' -H 'Content-Type: application/json' -d '{{\"product_id\":\"ARROZ-1KG\",\"quantity\":2}}'",
-        BRANCHES[0].1
+        "  TOKEN=$(curl -s -X POST http://{cus}/login -H 'Content-Type: application/json' -d '{{\"user_id\":\"cus-ana\",\"pin\":\"4821\"}}' | sed -E 's/.*\"token\":\"([^\"]+)\".*/\\1/')"
     );
+    println!(
+        "  curl -s -X POST http://{cus}/sell -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"product_id\":\"ARROZ-1KG\",\"quantity\":2}}'"
+    );
+    println!("(The POS token sells too, without a cashier: -H 'Authorization: Bearer {POS_TOKEN}'.)");
     println!("See it at central:");
     println!("  curl -s http://{CENTRAL}/inventory/ARROZ-1KG -H 'Authorization: Bearer {ADMIN_TOKEN}'");
     println!(
@@ -157,6 +188,24 @@ async fn seed_central() -> anyhow::Result<()> {
                 .send()
                 .await?
                 .error_for_status()?;
+        }
+    }
+    Ok(())
+}
+
+/// Every run: the demo users at central (a PUT with the same fields is harmless). Fails
+/// with a clear message when central has no users endpoint.
+async fn put_users() -> anyhow::Result<()> {
+    let c = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
+    for (id, name, role, branch, pin) in USERS {
+        let r = c
+            .put(format!("http://{CENTRAL}/users/{id}"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": name, "role": role, "branches": [branch], "pin": pin, "active": true}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("PUT /users/{id} answered {}", r.status());
         }
     }
     Ok(())

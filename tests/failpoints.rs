@@ -70,7 +70,7 @@ async fn call(
         "POST" => c.post(url),
         _ => c.get(url),
     }
-    .bearer_auth(POS_TOKEN);
+    .bearer_auth(branch_token_for(url));
     if let Some(b) = body {
         rb = rb.json(b);
     }
@@ -86,7 +86,7 @@ async fn call(
 /// Everything a client can see of a branch's state.
 async fn branch_state(c: &reqwest::Client, url: &str) -> (Value, Value, u64) {
     let inv = get_json(c, &format!("{url}/inventory"), POS_TOKEN).await;
-    let outbox = get_json(c, &format!("{url}/outbox?limit=10000"), POS_TOKEN).await;
+    let outbox = get_json(c, &format!("{url}/outbox?limit=10000"), BRANCH_ADMIN_TOKEN).await;
     let st = get_json(c, &format!("{url}/status"), POS_TOKEN).await;
     (inv, outbox, st["outbox"]["last_seq"].as_u64().unwrap())
 }

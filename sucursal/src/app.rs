@@ -3,6 +3,7 @@ use crate::breaker::{Breaker, State};
 use crate::idempotency::Idempotency;
 use crate::inventory::Inventory;
 use crate::metrics::BranchMetrics;
+use crate::people::People;
 use crate::storage::{OutboxState, StoreError, WriterHandle};
 use colmena_shared::ids::BranchId;
 use rusqlite::Connection;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub metrics: BranchMetrics,
     pub sync: Arc<SyncStatus>,
     pub backups: colmena_shared::backup::Backups,
+    /// Users, sessions and logins.
+    pub people: Arc<People>,
 }
 
 impl AppState {

@@ -61,6 +61,17 @@ pub struct Settings {
     /// The bearer token POS clients must present.
     #[arg(long, env = "COLMENA_POS_TOKEN", default_value = "", hide_env_values = true)]
     pub pos_token: String,
+    /// Bearer token for automation (backups, exports, adjustments); optional. Must differ
+    /// from the POS token.
+    #[arg(long, env = "COLMENA_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Only logged-in users may sell: the POS token alone no longer can.
+    #[arg(long, env = "COLMENA_REQUIRE_LOGIN", default_value_t = false, num_args = 0..=1,
+        default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub require_login: bool,
+    /// How long a login session lasts (`POST /login`).
+    #[arg(long, env = "COLMENA_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub session_ttl: Duration,
     /// First-boot seed: JSON `[{"product_id","name","price_cents","stock"}]`, used only when
     /// the store is empty.
     #[arg(long, env = "COLMENA_CATALOG")]
@@ -142,6 +153,17 @@ impl Settings {
         let branch_id = BranchId::parse(&self.branch_id)?;
         if self.pos_token.is_empty() {
             return Err("--pos-token (COLMENA_POS_TOKEN) is required".into());
+        }
+        if let Some(admin) = &self.admin_token {
+            if admin.is_empty() || !admin.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err("--admin-token must be visible ASCII without spaces".into());
+            }
+            if admin == &self.pos_token {
+                return Err("--admin-token must differ from --pos-token".into());
+            }
+        }
+        if self.session_ttl.is_zero() {
+            return Err("--session-ttl must be more than 0".into());
         }
         let central_urls: Vec<String> = self
             .central_url

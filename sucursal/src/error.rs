@@ -21,6 +21,15 @@ pub enum BranchError {
     InvalidRequest(String),
     #[error("missing or wrong bearer token")]
     Unauthorized,
+    /// The caller is known but may not do this (the permission table, [`crate::permissions`]).
+    #[error("{0}")]
+    Forbidden(String),
+    /// One message for every failed login: which part was wrong is not told.
+    #[error("unknown user or wrong PIN")]
+    InvalidCredentials,
+    /// Seconds until one more attempt is allowed.
+    #[error("too many failed logins; retry later")]
+    TooManyAttempts(u64),
     #[error("{0}: no such product")]
     UnknownProduct(String),
     #[error("{0}")]
@@ -48,6 +57,9 @@ impl BranchError {
         match self {
             BranchError::InvalidRequest(_) => ErrorCode::InvalidRequest,
             BranchError::Unauthorized => ErrorCode::Unauthorized,
+            BranchError::Forbidden(_) => ErrorCode::Forbidden,
+            BranchError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            BranchError::TooManyAttempts(_) => ErrorCode::TooManyAttempts,
             BranchError::UnknownProduct(_) => ErrorCode::UnknownProduct,
             BranchError::NotFound(_) => ErrorCode::NotFound,
             BranchError::InsufficientStock { .. } => ErrorCode::InsufficientStock,
@@ -63,6 +75,7 @@ impl BranchError {
             BranchError::StorageUnavailable(_) => {
                 ApiError::new(self.code(), STORAGE_UNAVAILABLE_MESSAGE).with_retry_after(RETRY_AFTER_SECS)
             }
+            BranchError::TooManyAttempts(secs) => ApiError::new(self.code(), self.to_string()).with_retry_after(*secs),
             _ => ApiError::new(self.code(), self.to_string()),
         }
     }
@@ -97,6 +110,9 @@ mod tests {
         let cases = [
             (BranchError::InvalidRequest("x".into()), 400, "invalid_request"),
             (BranchError::Unauthorized, 401, "unauthorized"),
+            (BranchError::Forbidden("x".into()), 403, "forbidden"),
+            (BranchError::InvalidCredentials, 401, "invalid_credentials"),
+            (BranchError::TooManyAttempts(3), 429, "too_many_attempts"),
             (BranchError::UnknownProduct("P".into()), 404, "unknown_product"),
             (BranchError::NotFound("x".into()), 404, "not_found"),
             (

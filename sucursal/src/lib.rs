@@ -9,8 +9,10 @@
 //! - [`sales`]: sell/adjust domain logic; [`idempotency`]: `Idempotency-Key` records.
 //! - [`backup`]: online backups, published once all they hold is durable.
 //! - [`relay`]: push/pull with central; [`breaker`]: the circuit breaker around it.
-//! - [`routes`]: the HTTP surface, one file per resource; [`auth`]: the POS-token
-//!   middleware; [`openapi`]: the OpenAPI 3.1 document, generated from the routes;
+//! - [`people`]: users pulled from central, logins and sessions; [`permissions`]: the one
+//!   table of who may do what; [`auth`]: the middleware resolving the bearer token to a
+//!   caller and asking that table.
+//! - [`routes`]: the HTTP surface, one file per resource; [`openapi`]: the OpenAPI 3.1 document, generated from the routes;
 //!   [`error`]: the boundary's error enum; [`metrics`]: Prometheus.
 pub mod app;
 pub mod auth;
@@ -24,6 +26,8 @@ pub mod idempotency;
 pub mod inventory;
 pub mod metrics;
 pub mod openapi;
+pub mod people;
+pub mod permissions;
 pub mod relay;
 pub mod routes;
 pub mod sales;

@@ -25,6 +25,7 @@ pub struct BranchMetrics {
     pub breaker_state: GaugeVec,
     pub breaker_transitions: IntCounterVec,
     pub push_batches: IntCounterVec,
+    pub logins: IntCounterVec,
 }
 
 /// Registers `c` in `registry` and hands it back.
@@ -125,6 +126,14 @@ impl BranchMetrics {
                     "read",
                 )?,
             )?,
+            logins: registered(
+                r,
+                counter_vec(
+                    "colmena_logins_total",
+                    "POST /login attempts, by outcome: ok, invalid_credentials, too_many_attempts.",
+                    "outcome",
+                )?,
+            )?,
             registry,
         };
         m.seed_labels();
@@ -151,6 +160,7 @@ impl BranchMetrics {
         seed(&self.sale_rejections, &refusals.map(|c| c.as_str()));
         seed(&self.breaker_transitions, &["closed", "open", "half_open"]);
         seed(&self.push_batches, &["prefetched", "on_demand"]);
+        seed(&self.logins, &["ok", "invalid_credentials", "too_many_attempts"]);
     }
 
     /// Counts a sale refused with `code` in `colmena_sale_rejections_total`.

@@ -20,10 +20,14 @@ pub const SECURITY_SCHEME: &str = "pos_token";
         description = "A store's POS backend: sells from memory, acknowledges a sale only once it is durable in \
 the branch's local store, and ships its events to central in the background. Every error is \
 `{\"error\": {\"code\", \"message\"}}` with the codes of the contract. Every endpoint but `/health`, \
-`/metrics` and `/openapi.json` needs `Authorization: Bearer <POS token>`."
+`/metrics`, `/openapi.json` and `POST /login` needs `Authorization: Bearer <token>`: the POS token, a user \
+token from `POST /login`, or the branch admin token; what each may do is the permission table \
+(docs/protocol.md, \"Permissions\"), 403 `forbidden` otherwise."
     ),
     paths(
         routes::sell::sell,
+        routes::login::login,
+        routes::login::logout,
         routes::inventory::inventory,
         routes::inventory::product,
         routes::adjustments::adjust,
@@ -44,6 +48,7 @@ the branch's local store, and ships its events to central in the background. Eve
         (name = "sales", description = "Selling, and the sales this branch keeps"),
         (name = "inventory", description = "Stock at this branch"),
         (name = "operations", description = "Sync state, backups, health, metrics"),
+        (name = "people", description = "Logging users in and out"),
     )
 )]
 struct BranchApi;
@@ -54,7 +59,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     colmena_shared::openapi::add_bearer(
         &mut doc,
         SECURITY_SCHEME,
-        "The branch's POS token (`--pos-token`, COLMENA_POS_TOKEN).",
+        "The POS token (`--pos-token`), a user token from `POST /login`, or the branch admin token (`--admin-token`).",
     );
     doc
 }

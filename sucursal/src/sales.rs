@@ -9,6 +9,7 @@ use crate::app::AppState;
 use crate::error::BranchError;
 use crate::idempotency::Begin;
 use crate::inventory::{ReserveError, Reserved};
+use crate::permissions::Caller;
 use crate::storage::{Receipt, RecordAdjustment, RecordSale, Remember};
 use colmena_shared::ids::{check_delta, check_quantity, check_text, check_visible_ascii, ProductId};
 use colmena_shared::wire::{AdjustmentRequest, AdjustmentResponse, SaleLineOut, SaleResponse, SellRequest};
@@ -127,6 +128,21 @@ pub fn validate_sale(req: SellRequest) -> Result<ValidSale, BranchError> {
         lines,
         cashier_id: req.cashier_id,
     })
+}
+
+/// Who made the sale: with a user token, the session's user is the cashier, and a body
+/// naming someone else is refused (a till cannot sell in another cashier's name). With the
+/// POS token the body's `cashier_id`, if any, stands as given.
+pub fn attribute(sale: &mut ValidSale, caller: &Caller) -> Result<(), BranchError> {
+    if let Caller::User { user_id, .. } = caller {
+        if sale.cashier_id.as_deref().is_some_and(|c| c != user_id.as_str()) {
+            return Err(BranchError::Forbidden(
+                "cashier_id must be the logged-in user's id (or left out)".into(),
+            ));
+        }
+        sale.cashier_id = Some(user_id.to_string());
+    }
+    Ok(())
 }
 
 /// What "the same body" means for Idempotency-Key: the request as understood, so clients

@@ -12,6 +12,7 @@ use crate::housekeeping::Housekeeping;
 use crate::idempotency::Idempotency;
 use crate::inventory::Inventory;
 use crate::metrics::BranchMetrics;
+use crate::people::People;
 use crate::relay::{self, Ledger, OutboxReader, Relay, RelayDeps, RelaySettings};
 use crate::routes;
 use crate::storage::{self, OutboxState, Seed, Shutdown, WriterHandle};
@@ -86,6 +87,7 @@ fn open_store(settings: &Settings) -> Result<OpenedStore, String> {
         last_seq = loaded.last_seq,
         acked_through = loaded.acked_through,
         pull_cursor = loaded.pull_cursor,
+        users = loaded.users.len(),
         "store loaded"
     );
     Ok(OpenedStore {
@@ -117,18 +119,23 @@ fn relay_settings(settings: &Settings, central_urls: Vec<String>) -> RelaySettin
 
 /// Binds the listener; serving starts when the returned server is polled.
 fn http_server(settings: &Settings, app: web::Data<AppState>) -> Result<(actix_web::dev::Server, SocketAddr), String> {
-    let pos_token = web::Data::new(crate::auth::PosToken(settings.pos_token.clone()));
+    let auth = web::Data::new(crate::auth::Auth {
+        pos_token: settings.pos_token.clone(),
+        admin_token: settings.admin_token.clone(),
+        require_login: settings.require_login,
+        people: app.people.clone(),
+    });
     let http_metrics = web::Data::new(app.metrics.http.clone());
     let body_limit = settings.body_limit;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(app.clone())
-            .app_data(pos_token.clone())
+            .app_data(auth.clone())
             .app_data(http_metrics.clone())
             .app_data(json_config(body_limit))
             .app_data(query_config())
             .app_data(path_config())
-            .wrap(from_fn(crate::auth::require_pos_token))
+            .wrap(from_fn(crate::auth::authorize))
             .wrap(from_fn(observe))
             .configure(routes::configure)
             .configure(crate::openapi::configure)
@@ -188,7 +195,14 @@ impl Application {
             .acked_through
             .store(loaded.acked_through, Ordering::Release);
         outbox_state.pull_cursor.store(loaded.pull_cursor, Ordering::Release);
+        outbox_state
+            .users_catch_up_from
+            .store(loaded.users_catch_up.0, Ordering::Release);
+        outbox_state
+            .users_catch_up_to
+            .store(loaded.users_catch_up.1, Ordering::Release);
         let metrics = BranchMetrics::new().map_err(|e| format!("metrics: {e}"))?;
+        let people = Arc::new(People::new(v.branch_id.as_str(), loaded.users, settings.session_ttl)?);
 
         let (writer, writer_thread) = storage::spawn(storage::WriterParts {
             conn: store.conn,
@@ -198,6 +212,7 @@ impl Application {
             inventory: inventory.clone(),
             idempotency: idempotency.clone(),
             state: outbox_state.clone(),
+            people: people.clone(),
             fsync_duration: metrics.fsync_duration.clone(),
         })
         .map_err(|e| format!("writer thread: {e}"))?;
@@ -225,6 +240,7 @@ impl Application {
             metrics,
             sync,
             backups: colmena_shared::backup::Backups::new(backup_dir, "sucursal", settings.backups_keep),
+            people,
         });
         let relay_deps = RelayDeps {
             branch_id: app.branch_id.clone(),

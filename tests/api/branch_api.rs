@@ -145,7 +145,7 @@ async fn bad_input_gets_its_documented_4xx_and_changes_nothing() {
         .unwrap();
     let out_before = c
         .get(format!("{}/outbox?limit=10000", branch.url))
-        .bearer_auth(POS_TOKEN)
+        .bearer_auth(BRANCH_ADMIN_TOKEN)
         .send()
         .await
         .unwrap()
@@ -173,7 +173,7 @@ async fn bad_input_gets_its_documented_4xx_and_changes_nothing() {
         .unwrap();
     let out_after = c
         .get(format!("{}/outbox?limit=10000", branch.url))
-        .bearer_auth(POS_TOKEN)
+        .bearer_auth(BRANCH_ADMIN_TOKEN)
         .send()
         .await
         .unwrap()

@@ -16,4 +16,5 @@ mod chain;
 mod deployment_files;
 mod observability_config;
 mod openapi;
+mod people;
 mod proxy;

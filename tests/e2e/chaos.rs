@@ -576,7 +576,7 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, cash
                 json!({"product_id": product(rng.usize(..PRODUCTS)), "quantity_delta": delta, "reason": "count"});
             match c
                 .post(format!("{url}/stock/adjustments"))
-                .bearer_auth(POS_TOKEN)
+                .bearer_auth(BRANCH_ADMIN_TOKEN)
                 .json(&body)
                 .send()
                 .await
@@ -702,7 +702,7 @@ async fn admin_traffic(central: String, mut rng: fastrand::Rng, stop: Arc<Atomic
 async fn branch_sale_ids(c: &reqwest::Client, branch_url: &str) -> BTreeSet<String> {
     let r = c
         .get(format!("{branch_url}/sales/export"))
-        .bearer_auth(POS_TOKEN)
+        .bearer_auth(BRANCH_ADMIN_TOKEN)
         .send()
         .await
         .expect("export");

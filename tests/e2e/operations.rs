@@ -27,7 +27,7 @@ fn restore_branch(file: &std::path::Path, data_dir: &std::path::Path) -> std::pr
 }
 
 async fn post_json(c: &reqwest::Client, url: &str) -> (u16, Value) {
-    let r = c.post(url).bearer_auth(POS_TOKEN).send().await.unwrap();
+    let r = c.post(url).bearer_auth(branch_token_for(url)).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
 }
 
@@ -59,7 +59,7 @@ async fn a_branch_backup_downloads_byte_for_byte_verifies_and_a_corrupted_one_fa
     assert_eq!(on_disk.len() as u64, info["size_bytes"].as_u64().unwrap());
     let dl = c
         .get(format!("{}/admin/backups/{id}/download", branch.url))
-        .bearer_auth(POS_TOKEN)
+        .bearer_auth(BRANCH_ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
@@ -76,7 +76,7 @@ async fn a_branch_backup_downloads_byte_for_byte_verifies_and_a_corrupted_one_fa
     for _ in 0..4 {
         assert_eq!(post_json(&c, &format!("{}/admin/backups", branch.url)).await.0, 201);
     }
-    let list = get_json(&c, &format!("{}/admin/backups", branch.url), POS_TOKEN).await;
+    let list = get_json(&c, &format!("{}/admin/backups", branch.url), BRANCH_ADMIN_TOKEN).await;
     assert_eq!(list["backups"].as_array().unwrap().len(), 3, "{list}");
     let newest = list["backups"].as_array().unwrap().last().unwrap().clone();
     let path = dir
@@ -226,7 +226,7 @@ async fn sales_export_is_csv_of_the_branchs_own_sales_within_the_window() {
         .unwrap();
     let all = c
         .get(format!("{}/sales/export", branch.url))
-        .bearer_auth(POS_TOKEN)
+        .bearer_auth(BRANCH_ADMIN_TOKEN)
         .send()
         .await
         .unwrap();
@@ -243,7 +243,7 @@ async fn sales_export_is_csv_of_the_branchs_own_sales_within_the_window() {
     assert!(lines[1].starts_with(s1["sale_id"].as_str().unwrap()));
     let early = c
         .get(format!("{}/sales/export?to={}", branch.url, cut))
-        .bearer_auth(POS_TOKEN)
+        .bearer_auth(BRANCH_ADMIN_TOKEN)
         .send()
         .await
         .unwrap()
@@ -253,7 +253,7 @@ async fn sales_export_is_csv_of_the_branchs_own_sales_within_the_window() {
     assert_eq!(early.lines().count(), 3, "{early}");
     let bad = c
         .get(format!("{}/sales/export?from=yesterday", branch.url))
-        .bearer_auth(POS_TOKEN)
+        .bearer_auth(BRANCH_ADMIN_TOKEN)
         .send()
         .await
         .unwrap();

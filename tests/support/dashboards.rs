@@ -39,6 +39,7 @@ pub const KNOWN_METRICS: &[&str] = &[
     "colmena_sync_errors_total",
     "colmena_circuit_breaker_state",
     "colmena_circuit_breaker_transitions_total",
+    "colmena_logins_total",
     // central
     "colmena_sync_events_applied_total",
     "colmena_sync_duplicate_events_total",

@@ -18,6 +18,7 @@ pub mod app;
 pub mod central;
 pub mod corpus;
 pub mod dashboards;
+pub mod fake_central;
 pub mod pos;
 pub mod postgres;
 pub mod prometheus;
@@ -30,6 +31,26 @@ use std::time::{Duration, Instant};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token";
 pub const POS_TOKEN: &str = "test-pos-token";
+/// Every test branch's `--admin-token`: adjustments, backups, exports and `/outbox`, which
+/// the POS token may not use (docs/protocol.md, "Permissions").
+pub const BRANCH_ADMIN_TOKEN: &str = "test-branch-admin-token";
+
+/// The token a test uses on a branch `url`: the POS token to sell and read stock and status,
+/// the branch admin token for everything only a manager or automation may do.
+pub fn branch_token_for(url: &str) -> &'static str {
+    let path = url.find("://").map_or(url, |i| {
+        let rest = &url[i + 3..];
+        rest.find('/').map_or("", |j| &rest[j..])
+    });
+    if ["/sell", "/inventory", "/status", "/health", "/metrics", "/openapi.json"]
+        .iter()
+        .any(|p| path.starts_with(p))
+    {
+        POS_TOKEN
+    } else {
+        BRANCH_ADMIN_TOKEN
+    }
+}
 
 /// Token a branch uses towards central in tests.
 pub fn branch_token(branch: &str) -> String {
@@ -553,6 +574,8 @@ pub fn branch_args(dir: &Path, branch: &str, central_url: &str, extra: &[&str]) 
         branch_token(branch),
         "--pos-token".into(),
         POS_TOKEN.into(),
+        "--admin-token".into(),
+        BRANCH_ADMIN_TOKEN.into(),
     ];
     // `extra` is flag/value pairs; a flag given here overrides the default above.
     for pair in extra.chunks(2) {

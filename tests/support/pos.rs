@@ -27,7 +27,7 @@ pub fn write_catalog(dir: &Path, stock: i64) -> String {
 }
 
 pub async fn post(c: &reqwest::Client, url: &str, body: &Value, key: Option<&str>) -> (u16, Value, bool) {
-    let mut rb = c.post(url).bearer_auth(POS_TOKEN).json(body);
+    let mut rb = c.post(url).bearer_auth(super::branch_token_for(url)).json(body);
     if let Some(k) = key {
         rb = rb.header("Idempotency-Key", k);
     }
@@ -39,7 +39,12 @@ pub async fn post(c: &reqwest::Client, url: &str, body: &Value, key: Option<&str
 }
 
 pub async fn get(c: &reqwest::Client, url: &str) -> Value {
-    let r = c.get(url).bearer_auth(POS_TOKEN).send().await.expect("request");
+    let r = c
+        .get(url)
+        .bearer_auth(super::branch_token_for(url))
+        .send()
+        .await
+        .expect("request");
     assert_eq!(r.status(), 200, "GET {url}");
     r.json().await.expect("json")
 }

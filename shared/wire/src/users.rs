@@ -200,7 +200,17 @@ pub struct LoginRequest {
     #[schema(example = "ana")]
     pub user_id: String,
     #[schema(example = "4821")]
+    #[serde(deserialize_with = "secret_string")]
     pub pin: String,
+}
+
+/// A string field holding a secret: a value of another JSON type is refused without serde's
+/// usual message, which would quote it (`invalid type: integer `4821``) into a 400 body.
+fn secret_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(de::Error::custom("pin must be a string")),
+    }
 }
 
 impl fmt::Debug for LoginRequest {

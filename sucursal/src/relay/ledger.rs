@@ -31,6 +31,20 @@ impl Ledger {
                 changes,
                 next_cursor,
                 applied_through,
+                users_catch_up: false,
+            })
+            .await
+    }
+
+    /// Applies only the users of a page pulled again after an upgrade, and moves the
+    /// catch-up cursor to `next_cursor` (the pull cursor stays where it is).
+    pub async fn apply_users_catch_up(&self, changes: Vec<Change>, next_cursor: u64) -> Result<(), StoreError> {
+        self.writer
+            .submit(ApplyPull {
+                changes,
+                next_cursor,
+                applied_through: 0,
+                users_catch_up: true,
             })
             .await
     }

@@ -1,4 +1,4 @@
-//! Pull: catalog changes and stock allocations from central (see docs/protocol.md,
+//! Pull: catalog changes, stock allocations and users from central (see docs/protocol.md,
 //! "Sync pull"), at start-up and every `--pull-interval`.
 //!
 //! Each page is applied with its new cursor in one local transaction (through the
@@ -16,30 +16,69 @@ use tokio_util::sync::CancellationToken;
 const PULL_LIMIT: usize = 1000;
 
 impl Relay {
+    /// One page of changes after `after`, users included (`include=users`: a central that
+    /// predates users ignores the parameter).
+    async fn fetch_page(&self, after: u64) -> Result<PullResponse, String> {
+        let metrics = &self.deps.metrics;
+        let auth = self.central.auth();
+        let resp = self
+            .central
+            .call(|ep| {
+                ep.client
+                    .get(format!(
+                        "{}/sync/pull?after={after}&limit={PULL_LIMIT}&include=users",
+                        ep.url
+                    ))
+                    .header(AUTHORIZATION, auth)
+            })
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        if !resp.status().is_success() {
+            metrics.sync_errors.with_label_values(&["rejected"]).inc();
+            return Err(format!("pull answered {}", resp.status()));
+        }
+        resp.json().await.map_err(|e| {
+            metrics.sync_errors.with_label_values(&["rejected"]).inc();
+            format!("pull answer is not valid: {e}")
+        })
+    }
+
+    /// After an upgrade from a store without users: pulls the feed again from the catch-up
+    /// cursor up to the pull cursor at the upgrade, keeping only its users (docs/protocol.md,
+    /// "Users at the branch"). Products and allocations of those pages were applied already.
+    async fn catch_up_users(&self) -> Result<(), String> {
+        let state = &self.deps.state;
+        loop {
+            let after = state.users_catch_up_from.load(Ordering::Acquire);
+            let to = state.users_catch_up_to.load(Ordering::Acquire);
+            if after >= to {
+                return Ok(());
+            }
+            let page = self.fetch_page(after).await?;
+            let n = page.changes.len();
+            // Past `to` the regular pull takes over; a short page means the feed ends here.
+            // Always forwards (after < to), so a confused central cannot loop us.
+            let next = if n < PULL_LIMIT {
+                to
+            } else {
+                page.next.clamp(after + 1, to)
+            };
+            let changes = page.changes.into_iter().filter(|c| c.cursor <= to).collect();
+            self.deps
+                .ledger
+                .apply_users_catch_up(changes, next)
+                .await
+                .map_err(|e| format!("cannot store pulled users: {e}"))?;
+        }
+    }
+
     /// Pulls every page of changes after the stored cursor. Ok once central answered and every
     /// page is stored.
     pub async fn pull_once(&self) -> Result<(), String> {
-        let metrics = &self.deps.metrics;
+        self.catch_up_users().await?;
         loop {
             let after = self.deps.state.pull_cursor.load(Ordering::Acquire);
-            let auth = self.central.auth();
-            let resp = self
-                .central
-                .call(|ep| {
-                    ep.client
-                        .get(format!("{}/sync/pull?after={after}&limit={PULL_LIMIT}", ep.url))
-                        .header(AUTHORIZATION, auth)
-                })
-                .await
-                .map_err(|e| format!("{e:?}"))?;
-            if !resp.status().is_success() {
-                metrics.sync_errors.with_label_values(&["rejected"]).inc();
-                return Err(format!("pull answered {}", resp.status()));
-            }
-            let page: PullResponse = resp.json().await.map_err(|e| {
-                metrics.sync_errors.with_label_values(&["rejected"]).inc();
-                format!("pull answer is not valid: {e}")
-            })?;
+            let page = self.fetch_page(after).await?;
             let n = page.changes.len();
             if page.next < after && n == 0 {
                 tracing::warn!(

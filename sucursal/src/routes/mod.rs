@@ -4,14 +4,15 @@
 //!
 //! Every path is one `web::resource` with its methods, so a wrong method is a 405 rather
 //! than a 404. `/openapi.json` is registered by [`crate::openapi::configure`] (the document
-//! is generated from these handlers, so this module does not depend on it), and the POS
-//! token is checked by [`crate::auth`] before any handler runs.
+//! is generated from these handlers, so this module does not depend on it), and the caller
+//! and its permission are checked by [`crate::auth`] before any handler runs.
 use actix_web::web;
 
 pub mod adjustments;
 pub mod backups;
 pub mod export;
 pub mod inventory;
+pub mod login;
 pub mod metrics;
 pub mod outbox;
 pub mod responses;
@@ -23,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/health").route(web::get().to(colmena_shared::http::health)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)));
     sell::config(cfg);
+    login::config(cfg);
     inventory::config(cfg);
     adjustments::config(cfg);
     status::config(cfg);

@@ -5,11 +5,16 @@
 use colmena_shared::error::ErrorBody;
 use utoipa::IntoResponses;
 
-/// 401 and 503 of an operation that reads or writes the local store.
+/// 401, 403 and 503 of an operation that reads or writes the local store.
 #[derive(IntoResponses)]
 pub enum CommonErrors {
-    #[response(status = 401, description = "`unauthorized`: missing or wrong POS token")]
+    #[response(status = 401, description = "`unauthorized`: missing, wrong or expired token")]
     Unauthorized(ErrorBody),
+    #[response(
+        status = 403,
+        description = "`forbidden`: this caller may not do this (docs/protocol.md, \"Permissions\")"
+    )]
+    Forbidden(ErrorBody),
     #[response(
         status = 503,
         description = "`storage_unavailable`: the local store cannot read or persist right now; nothing was changed",
@@ -21,7 +26,7 @@ pub enum CommonErrors {
 /// 401 and 503 of an inventory read.
 #[derive(IntoResponses)]
 pub enum ReadErrors {
-    #[response(status = 401, description = "`unauthorized`: missing or wrong POS token")]
+    #[response(status = 401, description = "`unauthorized`: missing, wrong or expired token")]
     Unauthorized(ErrorBody),
     #[response(
         status = 503,

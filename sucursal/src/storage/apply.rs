@@ -9,7 +9,7 @@ use super::commands::{
 };
 use super::db::{self, Result, StoreError};
 use super::reply::{Replier, Unanswered};
-use super::{idempotency, meta, outbox, payload, products};
+use super::{idempotency, meta, outbox, payload, products, users};
 use crate::idempotency::InFlightGuard;
 use crate::inventory::Reserved;
 use colmena_shared::wire::{CatalogSeedItem, Change, ChangeKind};
@@ -50,6 +50,7 @@ pub(super) enum Pending {
         changes: Vec<Change>,
         next_cursor: u64,
         acked: Option<u64>,
+        users_catch_up: bool,
         reply: Replier<()>,
     },
     Ack {
@@ -115,6 +116,7 @@ pub(super) fn apply(
                 changes: cmd.changes,
                 next_cursor: cmd.next_cursor,
                 acked,
+                users_catch_up: cmd.users_catch_up,
                 reply,
             }),
             Err(e) => Err(fail(reply)(e)),
@@ -209,6 +211,13 @@ fn adjustment(tx: &Transaction, ctx: &mut BatchCtx, cmd: &RecordAdjustment) -> R
 
 /// Returns the new `acked_through` if central's view moved it.
 fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<u64>> {
+    if cmd.users_catch_up {
+        for u in cmd.changes.iter().filter_map(user_change) {
+            users::upsert(tx, u)?;
+        }
+        meta::set(tx, meta::USERS_CATCH_UP_FROM, cmd.next_cursor)?;
+        return Ok(None);
+    }
     for c in &cmd.changes {
         match c.kind {
             ChangeKind::Product => products::upsert_catalog(
@@ -219,8 +228,13 @@ fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<
                 c.version.unwrap_or(0),
             )?,
             ChangeKind::Allocation => products::allocate(tx, &c.product_id, c.quantity.unwrap_or(0))?,
-            // Users are not pulled yet; a kind from a newer central is skipped.
-            ChangeKind::User | ChangeKind::Unknown => {}
+            ChangeKind::User => {
+                if let Some(u) = user_change(c) {
+                    users::upsert(tx, u)?;
+                }
+            }
+            // A kind from a newer central is skipped.
+            ChangeKind::Unknown => {}
         }
     }
     meta::set(tx, meta::PULL_CURSOR, cmd.next_cursor)?;
@@ -232,6 +246,15 @@ fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<
         return Ok(Some(cmd.applied_through));
     }
     Ok(None)
+}
+
+/// The user a `user` change carries. One without its user (a malformed feed entry) is
+/// skipped rather than failing the page: the other changes must still apply.
+pub(super) fn user_change(c: &Change) -> Option<&colmena_shared::users::UserRecord> {
+    match (c.kind, &c.user) {
+        (ChangeKind::User, Some(u)) => Some(u),
+        _ => None,
+    }
 }
 
 fn purge(tx: &Transaction, cmd: &Purge) -> Result<()> {

@@ -73,6 +73,9 @@ pub struct ApplyPull {
     pub next_cursor: u64,
     /// Central's `applied_through` for this branch at the time of the pull.
     pub applied_through: u64,
+    /// A page pulled again only for its users, after an upgrade (see [`super::db`]): only
+    /// `user` changes are applied and only the catch-up cursor moves to `next_cursor`.
+    pub users_catch_up: bool,
 }
 
 /// Central acknowledged (or, after a `sequence_gap`, stands at) this seq.

@@ -1,7 +1,13 @@
 //! The branch's SQLite file: where it lives, how every connection is opened, its schema,
 //! and what a starting branch loads from it. The statements on each table live in that
 //! table's module ([`super::meta`], [`super::products`], [`super::outbox`],
-//! [`super::idempotency`]), reads and writes side by side.
+//! [`super::idempotency`], [`super::users`]), reads and writes side by side.
+//!
+//! Schema versions (`PRAGMA user_version`): 1 the first; 2 adds `users`. Every statement of
+//! the migration is idempotent (`IF NOT EXISTS`), so a store of any older version is brought
+//! up by running it whole. A store upgraded from 1 has a pull cursor past users central
+//! created before the upgrade; [`migrate`] records that range so the relay pulls its users
+//! once more (docs/protocol.md, "Users at the branch").
 //!
 //! Invariants:
 //! - Only the writer thread ([`super::writer`]) writes. Every reader uses its own
@@ -9,13 +15,13 @@
 //! - Every connection opens with `synchronous=FULL`. The writer's own connection then turns
 //!   it OFF and leaves the fsync to its syncer thread (see [`super`]); readers only ever read
 //!   up to `OutboxState::last_seq`, the last seq that is durable.
-use super::{idempotency, meta, outbox, products};
+use super::{idempotency, meta, outbox, products, users};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// `PRAGMA application_id` of a branch store ("COLB"), so restore can tell our files.
 pub const APPLICATION_ID: i32 = 0x434F_4C42;
-const SCHEMA_VERSION: i32 = 1;
+const SCHEMA_VERSION: i32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -55,6 +61,15 @@ CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS users (
+    user_id  TEXT PRIMARY KEY,
+    name     TEXT NOT NULL,
+    role     TEXT NOT NULL,
+    branches TEXT NOT NULL,
+    active   INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    pin_hash TEXT NOT NULL
+) WITHOUT ROWID;
 ";
 
 /// The store's database file in a data dir.
@@ -90,10 +105,27 @@ pub fn migrate(conn: &Connection) -> Result<()> {
             "store schema {version} is newer than this binary ({SCHEMA_VERSION})"
         )));
     }
-    conn.execute_batch(MIGRATIONS)?;
-    conn.pragma_update(None, "application_id", APPLICATION_ID)?;
-    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-    Ok(())
+    // One transaction: a crash mid-upgrade leaves the old version, and the upgrade reruns.
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let upgraded = (|| {
+        conn.execute_batch(MIGRATIONS)?;
+        if version == 1 && meta::get(conn, meta::PULL_CURSOR)? > 0 {
+            // Users are pulled only from schema 2 on; those central changed before this
+            // upgrade lie below the stored cursor, so they are pulled again up to it.
+            let cursor = meta::get(conn, meta::PULL_CURSOR)?;
+            meta::set(conn, meta::USERS_CATCH_UP_TO, cursor)?;
+        }
+        conn.pragma_update(None, "application_id", APPLICATION_ID)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(())
+    })();
+    match upgraded {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// What a starting branch rebuilds its memory from.
@@ -104,6 +136,10 @@ pub struct Loaded {
     pub acked_through: u64,
     pub pull_cursor: u64,
     pub idempotency: Vec<idempotency::IdempotencyRow>,
+    pub users: Vec<colmena_shared::users::UserRecord>,
+    /// Users still to be pulled again after an upgrade: `(from, to)` cursors, empty when
+    /// `from >= to`.
+    pub users_catch_up: (u64, u64),
 }
 
 pub fn load(conn: &Connection, idempotency_since_ms: i64) -> Result<Loaded> {
@@ -114,6 +150,11 @@ pub fn load(conn: &Connection, idempotency_since_ms: i64) -> Result<Loaded> {
         acked_through: meta::get(conn, meta::ACKED_THROUGH)?.min(last_seq),
         pull_cursor: meta::get(conn, meta::PULL_CURSOR)?,
         idempotency: idempotency::load_since(conn, idempotency_since_ms)?,
+        users: users::load_all(conn)?,
+        users_catch_up: (
+            meta::get(conn, meta::USERS_CATCH_UP_FROM)?,
+            meta::get(conn, meta::USERS_CATCH_UP_TO)?,
+        ),
     })
 }
 

@@ -11,6 +11,10 @@ pub const LAST_SEQ: &str = "last_seq";
 pub const ACKED_THROUGH: &str = "acked_through";
 /// Where the next pull from central starts.
 pub const PULL_CURSOR: &str = "pull_cursor";
+/// After an upgrade from schema 1: users are pulled again from this cursor…
+pub const USERS_CATCH_UP_FROM: &str = "users_catch_up_from";
+/// …up to this one (the pull cursor at the upgrade). Nothing to do when FROM >= TO.
+pub const USERS_CATCH_UP_TO: &str = "users_catch_up_to";
 /// Set once the `--catalog` seed has been applied.
 pub const SEEDED: &str = "seeded";
 

@@ -18,7 +18,7 @@
 //! - [`apply`]: what each command writes in the transaction, and does after the fsync;
 //! - [`payload`]: the events' JSON, as stored and shipped to central;
 //! - [`db`]: the file, its schema and start-up load; [`meta`], [`products`], [`outbox`],
-//!   [`idempotency`]: each table's reads and writes;
+//!   [`idempotency`], [`users`]: each table's reads and writes;
 //! - [`state`]: the durable counters the relay, `/status` and backups read.
 //!
 //! How to add an event kind: ARCHITECTURE.md, "Adding an event kind".
@@ -34,6 +34,7 @@ pub mod products;
 pub mod reply;
 pub mod state;
 pub mod syncer;
+pub mod users;
 pub mod writer;
 
 #[cfg(test)]
@@ -65,6 +66,8 @@ pub struct WriterParts {
     pub inventory: Arc<Inventory>,
     pub idempotency: Arc<Idempotency>,
     pub state: Arc<OutboxState>,
+    /// The user directory, told of pulled users once they are durable.
+    pub people: Arc<crate::people::People>,
     /// Observes every fsync the syncer makes.
     pub fsync_duration: prometheus::Histogram,
 }
@@ -80,6 +83,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         inventory,
         idempotency,
         state,
+        people,
         fsync_duration,
     } = parts;
     // Durability is the syncer's job; the writer must never checkpoint (see `writer`).
@@ -108,6 +112,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         inventory: inventory.clone(),
         idempotency,
         state: state.clone(),
+        people,
         poisoned: poisoned.clone(),
         fsync_duration,
     };

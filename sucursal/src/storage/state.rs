@@ -11,6 +11,10 @@ pub struct OutboxState {
     pub last_seq: AtomicU64,
     pub acked_through: AtomicU64,
     pub pull_cursor: AtomicU64,
+    /// After an upgrade, users are pulled again from this cursor up to `users_catch_up_to`
+    /// (see `storage::db`); equal or above it, nothing is left to catch up.
+    pub users_catch_up_from: AtomicU64,
+    pub users_catch_up_to: AtomicU64,
     /// Woken after every durable batch that added events.
     pub new_events: Notify,
 }

@@ -45,6 +45,7 @@ pub(super) struct Syncer {
     pub inventory: Arc<Inventory>,
     pub idempotency: Arc<Idempotency>,
     pub state: Arc<OutboxState>,
+    pub people: Arc<crate::people::People>,
     pub poisoned: Arc<AtomicBool>,
     pub fsync_duration: prometheus::Histogram,
 }
@@ -151,8 +152,17 @@ impl Syncer {
                 changes,
                 next_cursor,
                 acked,
+                users_catch_up,
                 reply,
             } => {
+                if users_catch_up {
+                    for u in changes.iter().filter_map(super::apply::user_change) {
+                        self.people.apply_user(u);
+                    }
+                    self.state.users_catch_up_from.store(next_cursor, Ordering::Release);
+                    answers.push(reply.ok(()));
+                    return;
+                }
                 for c in &changes {
                     self.apply_change(c);
                 }
@@ -205,7 +215,12 @@ impl Syncer {
                     self.inventory.insert(&c.product_id, item);
                 }
             }
-            ChangeKind::User | ChangeKind::Unknown => {}
+            ChangeKind::User => {
+                if let Some(u) = super::apply::user_change(c) {
+                    self.people.apply_user(u);
+                }
+            }
+            ChangeKind::Unknown => {}
         }
     }
 }

@@ -32,6 +32,7 @@ struct Rig {
     state: Arc<OutboxState>,
     permits: std_mpsc::Sender<bool>,
     syncs: Arc<AtomicU64>,
+    people: Arc<crate::people::People>,
     dir: tempfile::TempDir,
 }
 
@@ -54,6 +55,7 @@ fn rig() -> Rig {
     let (permits, rx) = std_mpsc::channel();
     let syncs = Arc::new(AtomicU64::new(0));
     let state = Arc::new(OutboxState::default());
+    let people = Arc::new(crate::people::People::new("CUS", Vec::new(), Duration::from_secs(60)).unwrap());
     let (writer, thread) = spawn(WriterParts {
         conn,
         checkpoint_conn: open(dir.path()).unwrap(),
@@ -65,6 +67,7 @@ fn rig() -> Rig {
         inventory: Arc::new(Inventory::default()),
         idempotency: Arc::new(Idempotency::load(Vec::new())),
         state: state.clone(),
+        people: people.clone(),
         fsync_duration: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("fsync", "test")).unwrap(),
     })
     .unwrap();
@@ -74,6 +77,7 @@ fn rig() -> Rig {
         state,
         permits,
         syncs,
+        people,
         dir,
     }
 }
@@ -284,4 +288,72 @@ fn handlers_routed_through_their_worker_threads_dispatcher_all_get_their_answers
     assert_eq!(seqs.len(), 5, "{replies:?}");
     assert!(reply::has_local_route(), "the dispatcher was started on this thread");
     r.finish();
+}
+
+fn user_change(cursor: u64, id: &str, version: u64, active: bool) -> colmena_shared::wire::Change {
+    use colmena_shared::users::{Role, UserId, UserRecord};
+    colmena_shared::wire::Change {
+        cursor,
+        kind: colmena_shared::wire::ChangeKind::User,
+        product_id: String::new(),
+        name: None,
+        price_cents: None,
+        version: None,
+        quantity: None,
+        user: Some(UserRecord {
+            user_id: UserId::parse(id).unwrap(),
+            name: format!("User {id}"),
+            role: Role::Cashier,
+            branches: vec!["CUS".into()],
+            active,
+            version,
+            pin_hash: format!("$argon2id$hash-of-{id}-v{version}"),
+        }),
+    }
+}
+
+#[test]
+fn pulled_users_reach_memory_after_the_fsync_and_only_newer_versions_count() {
+    let rig = rig();
+    let ana = colmena_shared::users::UserId::parse("ana").unwrap();
+    let pull = |changes, next_cursor| ApplyPull {
+        changes,
+        next_cursor,
+        applied_through: 0,
+        users_catch_up: false,
+    };
+    let rx = submit(&rig.writer, pull(vec![user_change(1, "ana", 2, true)], 1));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(rig.people.user(&ana).is_none(), "not in memory before its fsync");
+    rig.permits.send(true).unwrap();
+    rx.recv().unwrap().unwrap();
+    assert_eq!(rig.people.user(&ana).unwrap().version, 2);
+    // An older version (a re-pull from a restored central) changes nothing, on disk either.
+    let rx = submit(&rig.writer, pull(vec![user_change(2, "ana", 1, false)], 2));
+    rig.permits.send(true).unwrap();
+    rx.recv().unwrap().unwrap();
+    assert!(rig.people.user(&ana).unwrap().active);
+    let conn = open(&rig.dir()).unwrap();
+    let stored = users::load_all(&conn).unwrap();
+    assert_eq!((stored.len(), stored[0].version, stored[0].active), (1, 2, true));
+    assert_eq!(stored[0].pin_hash, "$argon2id$hash-of-ana-v2");
+    rig.finish();
+}
+
+#[test]
+fn a_schema_1_store_upgrades_and_owes_its_users_up_to_its_cursor() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open(dir.path()).unwrap();
+    db::migrate(&conn).unwrap();
+    // Make it look like a schema-1 store that had pulled through cursor 42.
+    conn.execute_batch("DROP TABLE users").unwrap();
+    meta::set(&conn, meta::PULL_CURSOR, 42).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    db::migrate(&conn).unwrap();
+    let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let loaded = db::load(&conn, 0).unwrap();
+    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (2, 0, (0, 42)));
+    // Migrating again (every start) changes nothing.
+    db::migrate(&conn).unwrap();
+    assert_eq!(db::load(&conn, 0).unwrap().users_catch_up, (0, 42));
 }

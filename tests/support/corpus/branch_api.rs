@@ -2,7 +2,7 @@
 //! (JSON shape and types, limits, ids, tokens, media types, sizes, idempotency keys), against
 //! a branch CUS with a catalog and no central. Each row is a [`Case`] of the one corpus.
 use super::{Case, Svc};
-use crate::support::POS_TOKEN;
+use crate::support::branch_token_for;
 
 /// A row as the table reads best: a name, an optional token and content type (sent only
 /// with a body), extra headers.
@@ -60,7 +60,7 @@ fn case(
             Some(body.as_bytes().to_vec())
         },
         content_type: Some("application/json"),
-        token: Some(POS_TOKEN),
+        token: Some(branch_token_for(path)),
         headers: vec![],
         status,
         code,
@@ -614,5 +614,83 @@ fn rows() -> Vec<Row> {
     );
     c.headers.push(("idempotency-key", "a b".into()));
     v.push(c);
+    v.extend(login_rows());
+    v
+}
+
+/// `POST /login` (docs/protocol.md, "Login"): no token needed; anything that is a login
+/// attempt but cannot succeed is the one 401, a body that is not one is 400/413/415. This
+/// branch has no users. Fewer than 20 rows reach the verifier, so the address limit is not
+/// what answers them.
+fn login_rows() -> Vec<Row> {
+    let invalid = |name, body: String| {
+        let mut c = case(name, "POST", "/login", "", 401, "invalid_credentials");
+        c.body = Some(body.into_bytes());
+        c.token = None;
+        c
+    };
+    let login = |id: &str, pin: &str| serde_json::json!({"user_id": id, "pin": pin}).to_string();
+    let mut v = vec![
+        invalid("login unknown user", login("ana", "4821")),
+        invalid("login pin too short", login("ana", "123")),
+        invalid("login pin too long", login("ana", "123456789")),
+        invalid("login pin with letters", login("ana", "12a4")),
+        invalid("login pin of non-ascii digits", login("ana", "١٢٣٤")),
+        invalid("login empty user id", login("", "4821")),
+        invalid("login user id with a slash", login("../etc/passwd", "4821")),
+        invalid("login user id of 65 chars", login(&"u".repeat(65), "4821")),
+    ];
+    let mut bad = |name, body: &str, status, code| {
+        let mut c = case(name, "POST", "/login", body, status, code);
+        c.token = None;
+        v.push(c);
+    };
+    bad("login missing pin", r#"{"user_id":"ana"}"#, 400, "invalid_request");
+    bad(
+        "login pin as a number",
+        r#"{"user_id":"ana","pin":4821}"#,
+        400,
+        "invalid_request",
+    );
+    bad(
+        "login unknown field",
+        r#"{"user_id":"ana","pin":"4821","role":"manager"}"#,
+        400,
+        "invalid_request",
+    );
+    bad("login not json", "user_id=ana&pin=4821", 400, "invalid_request");
+    bad(
+        "login array",
+        r#"[{"user_id":"ana","pin":"4821"}]"#,
+        400,
+        "invalid_request",
+    );
+    let mut c = case("login 1 MiB body", "POST", "/login", "", 413, "payload_too_large");
+    c.body = Some(format!(r#"{{"user_id":"ana","pin":"4821","pad":"{}"}}"#, "x".repeat(1 << 20)).into_bytes());
+    c.token = None;
+    v.push(c);
+    let mut c = case(
+        "login form-encoded",
+        "POST",
+        "/login",
+        "user_id=ana&pin=4821",
+        415,
+        "unsupported_media_type",
+    );
+    c.content_type = Some("application/x-www-form-urlencoded");
+    c.token = None;
+    v.push(c);
+    // /logout needs a user's session.
+    let mut c = case("logout without a token", "POST", "/logout", "", 401, "unauthorized");
+    c.token = None;
+    v.push(c);
+    v.push(case(
+        "logout with the POS token",
+        "POST",
+        "/logout",
+        "",
+        403,
+        "forbidden",
+    ));
     v
 }

@@ -17,7 +17,9 @@
 //! parser before any application code runs: the status is right (400/431) and the
 //! connection closed, but the body is empty, not JSON. They are asserted as such
 //! (`Expect::Framing`) and listed in `RELIABILITY.md`.
-use super::{allocate, get_json, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN, POS_TOKEN};
+use super::{
+    allocate, branch_token_for, get_json, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN, POS_TOKEN,
+};
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -70,10 +72,11 @@ pub struct Case {
     pub expect: Expect,
 }
 
-/// Builder: `case(Branch, "POST", "/sell")` with the right token and JSON content type.
+/// Builder: `case(Branch, "POST", "/sell")` with the right token and JSON content type (on
+/// a branch, the token the path needs: [`branch_token_for`]).
 pub fn case(svc: Svc, method: &str, path: &str) -> Case {
     let token = match svc {
-        Svc::Branch => POS_TOKEN.to_string(),
+        Svc::Branch => branch_token_for(path).to_string(),
         Svc::Central => ADMIN_TOKEN.to_string(),
     };
     Case {
@@ -379,7 +382,8 @@ async fn text(c: &reqwest::Client, url: &str, token: &str) -> String {
 pub async fn snapshot(c: &reqwest::Client, central: &str, branch: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for p in ["/inventory", "/outbox?limit=10000", "/sales/export", "/admin/backups"] {
-        out.push((format!("branch {p}"), text(c, &format!("{branch}{p}"), POS_TOKEN).await));
+        let url = format!("{branch}{p}");
+        out.push((format!("branch {p}"), text(c, &url, branch_token_for(&url)).await));
     }
     let st: Value = serde_json::from_str(&text(c, &format!("{branch}/status"), POS_TOKEN).await).unwrap();
     out.push((
@@ -433,7 +437,7 @@ fn event_sale(seq: u64) -> Value {
 fn auth_cases(svc: Svc, method: &str, path: &str, body: &str, other_service_token: &str) -> Vec<Case> {
     let base = case(svc, method, path).raw(body.as_bytes().to_vec());
     let good = match svc {
-        Svc::Branch => POS_TOKEN,
+        Svc::Branch => branch_token_for(path),
         Svc::Central => ADMIN_TOKEN,
     };
     vec![

@@ -152,7 +152,7 @@ async fn bad_input_gets_its_documented_4xx_and_changes_nothing() {
         .bytes()
         .await
         .unwrap();
-    let cases = corpus::branch_api::branch_api_corpus();
+    let cases = corpus::branch_api_corpus();
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let failures = corpus::run_all(&cases, |_| branch.addr.clone()).await;
     assert!(

@@ -9,7 +9,7 @@
 
 use crate::support::app::{self, App};
 use crate::support::central::*;
-use crate::support::corpus::{self, central_api::central_api_corpus};
+use crate::support::corpus::{self, central_api_corpus};
 use crate::support::postgres::{both_stores, StoreKind};
 use crate::support::{
     allocate, branch_token, central_sales, client, get_json, gzip, metric, put_product, TempDir, ADMIN_TOKEN,

@@ -2,6 +2,7 @@
 //! through a real HTTP round trip (reqwest → proxy → a tiny HTTP server), on new and on
 //! pooled keep-alive connections.
 
+use crate::support::get_bytes;
 use crate::support::proxy::Proxy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -86,14 +87,7 @@ async fn a_healthy_proxy_forwards_requests_and_bodies_on_one_keep_alive_connecti
         assert_eq!(r.status(), 200);
         assert_eq!(r.text().await.unwrap(), format!("{{\"len\":{}}}", 1000 * i + 1));
     }
-    let big = c
-        .get(format!("{}/big?n=300000", p.url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let big = get_bytes(&c, &format!("{}/big?n=300000", p.url), None).await;
     assert_eq!(big.len(), 300_000);
     assert_eq!(seen.load(Ordering::SeqCst), 6);
     // hyper sometimes opens a second connection before the first is back in its pool; six

@@ -7,8 +7,8 @@
 use crate::support::central::*;
 use crate::support::postgres::{both_stores, StoreKind};
 use crate::support::{
-    allocate, branch_token, central_sales, client, get_json, metric, put_product, spawn_central_db, Proc, TempDir,
-    ADMIN_TOKEN,
+    allocate, branch_token, central_sales, client, get_json, metric, metrics_text, put_product, spawn_central_db, Proc,
+    TempDir, ADMIN_TOKEN,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -184,14 +184,7 @@ async fn sigterm_stops_central_with_exit_0_and_a_restart_keeps_everything(db: St
     .unwrap();
     assert_eq!(snapshot(&c, &central.url).await, before);
     // Per-branch gauges come back from the store, not from zero.
-    let m = c
-        .get(format!("{}/metrics", central.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &central.url).await;
     assert_eq!(
         metric(&m, r#"colmena_branch_applied_through{branch_id="CUS"}"#),
         Some(30.0),

@@ -153,14 +153,7 @@ async fn central_killed_mid_sales_opens_the_breaker_silences_the_branch_and_catc
             w[1] - w[0]
         );
     }
-    let m = c
-        .get(format!("{}/metrics", branch.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &branch.url).await;
     assert!(
         m.contains(r#"colmena_circuit_breaker_state{state="open"} 1"#)
             || m.contains(r#"colmena_circuit_breaker_state{state="half_open"} 1"#),
@@ -172,14 +165,7 @@ async fn central_killed_mid_sales_opens_the_breaker_silences_the_branch_and_catc
         (circuit(&c, &branch.url).await == "closed").then_some(())
     })
     .await;
-    let m = c
-        .get(format!("{}/metrics", branch.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &branch.url).await;
     let transitions = |to: &str| -> u64 {
         m.lines()
             .find(|l| l.starts_with(&format!("colmena_circuit_breaker_transitions_total{{to=\"{to}\"}}")))

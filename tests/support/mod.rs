@@ -6,6 +6,7 @@
 //! - [`central`], [`pos`]: both sides of the wire (pushes, events, catalogs, storms);
 //!   [`corpus`]: the one bad-input corpus; [`proxy`]: a fault proxy; [`postgres`]: a
 //!   private cluster; [`dashboards`]: the observability files as data; [`prometheus`]: a real Prometheus.
+//! - [`http`]: GETs as text or bytes, `/metrics`.
 //! - Chain helpers (products, allocations, the invariant), [`metric`], [`gzip`],
 //!   [`free_port`], [`TempDir`] (on `tempfile`).
 //!
@@ -18,10 +19,14 @@ pub mod app;
 pub mod central;
 pub mod corpus;
 pub mod dashboards;
+pub mod http;
 pub mod pos;
 pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
+// Not every binary uses every helper.
+#[allow(unused_imports)]
+pub use http::{get_bytes, get_text, metrics_text};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -23,7 +23,7 @@
 //! parser before any application code runs: the status is right (400/431) and the
 //! connection closed, but the body is empty, not JSON. They are asserted as such
 //! (`Expect::Framing`) and listed in `RELIABILITY.md`.
-use super::{allocate, get_json, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN, POS_TOKEN};
+use super::{allocate, get_json, get_text, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN, POS_TOKEN};
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
@@ -328,6 +328,16 @@ pub async fn run_all(cases: &[Case], addr_of: impl Fn(Svc) -> String) -> Vec<Str
     failures
 }
 
+/// Panics, listing every failure, unless `failures` (of `total` cases) is empty.
+pub fn assert_no_failures(failures: &[String], total: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 // ------------------------------------------------------------------ the corpus' chain
 
 /// Central's side of the corpus' chain, before the branch starts: products P1 and P2,
@@ -377,24 +387,16 @@ pub fn central_api_corpus() -> Vec<Case> {
     load("central_api.json", None)
 }
 
-async fn text(c: &reqwest::Client, url: &str, token: &str) -> String {
-    let r = c
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert!(r.status().is_success(), "GET {url}: {}", r.status());
-    r.text().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
-}
-
 /// Everything a client can read of both services' state.
 pub async fn snapshot(c: &reqwest::Client, central: &str, branch: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for p in ["/inventory", "/outbox?limit=10000", "/sales/export", "/admin/backups"] {
-        out.push((format!("branch {p}"), text(c, &format!("{branch}{p}"), POS_TOKEN).await));
+        out.push((
+            format!("branch {p}"),
+            get_text(c, &format!("{branch}{p}"), Some(POS_TOKEN)).await,
+        ));
     }
-    let st: Value = serde_json::from_str(&text(c, &format!("{branch}/status"), POS_TOKEN).await).unwrap();
+    let st: Value = serde_json::from_str(&get_text(c, &format!("{branch}/status"), Some(POS_TOKEN)).await).unwrap();
     out.push((
         "branch /status".into(),
         format!(
@@ -411,7 +413,7 @@ pub async fn snapshot(c: &reqwest::Client, central: &str, branch: &str) -> Vec<(
     ] {
         out.push((
             format!("central {p}"),
-            text(c, &format!("{central}{p}"), ADMIN_TOKEN).await,
+            get_text(c, &format!("{central}{p}"), Some(ADMIN_TOKEN)).await,
         ));
     }
     out

@@ -326,16 +326,7 @@ async fn a_crash_in_the_middle_of_centrals_apply_leaves_none_of_the_batch_and_th
 
     // A first batch is applied normally.
     let mut acked = BTreeSet::new();
-    for _ in 0..10 {
-        acked.insert(
-            sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
-                .await
-                .unwrap()["sale_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    acked.extend(sell_ids(&c, &branch.url, "P1", 10).await);
     let before = wait_drained(&c, &branch.url, Duration::from_secs(20)).await["outbox"]["last_seq"]
         .as_u64()
         .unwrap();

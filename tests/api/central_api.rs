@@ -565,14 +565,7 @@ async fn inventory_shows_the_ledger_including_oversells_and_unknown_products(db:
         .collect();
     assert_eq!(ids, vec!["P1", "P9", "X7"]);
     assert_eq!(all["products"][1]["by_branch"], json!({}));
-    let m = c
-        .get(format!("{u}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &u).await;
     assert_eq!(metric(&m, "colmena_central_negative_stock_products"), Some(2.0), "{m}");
 
     let products = get_json(&c, &format!("{u}/products"), ADMIN_TOKEN).await;

@@ -152,28 +152,10 @@ async fn restoring_a_branch_from_an_old_backup_never_duplicates_or_loses_a_sale_
     })
     .await;
     let mut acked = BTreeSet::new();
-    for _ in 0..10 {
-        acked.insert(
-            sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
-                .await
-                .unwrap()["sale_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    acked.extend(sell_ids(&c, &branch.url, "P1", 10).await);
     let (st, info) = post_json(&c, &format!("{}/admin/backups", branch.url)).await;
     assert_eq!(st, 201);
-    for _ in 0..15 {
-        acked.insert(
-            sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
-                .await
-                .unwrap()["sale_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    acked.extend(sell_ids(&c, &branch.url, "P1", 15).await);
     let st = wait_drained(&c, &branch.url, Duration::from_secs(20)).await;
     let central_at = st["outbox"]["last_seq"].as_u64().unwrap();
     assert!(branch.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));

@@ -465,6 +465,19 @@ pub async fn circuit(c: &reqwest::Client, branch_url: &str) -> String {
         .to_string()
 }
 
+/// Sells one unit of `product`, `n` times, each sale expected to be acknowledged (201);
+/// returns the sale ids.
+pub async fn sell_ids(c: &reqwest::Client, branch_url: &str, product: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let sale = sell(c, branch_url, &json!({"product_id": product, "quantity": 1}))
+            .await
+            .unwrap_or_else(|| panic!("sale {i} of {n} of {product} was not acknowledged"));
+        ids.push(sale["sale_id"].as_str().expect("a sale_id").to_string());
+    }
+    ids
+}
+
 /// Sells one basket; returns the 201 body or None.
 pub async fn sell(c: &reqwest::Client, branch_url: &str, body: &Value) -> Option<Value> {
     let r = c

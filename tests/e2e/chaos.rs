@@ -719,29 +719,9 @@ async fn branch_sale_ids(c: &reqwest::Client, branch_url: &str) -> BTreeSet<Stri
 /// After the pull caught up, the branch sells at central's prices.
 async fn check_prices(c: &reqwest::Client, central: &str, branch_url: &str, branch: &str) {
     let cat = get_json(c, &format!("{central}/products"), ADMIN_TOKEN).await;
-    let want: BTreeMap<String, i64> = cat["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["product_id"].as_str().unwrap().to_string(),
-                p["price_cents"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let want = by_product(&cat, "price_cents");
     let inv = get_json(c, &format!("{branch_url}/inventory"), POS_TOKEN).await;
-    let got: BTreeMap<String, i64> = inv["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["product_id"].as_str().unwrap().to_string(),
-                p["price_cents"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let got = by_product(&inv, "price_cents");
     assert_eq!(
         got, want,
         "{branch}: prices differ from central's catalog after the pull"

@@ -2,7 +2,7 @@
 //! refusing; the circuit breaker keeping the branch quiet; catch-up, exactly once.
 
 use crate::support::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,13 +37,7 @@ async fn wait_stock(c: &reqwest::Client, branch_url: &str, product: &str, want: 
         Duration::from_secs(20),
         &format!("{product} reaches {want} at the branch"),
         || async {
-            let r = c
-                .get(format!("{branch_url}/inventory/{product}"))
-                .bearer_auth(POS_TOKEN)
-                .send()
-                .await
-                .ok()?;
-            let v: Value = r.json().await.ok()?;
+            let v = try_get_json(c, &format!("{branch_url}/inventory/{product}"), POS_TOKEN).await?;
             (v["stock"].as_i64() == Some(want)).then_some(())
         },
     )

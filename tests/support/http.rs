@@ -1,6 +1,44 @@
-//! Reads over HTTP that tests repeat: the body of a successful GET as text or bytes, with
-//! or without a bearer token, and a service's `/metrics` page. Each panics with the URL
-//! (and the status) so that a failing test says which read failed.
+//! Reads over HTTP that tests repeat: the body of a successful GET as JSON, text or bytes,
+//! with or without a bearer token, a service's `/metrics` page, and a product listing as a
+//! map. Each panics with the URL (and the status) so that a failing test says which read
+//! failed; [`try_get_json`] is the one for polling, where a failed read means "not yet".
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// `GET url` with `token`, as JSON; panics unless it is a 2xx.
+pub async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> Value {
+    let r = c
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let status = r.status();
+    let v = r.json::<Value>().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "GET {url}: {status} {v}");
+    v
+}
+
+/// `GET url` with `token`, as JSON, or `None` if the request or the JSON failed (whatever
+/// the status: callers look at the body, as they did when they inlined this).
+pub async fn try_get_json(c: &reqwest::Client, url: &str, token: &str) -> Option<Value> {
+    c.get(url).bearer_auth(token).send().await.ok()?.json().await.ok()
+}
+
+/// `field` of each entry of `listing["products"]` (an inventory or a catalog), by
+/// product id.
+pub fn by_product(listing: &Value, field: &str) -> BTreeMap<String, i64> {
+    let products = listing["products"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no products in {listing}"));
+    products
+        .iter()
+        .map(|p| match (p["product_id"].as_str(), p[field].as_i64()) {
+            (Some(id), Some(v)) => (id.to_string(), v),
+            _ => panic!("a product without an id or an integer {field}: {p}"),
+        })
+        .collect()
+}
 
 /// The body of `GET url` (with `token` as bearer, if any); panics unless it is a 2xx.
 pub async fn get_bytes(c: &reqwest::Client, url: &str, token: Option<&str>) -> Vec<u8> {

@@ -972,16 +972,9 @@ async fn every_push_central_answered_200_survives_a_power_cut_and_a_re_push_coun
     o.central.set_env("FAILPOINTS", None);
     o.central.restart();
     assert_a_re_push_counts_each_sale_once(&o.central.url, &o.storm).await;
-    assert!(o
-        .central
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    stop_cleanly(&mut o.central);
     o.fs.umount();
-    eprintln!(
-        "central power cut (SQLite): {} events answered 200, all on disk; {} pushes refused after the cut",
-        o.storm.acked.values().sum::<u64>(),
-        o.storm.failed_after_cut
-    );
+    report_cut("SQLite", &o.storm);
 }
 
 /// The negative control of the test above: a central that answers a push before its commit
@@ -989,18 +982,44 @@ async fn every_push_central_answered_200_survives_a_power_cut_and_a_re_push_coun
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_power_cut_test_catches_a_central_that_answers_before_its_fsync() {
     let _serial = SERIAL.lock().await;
+    assert_a_cut_loses_answered_events("although central never fsyncs", || async {
+        let o = push_through_a_power_cut("fp-central-power-cut-nofsync", Some("sqlite.skip_fsync=return")).await?;
+        Some(answered_but_lost(&o.storm, &o.durable))
+    })
+    .await;
+}
+
+/// Central answered its last request 0 on SIGTERM.
+fn stop_cleanly(central: &mut Proc) {
+    assert!(central.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));
+}
+
+fn report_cut(store: &str, storm: &Storm) {
+    eprintln!(
+        "central power cut ({store}): {} events answered 200, all on disk; {} pushes refused after the cut",
+        storm.acked.values().sum::<u64>(),
+        storm.failed_after_cut
+    );
+}
+
+/// The negative controls: up to three cuts (`cut` gives what each lost, or `None` when the
+/// machine cannot cut power, which skips); one that loses an answered event is the proof
+/// that the positive test can fail, three that lose nothing are a failure.
+async fn assert_a_cut_loses_answered_events<F, Fut>(why_it_should: &str, mut cut: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<Vec<String>>>,
+{
     for attempt in 1..=3 {
-        let Some(o) = push_through_a_power_cut("fp-central-power-cut-nofsync", Some("sqlite.skip_fsync=return")).await
-        else {
+        let Some(lost) = cut().await else {
             return;
         };
-        let lost = answered_but_lost(&o.storm, &o.durable);
         eprintln!("attempt {attempt}: {lost:?}");
         if !lost.is_empty() {
             return;
         }
     }
-    panic!("three power cuts lost nothing although central never fsyncs: the power-cut test cannot fail");
+    panic!("three power cuts lost nothing {why_it_should}: the power-cut test cannot fail");
 }
 
 /// One power cut under PostgreSQL, with central on it.
@@ -1082,17 +1101,10 @@ async fn every_push_central_answered_200_on_postgres_survives_a_power_cut_under_
     };
     assert_nothing_answered_was_lost(&o.storm, &o.durable);
     assert_a_re_push_counts_each_sale_once(&o.central.url, &o.storm).await;
-    assert!(o
-        .central
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    stop_cleanly(&mut o.central);
     o.pg.stop();
     o.fs.umount();
-    eprintln!(
-        "central power cut (PostgreSQL): {} events answered 200, all on disk; {} pushes refused after the cut",
-        o.storm.acked.values().sum::<u64>(),
-        o.storm.failed_after_cut
-    );
+    report_cut("PostgreSQL", &o.storm);
 }
 
 /// The negative control of the test above: with `synchronous_commit=off` on central's
@@ -1101,16 +1113,9 @@ async fn every_push_central_answered_200_on_postgres_survives_a_power_cut_under_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_power_cut_test_catches_commits_answered_before_the_wal_flush() {
     let _serial = SERIAL.lock().await;
-    for attempt in 1..=3 {
-        let Some(o) = push_through_a_pg_power_cut("fp-pg-power-cut-async", Some("-c%20synchronous_commit%3Doff")).await
-        else {
-            return;
-        };
-        let lost = answered_but_lost(&o.storm, &Ok(o.durable.clone()));
-        eprintln!("attempt {attempt}: {lost:?}");
-        if !lost.is_empty() {
-            return;
-        }
-    }
-    panic!("three power cuts lost nothing with synchronous_commit=off: the PostgreSQL power-cut test cannot fail");
+    assert_a_cut_loses_answered_events("with synchronous_commit=off (PostgreSQL)", || async {
+        let o = push_through_a_pg_power_cut("fp-pg-power-cut-async", Some("-c%20synchronous_commit%3Doff")).await?;
+        Some(answered_but_lost(&o.storm, &Ok(o.durable.clone())))
+    })
+    .await;
 }

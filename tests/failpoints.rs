@@ -127,54 +127,34 @@ async fn a_failing_commit_is_a_503_that_changes_nothing_and_the_branch_sells_onc
     let base = before.2;
     assert!(base >= 2, "the two sales (and the catalog seed) are in the outbox");
 
-    let (status, body, _) = call(
-        &c,
-        "POST",
-        &format!("{}/sell", b.url),
-        Some(&json!({"items": [{"product_id": "P1", "quantity": 3}, {"product_id": "P2", "quantity": 1}]})),
-        Some("k-1"),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (503, Some("storage_unavailable")),
-        "{body}"
-    );
-    assert_eq!(
-        branch_state(&c, &b.url).await,
-        before,
-        "a failed sale leaves stock, outbox and last_seq as they were"
-    );
-
-    let (status, body, _) = call(
-        &c,
-        "POST",
-        &format!("{}/stock/adjustments", b.url),
-        Some(&json!({"product_id": "P2", "quantity_delta": -2, "reason": "shrink"})),
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (503, Some("storage_unavailable")),
-        "{body}"
-    );
-    assert_eq!(
-        branch_state(&c, &b.url).await,
-        before,
-        "a failed adjustment changes nothing"
-    );
+    let basket = json!({"items": [{"product_id": "P1", "quantity": 3}, {"product_id": "P2", "quantity": 1}]});
+    let refused = [
+        (
+            "/sell",
+            basket.clone(),
+            Some("k-1"),
+            "a failed sale leaves stock, outbox and last_seq as they were",
+        ),
+        (
+            "/stock/adjustments",
+            json!({"product_id": "P2", "quantity_delta": -2, "reason": "shrink"}),
+            None,
+            "a failed adjustment changes nothing",
+        ),
+    ];
+    for (path, body, key, unchanged) in refused {
+        let (status, body, _) = call(&c, "POST", &format!("{}{path}", b.url), Some(&body), key).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("storage_unavailable")),
+            "{path}: {body}"
+        );
+        assert_eq!(branch_state(&c, &b.url).await, before, "{unchanged}");
+    }
 
     // Spent: the same process sells, the retried key is a new sale (nothing was recorded
     // for it), and the seq continues with no gap.
-    let (status, sale, replayed) = call(
-        &c,
-        "POST",
-        &format!("{}/sell", b.url),
-        Some(&json!({"items": [{"product_id": "P1", "quantity": 3}, {"product_id": "P2", "quantity": 1}]})),
-        Some("k-1"),
-    )
-    .await;
+    let (status, sale, replayed) = call(&c, "POST", &format!("{}/sell", b.url), Some(&basket), Some("k-1")).await;
     assert_eq!(status, 201, "{sale}");
     assert!(!replayed, "the failed attempt must not have recorded the key");
     assert_eq!(

@@ -68,14 +68,19 @@ async fn upstream() -> (std::net::SocketAddr, Arc<AtomicU64>) {
     (addr, seen)
 }
 
+/// The test upstream behind a fresh proxy; the counter is the upstream's.
+async fn proxied() -> (Proxy, Arc<AtomicU64>) {
+    let (up, seen) = upstream().await;
+    (Proxy::start(up), seen)
+}
+
 fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder().timeout(timeout).build().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_proxy_forwards_requests_and_bodies_on_one_keep_alive_connection() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, seen) = proxied().await;
     let c = client(Duration::from_secs(5));
     for i in 0..5 {
         let r = c
@@ -101,8 +106,7 @@ async fn a_healthy_proxy_forwards_requests_and_bodies_on_one_keep_alive_connecti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_delays_responses_and_beyond_the_client_timeout_it_times_out() {
-    let (up, _) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, _) = proxied().await;
     p.set_latency(Some(Duration::from_millis(300)));
     let t = Instant::now();
     let r = client(Duration::from_secs(5))
@@ -138,8 +142,7 @@ async fn latency_delays_responses_and_beyond_the_client_timeout_it_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackhole_accepts_but_never_answers_even_on_a_pooled_connection() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, seen) = proxied().await;
     let c = client(Duration::from_millis(400));
     c.get(format!("{}/x", p.url)).send().await.unwrap();
     p.set_blackhole(true);
@@ -173,8 +176,7 @@ async fn a_blackhole_accepts_but_never_answers_even_on_a_pooled_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_closes_the_connection_with_an_rst() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, seen) = proxied().await;
     let c = client(Duration::from_secs(5));
     c.get(format!("{}/x", p.url)).send().await.unwrap();
     p.set_reset(true);
@@ -205,8 +207,7 @@ async fn reset_closes_the_connection_with_an_rst() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_after_forwards_part_of_the_response_then_closes() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, seen) = proxied().await;
     p.set_close_after(Some(1000));
     // reqwest sees a body cut short.
     let c = client(Duration::from_secs(5));
@@ -231,8 +232,7 @@ async fn close_after_forwards_part_of_the_response_then_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bandwidth_paces_the_transfer() {
-    let (up, _) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, _) = proxied().await;
     p.set_bandwidth(Some(50_000));
     let t = Instant::now();
     let body = client(Duration::from_secs(10))
@@ -266,8 +266,7 @@ async fn bandwidth_paces_the_transfer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_503_burst_answers_the_next_requests_itself_then_forwards_again() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, seen) = proxied().await;
     let c = client(Duration::from_secs(5));
     c.get(format!("{}/x", p.url)).send().await.unwrap();
     p.fail_next(3);

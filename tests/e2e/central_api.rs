@@ -230,56 +230,25 @@ fn a_bad_configuration_exits_non_zero_with_a_one_line_reason() {
     let db = dir.path().join("c.db");
     let db = db.to_str().unwrap();
     let missing_dir = dir.path().join("no/such/dir/c.db");
+    let missing_dir = missing_dir.to_str().unwrap();
+    /// A central's flags on `database`, with an admin token if `admin`, then `more`.
+    fn flags<'a>(database: &'a str, admin: bool, more: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["--listen", "127.0.0.1:0", "--database", database];
+        if admin {
+            v.extend(["--admin-token", "a"]);
+        }
+        v.extend(more);
+        v
+    }
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--listen", "127.0.0.1:0", "--database", db], "--admin-token"),
+        (flags(db, false, &[]), "--admin-token"),
+        (flags(db, true, &["--branch-token", "CUS"]), "BRANCH=secret"),
+        (flags(db, true, &["--branch-token", "cus=x"]), "branch_id"),
         (
-            vec![
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                db,
-                "--admin-token",
-                "a",
-                "--branch-token",
-                "CUS",
-            ],
-            "BRANCH=secret",
-        ),
-        (
-            vec![
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                db,
-                "--admin-token",
-                "a",
-                "--branch-token",
-                "cus=x",
-            ],
-            "branch_id",
-        ),
-        (
-            vec![
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                "postgres://u@127.0.0.1/db",
-                "--admin-token",
-                "a",
-            ],
+            flags("postgres://u@127.0.0.1/db", true, &[]),
             "cannot open the PostgreSQL database",
         ),
-        (
-            vec![
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                missing_dir.to_str().unwrap(),
-                "--admin-token",
-                "a",
-            ],
-            "cannot open",
-        ),
+        (flags(missing_dir, true, &[]), "cannot open"),
         (
             vec!["--listen", "nowhere", "--database", db, "--admin-token", "a"],
             "--listen",

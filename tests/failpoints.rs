@@ -39,6 +39,20 @@ use support::*;
 /// guard is held across the whole test).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A branch that retries and pulls quickly, for the tests that hold it off behind a proxy.
+const FAST: [&str; 10] = [
+    "--breaker-wait-min",
+    "200ms",
+    "--breaker-wait-max",
+    "1s",
+    "--request-timeout",
+    "1s",
+    "--pull-interval",
+    "300ms",
+    "--startup-sync-timeout",
+    "1s",
+];
+
 /// The failpoints build of `package` (`<package>-failpoints`, beside the release binaries).
 /// Tests never build it: `scripts/test.sh` does, up front ([`bin`] says how when it is
 /// missing).
@@ -213,19 +227,7 @@ async fn a_crash_between_commit_and_reply_keeps_the_sale_and_central_gets_it_exa
     allocate(&c, &central.url, "CUS", "P1", 100).await;
     // Through a proxy, so the relay can be held off while the branch crashes.
     let proxy = proxy::Proxy::start(central.addr.as_str());
-    let fast = [
-        "--breaker-wait-min",
-        "200ms",
-        "--breaker-wait-max",
-        "1s",
-        "--request-timeout",
-        "1s",
-        "--pull-interval",
-        "300ms",
-        "--startup-sync-timeout",
-        "1s",
-    ];
-    let mut b = branch(dir.path(), &proxy.url, &fast, Some("sell.after_commit=return"));
+    let mut b = branch(dir.path(), &proxy.url, &FAST, Some("sell.after_commit=return"));
     wait_pulled(&c, &central.url, &b.url, "CUS", Duration::from_secs(20)).await;
     proxy.set_reset(true);
 
@@ -289,19 +291,7 @@ async fn a_crash_in_the_middle_of_centrals_apply_leaves_none_of_the_batch_and_th
     allocate(&c, &central.url, "CUS", "P1", 1000).await;
     // The branch reaches central through a proxy, so it can be held off while central restarts.
     let proxy = proxy::Proxy::start(central.addr.as_str());
-    let fast = [
-        "--breaker-wait-min",
-        "200ms",
-        "--breaker-wait-max",
-        "1s",
-        "--request-timeout",
-        "1s",
-        "--pull-interval",
-        "300ms",
-        "--startup-sync-timeout",
-        "1s",
-    ];
-    let branch = spawn_branch(dir.path(), "CUS", &proxy.url, &fast);
+    let branch = spawn_branch(dir.path(), "CUS", &proxy.url, &FAST);
     wait_pulled(&c, &central.url, &branch.url, "CUS", Duration::from_secs(20)).await;
 
     // A first batch is applied normally.

@@ -700,13 +700,7 @@ async fn admin_traffic(central: String, mut rng: fastrand::Rng, stop: Arc<Atomic
 
 /// The sale ids in the branch's own store (its `/sales/export` CSV).
 async fn branch_sale_ids(c: &reqwest::Client, branch_url: &str) -> BTreeSet<String> {
-    let r = c
-        .get(format!("{branch_url}/sales/export"))
-        .bearer_auth(POS_TOKEN)
-        .send()
-        .await
-        .expect("export");
-    assert_eq!(r.status(), 200);
+    let r = get_ok(&c, &format!("{branch_url}/sales/export"), POS_TOKEN).await;
     let text = r.text().await.unwrap();
     text.lines()
         .skip(1)

@@ -57,13 +57,7 @@ async fn a_branch_backup_downloads_byte_for_byte_verifies_and_a_corrupted_one_fa
     );
     let on_disk = std::fs::read(dir.path().join("branch-CUS/backups").join(file_name)).unwrap();
     assert_eq!(on_disk.len() as u64, info["size_bytes"].as_u64().unwrap());
-    let dl = c
-        .get(format!("{}/admin/backups/{id}/download", branch.url))
-        .bearer_auth(POS_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dl.status(), 200);
+    let dl = get_ok(&c, &format!("{}/admin/backups/{id}/download", branch.url), POS_TOKEN).await;
     assert!(dl.headers()["content-disposition"]
         .to_str()
         .unwrap()
@@ -206,13 +200,7 @@ async fn sales_export_is_csv_of_the_branchs_own_sales_within_the_window() {
     sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
         .await
         .unwrap();
-    let all = c
-        .get(format!("{}/sales/export", branch.url))
-        .bearer_auth(POS_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(all.status(), 200);
+    let all = get_ok(&c, &format!("{}/sales/export", branch.url), POS_TOKEN).await;
     assert!(all.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = all.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -359,13 +347,7 @@ async fn a_central_restored_from_an_old_backup_gets_the_missing_sales_again_exac
     );
     let file = dir.path().join("backups").join(&file_name);
     let on_disk = std::fs::read(&file).unwrap();
-    let dl = c
-        .get(format!("{}/admin/backups/{id}/download", central.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dl.status(), 200);
+    let dl = get_ok(&c, &format!("{}/admin/backups/{id}/download", central.url), ADMIN_TOKEN).await;
     assert_eq!(dl.bytes().await.unwrap().to_vec(), on_disk, "download equals the file");
     let (st, v) = admin_post(&c, &format!("{}/admin/backups/{id}/verify", central.url)).await;
     assert_eq!((st, v["ok"].clone()), (200, json!(true)), "{v}");

@@ -19,6 +19,19 @@ pub async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> Value {
     v
 }
 
+/// `GET url` with `token`; panics unless the answer is a 200 (its headers and body are the
+/// caller's to read).
+pub async fn get_ok(c: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
+    let r = c
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    assert_eq!(r.status(), 200, "GET {url}");
+    r
+}
+
 /// `GET url` with `token`, as JSON, or `None` if the request or the JSON failed (whatever
 /// the status: callers look at the body, as they did when they inlined this).
 pub async fn try_get_json(c: &reqwest::Client, url: &str, token: &str) -> Option<Value> {

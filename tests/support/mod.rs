@@ -26,7 +26,7 @@ pub mod prometheus;
 pub mod proxy;
 // Not every binary uses every helper.
 #[allow(unused_imports)]
-pub use http::{by_product, get_bytes, get_json, get_text, metrics_text, try_get_json};
+pub use http::{by_product, get_bytes, get_json, get_ok, get_text, metrics_text, try_get_json};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -5,14 +5,18 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+/// Sends `GET url` (with `token` as bearer, if any); panics on a transport error.
+async fn send_get(c: &reqwest::Client, url: &str, token: Option<&str>) -> reqwest::Response {
+    let mut req = c.get(url);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    req.send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+}
+
 /// `GET url` with `token`, as JSON; panics unless it is a 2xx.
 pub async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> Value {
-    let r = c
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let r = send_get(c, url, Some(token)).await;
     let status = r.status();
     let v = r.json::<Value>().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "GET {url}: {status} {v}");
@@ -22,12 +26,7 @@ pub async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> Value {
 /// `GET url` with `token`; panics unless the answer is a 200 (its headers and body are the
 /// caller's to read).
 pub async fn get_ok(c: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
-    let r = c
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let r = send_get(c, url, Some(token)).await;
     assert_eq!(r.status(), 200, "GET {url}");
     r
 }
@@ -55,11 +54,7 @@ pub fn by_product(listing: &Value, field: &str) -> BTreeMap<String, i64> {
 
 /// The body of `GET url` (with `token` as bearer, if any); panics unless it is a 2xx.
 pub async fn get_bytes(c: &reqwest::Client, url: &str, token: Option<&str>) -> Vec<u8> {
-    let mut req = c.get(url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    let r = req.send().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
+    let r = send_get(c, url, token).await;
     let status = r.status();
     let body = r.bytes().await.unwrap_or_else(|e| panic!("GET {url}: {e}"));
     assert!(

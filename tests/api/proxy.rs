@@ -74,6 +74,15 @@ async fn proxied() -> (Proxy, Arc<AtomicU64>) {
     (Proxy::start(up), seen)
 }
 
+/// [`proxied`], and a client (with `timeout`) whose first request through the proxy left
+/// a pooled connection behind.
+async fn proxied_warm(timeout: Duration) -> (Proxy, Arc<AtomicU64>, reqwest::Client) {
+    let (p, seen) = proxied().await;
+    let c = client(timeout);
+    c.get(format!("{}/x", p.url)).send().await.unwrap();
+    (p, seen, c)
+}
+
 fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder().timeout(timeout).build().unwrap()
 }
@@ -142,9 +151,7 @@ async fn latency_delays_responses_and_beyond_the_client_timeout_it_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackhole_accepts_but_never_answers_even_on_a_pooled_connection() {
-    let (p, seen) = proxied().await;
-    let c = client(Duration::from_millis(400));
-    c.get(format!("{}/x", p.url)).send().await.unwrap();
+    let (p, seen, c) = proxied_warm(Duration::from_millis(400)).await;
     p.set_blackhole(true);
     let t = Instant::now();
     let e = c.get(format!("{}/x", p.url)).send().await.unwrap_err();
@@ -176,9 +183,7 @@ async fn a_blackhole_accepts_but_never_answers_even_on_a_pooled_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_closes_the_connection_with_an_rst() {
-    let (p, seen) = proxied().await;
-    let c = client(Duration::from_secs(5));
-    c.get(format!("{}/x", p.url)).send().await.unwrap();
+    let (p, seen, c) = proxied_warm(Duration::from_secs(5)).await;
     p.set_reset(true);
     // Pooled connection: reset at its next request.
     let t = Instant::now();
@@ -266,9 +271,7 @@ async fn bandwidth_paces_the_transfer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_503_burst_answers_the_next_requests_itself_then_forwards_again() {
-    let (p, seen) = proxied().await;
-    let c = client(Duration::from_secs(5));
-    c.get(format!("{}/x", p.url)).send().await.unwrap();
+    let (p, seen, c) = proxied_warm(Duration::from_secs(5)).await;
     p.fail_next(3);
     for i in 0..3 {
         // A body on one of them: it is consumed, not left to reset the client.

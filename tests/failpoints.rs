@@ -39,6 +39,20 @@ use support::*;
 /// guard is held across the whole test).
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A branch that retries and pulls quickly, for the tests that hold it off behind a proxy.
+const FAST: [&str; 10] = [
+    "--breaker-wait-min",
+    "200ms",
+    "--breaker-wait-max",
+    "1s",
+    "--request-timeout",
+    "1s",
+    "--pull-interval",
+    "300ms",
+    "--startup-sync-timeout",
+    "1s",
+];
+
 /// The failpoints build of `package` (`<package>-failpoints`, beside the release binaries).
 /// Tests never build it: `scripts/test.sh` does, up front ([`bin`] says how when it is
 /// missing).
@@ -127,54 +141,34 @@ async fn a_failing_commit_is_a_503_that_changes_nothing_and_the_branch_sells_onc
     let base = before.2;
     assert!(base >= 2, "the two sales (and the catalog seed) are in the outbox");
 
-    let (status, body, _) = call(
-        &c,
-        "POST",
-        &format!("{}/sell", b.url),
-        Some(&json!({"items": [{"product_id": "P1", "quantity": 3}, {"product_id": "P2", "quantity": 1}]})),
-        Some("k-1"),
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (503, Some("storage_unavailable")),
-        "{body}"
-    );
-    assert_eq!(
-        branch_state(&c, &b.url).await,
-        before,
-        "a failed sale leaves stock, outbox and last_seq as they were"
-    );
-
-    let (status, body, _) = call(
-        &c,
-        "POST",
-        &format!("{}/stock/adjustments", b.url),
-        Some(&json!({"product_id": "P2", "quantity_delta": -2, "reason": "shrink"})),
-        None,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (503, Some("storage_unavailable")),
-        "{body}"
-    );
-    assert_eq!(
-        branch_state(&c, &b.url).await,
-        before,
-        "a failed adjustment changes nothing"
-    );
+    let basket = json!({"items": [{"product_id": "P1", "quantity": 3}, {"product_id": "P2", "quantity": 1}]});
+    let refused = [
+        (
+            "/sell",
+            basket.clone(),
+            Some("k-1"),
+            "a failed sale leaves stock, outbox and last_seq as they were",
+        ),
+        (
+            "/stock/adjustments",
+            json!({"product_id": "P2", "quantity_delta": -2, "reason": "shrink"}),
+            None,
+            "a failed adjustment changes nothing",
+        ),
+    ];
+    for (path, body, key, unchanged) in refused {
+        let (status, body, _) = call(&c, "POST", &format!("{}{path}", b.url), Some(&body), key).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (503, Some("storage_unavailable")),
+            "{path}: {body}"
+        );
+        assert_eq!(branch_state(&c, &b.url).await, before, "{unchanged}");
+    }
 
     // Spent: the same process sells, the retried key is a new sale (nothing was recorded
     // for it), and the seq continues with no gap.
-    let (status, sale, replayed) = call(
-        &c,
-        "POST",
-        &format!("{}/sell", b.url),
-        Some(&json!({"items": [{"product_id": "P1", "quantity": 3}, {"product_id": "P2", "quantity": 1}]})),
-        Some("k-1"),
-    )
-    .await;
+    let (status, sale, replayed) = call(&c, "POST", &format!("{}/sell", b.url), Some(&basket), Some("k-1")).await;
     assert_eq!(status, 201, "{sale}");
     assert!(!replayed, "the failed attempt must not have recorded the key");
     assert_eq!(
@@ -233,19 +227,7 @@ async fn a_crash_between_commit_and_reply_keeps_the_sale_and_central_gets_it_exa
     allocate(&c, &central.url, "CUS", "P1", 100).await;
     // Through a proxy, so the relay can be held off while the branch crashes.
     let proxy = proxy::Proxy::start(central.addr.as_str());
-    let fast = [
-        "--breaker-wait-min",
-        "200ms",
-        "--breaker-wait-max",
-        "1s",
-        "--request-timeout",
-        "1s",
-        "--pull-interval",
-        "300ms",
-        "--startup-sync-timeout",
-        "1s",
-    ];
-    let mut b = branch(dir.path(), &proxy.url, &fast, Some("sell.after_commit=return"));
+    let mut b = branch(dir.path(), &proxy.url, &FAST, Some("sell.after_commit=return"));
     wait_pulled(&c, &central.url, &b.url, "CUS", Duration::from_secs(20)).await;
     proxy.set_reset(true);
 
@@ -309,33 +291,12 @@ async fn a_crash_in_the_middle_of_centrals_apply_leaves_none_of_the_batch_and_th
     allocate(&c, &central.url, "CUS", "P1", 1000).await;
     // The branch reaches central through a proxy, so it can be held off while central restarts.
     let proxy = proxy::Proxy::start(central.addr.as_str());
-    let fast = [
-        "--breaker-wait-min",
-        "200ms",
-        "--breaker-wait-max",
-        "1s",
-        "--request-timeout",
-        "1s",
-        "--pull-interval",
-        "300ms",
-        "--startup-sync-timeout",
-        "1s",
-    ];
-    let branch = spawn_branch(dir.path(), "CUS", &proxy.url, &fast);
+    let branch = spawn_branch(dir.path(), "CUS", &proxy.url, &FAST);
     wait_pulled(&c, &central.url, &branch.url, "CUS", Duration::from_secs(20)).await;
 
     // A first batch is applied normally.
     let mut acked = BTreeSet::new();
-    for _ in 0..10 {
-        acked.insert(
-            sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
-                .await
-                .unwrap()["sale_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    acked.extend(sell_ids(&c, &branch.url, "P1", 10).await);
     let before = wait_drained(&c, &branch.url, Duration::from_secs(20)).await["outbox"]["last_seq"]
         .as_u64()
         .unwrap();
@@ -981,16 +942,9 @@ async fn every_push_central_answered_200_survives_a_power_cut_and_a_re_push_coun
     o.central.set_env("FAILPOINTS", None);
     o.central.restart();
     assert_a_re_push_counts_each_sale_once(&o.central.url, &o.storm).await;
-    assert!(o
-        .central
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    stop_cleanly(&mut o.central);
     o.fs.umount();
-    eprintln!(
-        "central power cut (SQLite): {} events answered 200, all on disk; {} pushes refused after the cut",
-        o.storm.acked.values().sum::<u64>(),
-        o.storm.failed_after_cut
-    );
+    report_cut("SQLite", &o.storm);
 }
 
 /// The negative control of the test above: a central that answers a push before its commit
@@ -998,18 +952,44 @@ async fn every_push_central_answered_200_survives_a_power_cut_and_a_re_push_coun
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_power_cut_test_catches_a_central_that_answers_before_its_fsync() {
     let _serial = SERIAL.lock().await;
+    assert_a_cut_loses_answered_events("although central never fsyncs", || async {
+        let o = push_through_a_power_cut("fp-central-power-cut-nofsync", Some("sqlite.skip_fsync=return")).await?;
+        Some(answered_but_lost(&o.storm, &o.durable))
+    })
+    .await;
+}
+
+/// Central answered its last request 0 on SIGTERM.
+fn stop_cleanly(central: &mut Proc) {
+    assert!(central.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));
+}
+
+fn report_cut(store: &str, storm: &Storm) {
+    eprintln!(
+        "central power cut ({store}): {} events answered 200, all on disk; {} pushes refused after the cut",
+        storm.acked.values().sum::<u64>(),
+        storm.failed_after_cut
+    );
+}
+
+/// The negative controls: up to three cuts (`cut` gives what each lost, or `None` when the
+/// machine cannot cut power, which skips); one that loses an answered event is the proof
+/// that the positive test can fail, three that lose nothing are a failure.
+async fn assert_a_cut_loses_answered_events<F, Fut>(why_it_should: &str, mut cut: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<Vec<String>>>,
+{
     for attempt in 1..=3 {
-        let Some(o) = push_through_a_power_cut("fp-central-power-cut-nofsync", Some("sqlite.skip_fsync=return")).await
-        else {
+        let Some(lost) = cut().await else {
             return;
         };
-        let lost = answered_but_lost(&o.storm, &o.durable);
         eprintln!("attempt {attempt}: {lost:?}");
         if !lost.is_empty() {
             return;
         }
     }
-    panic!("three power cuts lost nothing although central never fsyncs: the power-cut test cannot fail");
+    panic!("three power cuts lost nothing {why_it_should}: the power-cut test cannot fail");
 }
 
 /// One power cut under PostgreSQL, with central on it.
@@ -1091,17 +1071,10 @@ async fn every_push_central_answered_200_on_postgres_survives_a_power_cut_under_
     };
     assert_nothing_answered_was_lost(&o.storm, &o.durable);
     assert_a_re_push_counts_each_sale_once(&o.central.url, &o.storm).await;
-    assert!(o
-        .central
-        .terminate(Duration::from_secs(10))
-        .is_some_and(|s| s.success()));
+    stop_cleanly(&mut o.central);
     o.pg.stop();
     o.fs.umount();
-    eprintln!(
-        "central power cut (PostgreSQL): {} events answered 200, all on disk; {} pushes refused after the cut",
-        o.storm.acked.values().sum::<u64>(),
-        o.storm.failed_after_cut
-    );
+    report_cut("PostgreSQL", &o.storm);
 }
 
 /// The negative control of the test above: with `synchronous_commit=off` on central's
@@ -1110,16 +1083,9 @@ async fn every_push_central_answered_200_on_postgres_survives_a_power_cut_under_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_postgres_power_cut_test_catches_commits_answered_before_the_wal_flush() {
     let _serial = SERIAL.lock().await;
-    for attempt in 1..=3 {
-        let Some(o) = push_through_a_pg_power_cut("fp-pg-power-cut-async", Some("-c%20synchronous_commit%3Doff")).await
-        else {
-            return;
-        };
-        let lost = answered_but_lost(&o.storm, &Ok(o.durable.clone()));
-        eprintln!("attempt {attempt}: {lost:?}");
-        if !lost.is_empty() {
-            return;
-        }
-    }
-    panic!("three power cuts lost nothing with synchronous_commit=off: the PostgreSQL power-cut test cannot fail");
+    assert_a_cut_loses_answered_events("with synchronous_commit=off (PostgreSQL)", || async {
+        let o = push_through_a_pg_power_cut("fp-pg-power-cut-async", Some("-c%20synchronous_commit%3Doff")).await?;
+        Some(answered_but_lost(&o.storm, &Ok(o.durable.clone())))
+    })
+    .await;
 }

@@ -24,13 +24,7 @@ async fn hundreds_of_bad_requests_get_4xx_json_and_change_nothing() {
         Svc::Central => central.addr.clone(),
     })
     .await;
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    corpus::assert_no_failures(&failures, cases.len());
     assert_eq!(app::service_panics(), 0, "a handler panicked");
     for url in [&branch.url, &central.url] {
         let health = c.get(format!("{url}/health")).send().await.expect("GET /health");

@@ -134,52 +134,14 @@ async fn bad_input_gets_its_documented_4xx_and_changes_nothing() {
     let dir = TempDir::new("badinput");
     let branch = start_branch(dir.path(), 1000).await;
     let c = client();
-    let inv_before = c
-        .get(format!("{}/inventory", branch.url))
-        .bearer_auth(POS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let out_before = c
-        .get(format!("{}/outbox?limit=10000", branch.url))
-        .bearer_auth(BRANCH_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let cases = corpus::branch_api::branch_api_corpus();
+    let inv_before = get_bytes(&c, &format!("{}/inventory", branch.url), Some(POS_TOKEN)).await;
+    let out_before = get_bytes(&c, &format!("{}/outbox?limit=10000", branch.url), Some(BRANCH_ADMIN_TOKEN)).await;
+    let cases = corpus::branch_api_corpus();
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let failures = corpus::run_all(&cases, |_| branch.addr.clone()).await;
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
-    let inv_after = c
-        .get(format!("{}/inventory", branch.url))
-        .bearer_auth(POS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let out_after = c
-        .get(format!("{}/outbox?limit=10000", branch.url))
-        .bearer_auth(BRANCH_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    corpus::assert_no_failures(&failures, cases.len());
+    let inv_after = get_bytes(&c, &format!("{}/inventory", branch.url), Some(POS_TOKEN)).await;
+    let out_after = get_bytes(&c, &format!("{}/outbox?limit=10000", branch.url), Some(BRANCH_ADMIN_TOKEN)).await;
     assert_eq!(inv_before, inv_after, "inventory changed");
     assert_eq!(out_before, out_after, "outbox changed");
 }
@@ -200,14 +162,7 @@ async fn health_and_metrics_need_no_token_and_status_reports_the_outbox() {
     )
     .await;
     assert_eq!(s, 201);
-    let m = c
-        .get(format!("{}/metrics", branch.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &branch.url).await;
     assert!(m.contains("colmena_sales_total 1"), "{m}");
     assert!(
         m.contains(r#"colmena_http_requests_total{method="POST",route="/sell",status="201"} 1"#),

@@ -9,10 +9,11 @@
 
 use crate::support::app::{self, App};
 use crate::support::central::*;
-use crate::support::corpus::{self, central_api::central_api_corpus};
+use crate::support::corpus::{self, central_api_corpus};
 use crate::support::postgres::{both_stores, StoreKind};
 use crate::support::{
-    allocate, branch_token, central_sales, client, get_json, gzip, metric, put_product, TempDir, ADMIN_TOKEN,
+    allocate, branch_token, central_sales, client, get_json, gzip, metric, metrics_text, put_product, TempDir,
+    ADMIN_TOKEN,
 };
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -55,14 +56,7 @@ async fn push_of_the_same_batch_twice_applies_it_once(db: StoreKind) {
     assert_eq!(seqs(&central_sales(&c, &central.url, "CUS").await), vec![1, 2, 3, 4, 5]);
     let inv = get_json(&c, &format!("{}/inventory", central.url), ADMIN_TOKEN).await;
     assert_eq!(stock_of(&inv, "P1", "CUS"), Some(-5));
-    let m = c
-        .get(format!("{}/metrics", central.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &central.url).await;
     assert_eq!(
         metric(&m, r#"colmena_sync_duplicate_events_total{branch_id="CUS"}"#),
         Some(5.0),
@@ -425,13 +419,7 @@ async fn bad_inputs_are_refused_with_their_documented_error_and_change_nothing(d
     let cases = central_api_corpus();
     assert!(cases.len() >= 40);
     let failures = corpus::run_all(&cases, |_| central.addr.clone()).await;
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    corpus::assert_no_failures(&failures, cases.len());
     assert_eq!(snapshot(&c, &u).await, before, "a refused request changed state");
     assert!(app::service_panics() == 0, "central panicked");
 }
@@ -577,14 +565,7 @@ async fn inventory_shows_the_ledger_including_oversells_and_unknown_products(db:
         .collect();
     assert_eq!(ids, vec!["P1", "P9", "X7"]);
     assert_eq!(all["products"][1]["by_branch"], json!({}));
-    let m = c
-        .get(format!("{u}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &u).await;
     assert_eq!(metric(&m, "colmena_central_negative_stock_products"), Some(2.0), "{m}");
 
     let products = get_json(&c, &format!("{u}/products"), ADMIN_TOKEN).await;

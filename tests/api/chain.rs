@@ -40,14 +40,7 @@ async fn a_central_and_three_branches_share_one_process_and_each_keeps_its_own_m
     }
     for ((b, branch), ids) in branches.iter().zip(&acked) {
         check_invariant(&c, &central.url, &branch.url, b, ids, true).await;
-        let m = c
-            .get(format!("{}/metrics", branch.url))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics text");
+        let m = metrics_text(&c, &branch.url).await;
         assert_eq!(metric(&m, "colmena_sales_total"), Some(ids.len() as f64), "{b}: {m}");
     }
     for (b, mut branch) in branches {

@@ -339,38 +339,31 @@ fn the_overview_shows_every_view_the_on_call_people_need() {
         );
     }
     has(
-        &|_, e| e.contains("colmena_sync_errors_total") && e.contains("by (kind)"),
-        "sync errors by kind",
-    );
-    has(
         &|ty, e| ty == "state-timeline" && e.contains("colmena_circuit_breaker_state") && e.contains("by (branch)"),
         "breaker state timeline per branch",
     );
-    has(&|_, e| e.contains("colmena_outbox_pending"), "outbox pending");
-    has(
-        &|_, e| e.contains("colmena_outbox_oldest_pending_age_seconds"),
-        "oldest pending age",
-    );
-    has(
-        &|_, e| e.contains("colmena_sync_events_applied_total"),
-        "central apply rate",
-    );
-    has(
-        &|_, e| e.contains("colmena_sync_duplicate_events_total"),
-        "central duplicates",
-    );
-    has(
-        &|_, e| e.contains("time() -") && e.contains("colmena_branch_last_push_timestamp_seconds"),
-        "seconds since last push",
-    );
-    has(
-        &|_, e| e.contains("colmena_central_negative_stock_products"),
-        "negative-stock products",
-    );
-    has(
-        &|_, e| e.contains("histogram_quantile(0.99,") && e.contains("colmena_sell_duration_seconds_bucket"),
-        "/sell p99",
-    );
+    // Panels found by what their queries contain (all of the needles).
+    for (needles, what) in [
+        (&["colmena_sync_errors_total", "by (kind)"][..], "sync errors by kind"),
+        (&["colmena_outbox_pending"][..], "outbox pending"),
+        (&["colmena_outbox_oldest_pending_age_seconds"][..], "oldest pending age"),
+        (&["colmena_sync_events_applied_total"][..], "central apply rate"),
+        (&["colmena_sync_duplicate_events_total"][..], "central duplicates"),
+        (
+            &["time() -", "colmena_branch_last_push_timestamp_seconds"][..],
+            "seconds since last push",
+        ),
+        (
+            &["colmena_central_negative_stock_products"][..],
+            "negative-stock products",
+        ),
+        (
+            &["histogram_quantile(0.99,", "colmena_sell_duration_seconds_bucket"][..],
+            "/sell p99",
+        ),
+    ] {
+        has(&|_, e| needles.iter().all(|n| e.contains(n)), what);
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! through a real HTTP round trip (reqwest → proxy → a tiny HTTP server), on new and on
 //! pooled keep-alive connections.
 
+use crate::support::get_bytes;
 use crate::support::proxy::Proxy;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -67,14 +68,28 @@ async fn upstream() -> (std::net::SocketAddr, Arc<AtomicU64>) {
     (addr, seen)
 }
 
+/// The test upstream behind a fresh proxy; the counter is the upstream's.
+async fn proxied() -> (Proxy, Arc<AtomicU64>) {
+    let (up, seen) = upstream().await;
+    (Proxy::start(up), seen)
+}
+
+/// [`proxied`], and a client (with `timeout`) whose first request through the proxy left
+/// a pooled connection behind.
+async fn proxied_warm(timeout: Duration) -> (Proxy, Arc<AtomicU64>, reqwest::Client) {
+    let (p, seen) = proxied().await;
+    let c = client(timeout);
+    c.get(format!("{}/x", p.url)).send().await.unwrap();
+    (p, seen, c)
+}
+
 fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder().timeout(timeout).build().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_proxy_forwards_requests_and_bodies_on_one_keep_alive_connection() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, seen) = proxied().await;
     let c = client(Duration::from_secs(5));
     for i in 0..5 {
         let r = c
@@ -86,14 +101,7 @@ async fn a_healthy_proxy_forwards_requests_and_bodies_on_one_keep_alive_connecti
         assert_eq!(r.status(), 200);
         assert_eq!(r.text().await.unwrap(), format!("{{\"len\":{}}}", 1000 * i + 1));
     }
-    let big = c
-        .get(format!("{}/big?n=300000", p.url))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let big = get_bytes(&c, &format!("{}/big?n=300000", p.url), None).await;
     assert_eq!(big.len(), 300_000);
     assert_eq!(seen.load(Ordering::SeqCst), 6);
     // hyper sometimes opens a second connection before the first is back in its pool; six
@@ -107,8 +115,7 @@ async fn a_healthy_proxy_forwards_requests_and_bodies_on_one_keep_alive_connecti
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_delays_responses_and_beyond_the_client_timeout_it_times_out() {
-    let (up, _) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, _) = proxied().await;
     p.set_latency(Some(Duration::from_millis(300)));
     let t = Instant::now();
     let r = client(Duration::from_secs(5))
@@ -144,10 +151,7 @@ async fn latency_delays_responses_and_beyond_the_client_timeout_it_times_out() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackhole_accepts_but_never_answers_even_on_a_pooled_connection() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
-    let c = client(Duration::from_millis(400));
-    c.get(format!("{}/x", p.url)).send().await.unwrap();
+    let (p, seen, c) = proxied_warm(Duration::from_millis(400)).await;
     p.set_blackhole(true);
     let t = Instant::now();
     let e = c.get(format!("{}/x", p.url)).send().await.unwrap_err();
@@ -179,10 +183,7 @@ async fn a_blackhole_accepts_but_never_answers_even_on_a_pooled_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_closes_the_connection_with_an_rst() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
-    let c = client(Duration::from_secs(5));
-    c.get(format!("{}/x", p.url)).send().await.unwrap();
+    let (p, seen, c) = proxied_warm(Duration::from_secs(5)).await;
     p.set_reset(true);
     // Pooled connection: reset at its next request.
     let t = Instant::now();
@@ -211,8 +212,7 @@ async fn reset_closes_the_connection_with_an_rst() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_after_forwards_part_of_the_response_then_closes() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, seen) = proxied().await;
     p.set_close_after(Some(1000));
     // reqwest sees a body cut short.
     let c = client(Duration::from_secs(5));
@@ -237,8 +237,7 @@ async fn close_after_forwards_part_of_the_response_then_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bandwidth_paces_the_transfer() {
-    let (up, _) = upstream().await;
-    let p = Proxy::start(up);
+    let (p, _) = proxied().await;
     p.set_bandwidth(Some(50_000));
     let t = Instant::now();
     let body = client(Duration::from_secs(10))
@@ -272,10 +271,7 @@ async fn bandwidth_paces_the_transfer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_503_burst_answers_the_next_requests_itself_then_forwards_again() {
-    let (up, seen) = upstream().await;
-    let p = Proxy::start(up);
-    let c = client(Duration::from_secs(5));
-    c.get(format!("{}/x", p.url)).send().await.unwrap();
+    let (p, seen, c) = proxied_warm(Duration::from_secs(5)).await;
     p.fail_next(3);
     for i in 0..3 {
         // A body on one of them: it is consumed, not left to reset the client.

@@ -66,13 +66,7 @@ async fn hundreds_of_bad_requests_get_4xx_json_and_change_nothing_while_memory_s
         );
     }
     let took = started.elapsed();
-    assert!(
-        failures.is_empty(),
-        "{} of {} cases failed:\n{}",
-        failures.len(),
-        cases.len(),
-        failures.join("\n")
-    );
+    corpus::assert_no_failures(&failures, cases.len());
 
     // Alive, healthy, unchanged, flat.
     for url in [&branch.url, &central.url] {

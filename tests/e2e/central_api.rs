@@ -7,8 +7,8 @@
 use crate::support::central::*;
 use crate::support::postgres::{both_stores, StoreKind};
 use crate::support::{
-    allocate, branch_token, central_sales, client, get_json, metric, put_product, spawn_central_db, Proc, TempDir,
-    ADMIN_TOKEN,
+    allocate, branch_token, central_sales, client, get_json, metric, metrics_text, put_product, spawn_central_db, Proc,
+    TempDir, ADMIN_TOKEN,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -184,14 +184,7 @@ async fn sigterm_stops_central_with_exit_0_and_a_restart_keeps_everything(db: St
     .unwrap();
     assert_eq!(snapshot(&c, &central.url).await, before);
     // Per-branch gauges come back from the store, not from zero.
-    let m = c
-        .get(format!("{}/metrics", central.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &central.url).await;
     assert_eq!(
         metric(&m, r#"colmena_branch_applied_through{branch_id="CUS"}"#),
         Some(30.0),
@@ -237,56 +230,25 @@ fn a_bad_configuration_exits_non_zero_with_a_one_line_reason() {
     let db = dir.path().join("c.db");
     let db = db.to_str().unwrap();
     let missing_dir = dir.path().join("no/such/dir/c.db");
+    let missing_dir = missing_dir.to_str().unwrap();
+    /// A central's flags on `database`, with an admin token if `admin`, then `more`.
+    fn flags<'a>(database: &'a str, admin: bool, more: &[&'a str]) -> Vec<&'a str> {
+        let mut v = vec!["--listen", "127.0.0.1:0", "--database", database];
+        if admin {
+            v.extend(["--admin-token", "a"]);
+        }
+        v.extend(more);
+        v
+    }
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--listen", "127.0.0.1:0", "--database", db], "--admin-token"),
+        (flags(db, false, &[]), "--admin-token"),
+        (flags(db, true, &["--branch-token", "CUS"]), "BRANCH=secret"),
+        (flags(db, true, &["--branch-token", "cus=x"]), "branch_id"),
         (
-            vec![
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                db,
-                "--admin-token",
-                "a",
-                "--branch-token",
-                "CUS",
-            ],
-            "BRANCH=secret",
-        ),
-        (
-            vec![
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                db,
-                "--admin-token",
-                "a",
-                "--branch-token",
-                "cus=x",
-            ],
-            "branch_id",
-        ),
-        (
-            vec![
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                "postgres://u@127.0.0.1/db",
-                "--admin-token",
-                "a",
-            ],
+            flags("postgres://u@127.0.0.1/db", true, &[]),
             "cannot open the PostgreSQL database",
         ),
-        (
-            vec![
-                "--listen",
-                "127.0.0.1:0",
-                "--database",
-                missing_dir.to_str().unwrap(),
-                "--admin-token",
-                "a",
-            ],
-            "cannot open",
-        ),
+        (flags(missing_dir, true, &[]), "cannot open"),
         (
             vec!["--listen", "nowhere", "--database", db, "--admin-token", "a"],
             "--listen",

@@ -700,13 +700,7 @@ async fn admin_traffic(central: String, mut rng: fastrand::Rng, stop: Arc<Atomic
 
 /// The sale ids in the branch's own store (its `/sales/export` CSV).
 async fn branch_sale_ids(c: &reqwest::Client, branch_url: &str) -> BTreeSet<String> {
-    let r = c
-        .get(format!("{branch_url}/sales/export"))
-        .bearer_auth(BRANCH_ADMIN_TOKEN)
-        .send()
-        .await
-        .expect("export");
-    assert_eq!(r.status(), 200);
+    let r = get_ok(&c, &format!("{branch_url}/sales/export"), BRANCH_ADMIN_TOKEN).await;
     let text = r.text().await.unwrap();
     text.lines()
         .skip(1)
@@ -719,29 +713,9 @@ async fn branch_sale_ids(c: &reqwest::Client, branch_url: &str) -> BTreeSet<Stri
 /// After the pull caught up, the branch sells at central's prices.
 async fn check_prices(c: &reqwest::Client, central: &str, branch_url: &str, branch: &str) {
     let cat = get_json(c, &format!("{central}/products"), ADMIN_TOKEN).await;
-    let want: BTreeMap<String, i64> = cat["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["product_id"].as_str().unwrap().to_string(),
-                p["price_cents"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let want = by_product(&cat, "price_cents");
     let inv = get_json(c, &format!("{branch_url}/inventory"), POS_TOKEN).await;
-    let got: BTreeMap<String, i64> = inv["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["product_id"].as_str().unwrap().to_string(),
-                p["price_cents"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let got = by_product(&inv, "price_cents");
     assert_eq!(
         got, want,
         "{branch}: prices differ from central's catalog after the pull"

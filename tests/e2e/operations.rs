@@ -57,13 +57,7 @@ async fn a_branch_backup_downloads_byte_for_byte_verifies_and_a_corrupted_one_fa
     );
     let on_disk = std::fs::read(dir.path().join("branch-CUS/backups").join(file_name)).unwrap();
     assert_eq!(on_disk.len() as u64, info["size_bytes"].as_u64().unwrap());
-    let dl = c
-        .get(format!("{}/admin/backups/{id}/download", branch.url))
-        .bearer_auth(BRANCH_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dl.status(), 200);
+    let dl = get_ok(&c, &format!("{}/admin/backups/{id}/download", branch.url), BRANCH_ADMIN_TOKEN).await;
     assert!(dl.headers()["content-disposition"]
         .to_str()
         .unwrap()
@@ -152,28 +146,10 @@ async fn restoring_a_branch_from_an_old_backup_never_duplicates_or_loses_a_sale_
     })
     .await;
     let mut acked = BTreeSet::new();
-    for _ in 0..10 {
-        acked.insert(
-            sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
-                .await
-                .unwrap()["sale_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    acked.extend(sell_ids(&c, &branch.url, "P1", 10).await);
     let (st, info) = post_json(&c, &format!("{}/admin/backups", branch.url)).await;
     assert_eq!(st, 201);
-    for _ in 0..15 {
-        acked.insert(
-            sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
-                .await
-                .unwrap()["sale_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    acked.extend(sell_ids(&c, &branch.url, "P1", 15).await);
     let st = wait_drained(&c, &branch.url, Duration::from_secs(20)).await;
     let central_at = st["outbox"]["last_seq"].as_u64().unwrap();
     assert!(branch.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));
@@ -224,13 +200,7 @@ async fn sales_export_is_csv_of_the_branchs_own_sales_within_the_window() {
     sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
         .await
         .unwrap();
-    let all = c
-        .get(format!("{}/sales/export", branch.url))
-        .bearer_auth(BRANCH_ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(all.status(), 200);
+    let all = get_ok(&c, &format!("{}/sales/export", branch.url), BRANCH_ADMIN_TOKEN).await;
     assert!(all.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
     let text = all.text().await.unwrap();
     let lines: Vec<&str> = text.lines().collect();
@@ -377,13 +347,7 @@ async fn a_central_restored_from_an_old_backup_gets_the_missing_sales_again_exac
     );
     let file = dir.path().join("backups").join(&file_name);
     let on_disk = std::fs::read(&file).unwrap();
-    let dl = c
-        .get(format!("{}/admin/backups/{id}/download", central.url))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(dl.status(), 200);
+    let dl = get_ok(&c, &format!("{}/admin/backups/{id}/download", central.url), ADMIN_TOKEN).await;
     assert_eq!(dl.bytes().await.unwrap().to_vec(), on_disk, "download equals the file");
     let (st, v) = admin_post(&c, &format!("{}/admin/backups/{id}/verify", central.url)).await;
     assert_eq!((st, v["ok"].clone()), (200, json!(true)), "{v}");

@@ -53,18 +53,20 @@ struct Load {
     failed: AtomicU64,
 }
 
-/// Starts `per_branch` POS clients per branch, each selling a small random basket every few
-/// milliseconds until `stop`.
+/// Starts `per_branch` POS clients on each of `branches` (named `names`), each selling a
+/// small random basket every few milliseconds until the returned flag is set; returns the
+/// flag, the load's tally and the clients' tasks.
 fn start_load(
-    branches: &[(String, String)],
+    names: &[&str],
+    branches: &[Proc],
     per_branch: u64,
-    stop: Arc<AtomicBool>,
-    load: Arc<Load>,
-) -> Vec<tokio::task::JoinHandle<()>> {
+) -> (Arc<AtomicBool>, Arc<Load>, Vec<tokio::task::JoinHandle<()>>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = Arc::new(Load::default());
     let mut tasks = Vec::new();
-    for (branch, url) in branches {
+    for (branch, p) in names.iter().zip(branches) {
         for t in 0..per_branch {
-            let (branch, url, stop, load) = (branch.clone(), url.clone(), stop.clone(), load.clone());
+            let (branch, url, stop, load) = (branch.to_string(), p.url.clone(), stop.clone(), load.clone());
             tasks.push(tokio::spawn(async move {
                 let c = client();
                 let mut rng = fastrand::Rng::with_seed(t * 7919 + branch.len() as u64);
@@ -94,7 +96,7 @@ fn start_load(
             }));
         }
     }
-    tasks
+    (stop, load, tasks)
 }
 
 async fn status(c: &reqwest::Client, branch_url: &str) -> Value {
@@ -244,14 +246,7 @@ async fn kill_9_of_one_central_under_load_branches_fail_over_and_the_invariant_h
         );
     }
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = Arc::new(Load::default());
-    let targets: Vec<(String, String)> = names
-        .iter()
-        .map(|n| n.to_string())
-        .zip(branches.iter().map(|p| p.url.clone()))
-        .collect();
-    let tasks = start_load(&targets, 2, stop.clone(), load.clone());
+    let (stop, load, tasks) = start_load(&names, &branches, 2);
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // kill -9 the preferred central mid-load.
@@ -349,14 +344,7 @@ async fn kill_9_of_postgres_under_load_centrals_answer_503_breakers_open_and_clo
     for (n, p) in names.iter().zip(&branches) {
         wait_pulled(&c, &a.url, &p.url, n, Duration::from_secs(20)).await;
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let load = Arc::new(Load::default());
-    let targets: Vec<(String, String)> = names
-        .iter()
-        .map(|n| n.to_string())
-        .zip(branches.iter().map(|p| p.url.clone()))
-        .collect();
-    let tasks = start_load(&targets, 2, stop.clone(), load.clone());
+    let (stop, load, tasks) = start_load(&names, &branches, 2);
     tokio::time::sleep(Duration::from_millis(1000)).await;
 
     let cluster = tokio::task::spawn_blocking(move || {

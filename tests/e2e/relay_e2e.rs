@@ -2,7 +2,7 @@
 //! refusing; the circuit breaker keeping the branch quiet; catch-up, exactly once.
 
 use crate::support::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -37,13 +37,7 @@ async fn wait_stock(c: &reqwest::Client, branch_url: &str, product: &str, want: 
         Duration::from_secs(20),
         &format!("{product} reaches {want} at the branch"),
         || async {
-            let r = c
-                .get(format!("{branch_url}/inventory/{product}"))
-                .bearer_auth(POS_TOKEN)
-                .send()
-                .await
-                .ok()?;
-            let v: Value = r.json().await.ok()?;
+            let v = try_get_json(c, &format!("{branch_url}/inventory/{product}"), POS_TOKEN).await?;
             (v["stock"].as_i64() == Some(want)).then_some(())
         },
     )
@@ -153,14 +147,7 @@ async fn central_killed_mid_sales_opens_the_breaker_silences_the_branch_and_catc
             w[1] - w[0]
         );
     }
-    let m = c
-        .get(format!("{}/metrics", branch.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &branch.url).await;
     assert!(
         m.contains(r#"colmena_circuit_breaker_state{state="open"} 1"#)
             || m.contains(r#"colmena_circuit_breaker_state{state="half_open"} 1"#),
@@ -172,14 +159,7 @@ async fn central_killed_mid_sales_opens_the_breaker_silences_the_branch_and_catc
         (circuit(&c, &branch.url).await == "closed").then_some(())
     })
     .await;
-    let m = c
-        .get(format!("{}/metrics", branch.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&c, &branch.url).await;
     let transitions = |to: &str| -> u64 {
         m.lines()
             .find(|l| l.starts_with(&format!("colmena_circuit_breaker_transitions_total{{to=\"{to}\"}}")))
@@ -280,15 +260,21 @@ async fn fake_central(response: Option<&'static str>, delay: Duration) -> (Strin
     (url, hits)
 }
 
+/// A branch CUS syncing with `central_url` that sells from a catalog file of one product,
+/// P1 with `stock` units, so that it needs nothing from central to start; `extra` flags.
+fn branch_on_catalog(dir: &std::path::Path, central_url: &str, stock: i64, extra: &[&str]) -> Proc {
+    let catalog = dir.join("cat.json");
+    std::fs::write(
+        &catalog,
+        format!(r#"[{{"product_id":"P1","name":"x","price_cents":1,"stock":{stock}}}]"#),
+    )
+    .expect("write the catalog file");
+    let catalog = catalog.to_str().expect("a UTF-8 temp path");
+    spawn_branch(dir, "CUS", central_url, &[extra, &["--catalog", catalog]].concat())
+}
+
 async fn metric(c: &reqwest::Client, branch_url: &str, line_prefix: &str) -> f64 {
-    let m = c
-        .get(format!("{branch_url}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(c, branch_url).await;
     m.lines()
         .find(|l| l.starts_with(line_prefix))
         .and_then(|l| l.rsplit(' ').next())
@@ -304,26 +290,11 @@ async fn a_central_slower_than_the_timeout_opens_the_breaker() {
         Duration::from_secs(15),
     )
     .await;
-    let catalog = dir.path().join("cat.json");
-    std::fs::write(
-        &catalog,
-        r#"[{"product_id":"P1","name":"x","price_cents":1,"stock":5}]"#,
-    )
-    .unwrap();
-    let branch = spawn_branch(
+    let branch = branch_on_catalog(
         dir.path(),
-        "CUS",
         &url,
-        &[
-            FAST,
-            &[
-                "--catalog",
-                catalog.to_str().unwrap(),
-                "--startup-sync-timeout",
-                "100ms",
-            ],
-        ]
-        .concat(),
+        5,
+        &[FAST, &["--startup-sync-timeout", "100ms"]].concat(),
     );
     let c = client();
     eventually(Duration::from_secs(30), "timeouts open the breaker", || async {
@@ -341,18 +312,7 @@ async fn a_central_answering_503_opens_the_breaker() {
         Duration::ZERO,
     )
     .await;
-    let catalog = dir.path().join("cat.json");
-    std::fs::write(
-        &catalog,
-        r#"[{"product_id":"P1","name":"x","price_cents":1,"stock":5}]"#,
-    )
-    .unwrap();
-    let branch = spawn_branch(
-        dir.path(),
-        "CUS",
-        &url,
-        &[FAST, &["--catalog", catalog.to_str().unwrap()]].concat(),
-    );
+    let branch = branch_on_catalog(dir.path(), &url, 5, FAST);
     let c = client();
     eventually(Duration::from_secs(20), "503s open the breaker", || async {
         (circuit(&c, &branch.url).await == "open").then_some(())
@@ -372,21 +332,11 @@ async fn a_central_answering_503_opens_the_breaker() {
 async fn a_wrong_branch_token_is_rejected_without_tripping_the_breaker() {
     let dir = TempDir::new("relay-401");
     let central = spawn_central(dir.path(), &["CUS"], &[]);
-    let catalog = dir.path().join("cat.json");
-    std::fs::write(
-        &catalog,
-        r#"[{"product_id":"P1","name":"x","price_cents":1,"stock":5}]"#,
-    )
-    .unwrap();
-    let branch = spawn_branch(
+    let branch = branch_on_catalog(
         dir.path(),
-        "CUS",
         &central.url,
-        &[
-            FAST,
-            &["--catalog", catalog.to_str().unwrap(), "--central-token", "wrong"],
-        ]
-        .concat(),
+        5,
+        &[FAST, &["--central-token", "wrong"]].concat(),
     );
     let c = client();
     eventually(Duration::from_secs(20), "rejections are counted", || async {
@@ -451,32 +401,14 @@ async fn a_branch_restored_from_an_older_copy_resumes_above_centrals_applied_thr
     let mut branch = spawn_branch(dir.path(), "CUS", &central.url, FAST);
     wait_stock(&c, &branch.url, "P2", 1000).await;
     let mut acked = BTreeSet::new();
-    for _ in 0..20 {
-        acked.insert(
-            sell(&c, &branch.url, &json!({"product_id": "P0", "quantity": 1}))
-                .await
-                .unwrap()["sale_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    acked.extend(sell_ids(&c, &branch.url, "P0", 20).await);
     wait_drained(&c, &branch.url, Duration::from_secs(20)).await;
     assert!(branch.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));
     let data = dir.path().join("branch-CUS");
     let old = dir.path().join("old-copy");
     copy_dir(&data, &old);
     branch.restart();
-    for _ in 0..30 {
-        acked.insert(
-            sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
-                .await
-                .unwrap()["sale_id"]
-                .as_str()
-                .unwrap()
-                .to_string(),
-        );
-    }
+    acked.extend(sell_ids(&c, &branch.url, "P1", 30).await);
     let st = wait_drained(&c, &branch.url, Duration::from_secs(20)).await;
     let central_at = st["outbox"]["last_seq"].as_u64().unwrap();
     assert!(branch.terminate(Duration::from_secs(10)).is_some_and(|s| s.success()));
@@ -516,18 +448,7 @@ async fn a_catalog_stock_above_one_adjustments_limit_reaches_central_in_pieces()
     let central = spawn_central(dir.path(), &["CUS"], &[]);
     let c = client();
     put_product(&c, &central.url, "P1", "x", 1).await;
-    let catalog = dir.path().join("cat.json");
-    std::fs::write(
-        &catalog,
-        r#"[{"product_id":"P1","name":"x","price_cents":1,"stock":2500000}]"#,
-    )
-    .unwrap();
-    let branch = spawn_branch(
-        dir.path(),
-        "CUS",
-        &central.url,
-        &["--catalog", catalog.to_str().unwrap()],
-    );
+    let branch = branch_on_catalog(dir.path(), &central.url, 2_500_000, &[]);
     let st = wait_drained(&c, &branch.url, Duration::from_secs(20)).await;
     assert_eq!(st["outbox"]["last_seq"], 3, "1,000,000 + 1,000,000 + 500,000: {st}");
     let inv = get_json(&c, &format!("{}/inventory/P1", central.url), ADMIN_TOKEN).await;

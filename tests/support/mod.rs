@@ -6,6 +6,7 @@
 //! - [`central`], [`pos`]: both sides of the wire (pushes, events, catalogs, storms);
 //!   [`corpus`]: the one bad-input corpus; [`proxy`]: a fault proxy; [`postgres`]: a
 //!   private cluster; [`dashboards`]: the observability files as data; [`prometheus`]: a real Prometheus.
+//! - [`http`]: GETs as JSON, text or bytes, `/metrics`, per-product maps of a listing.
 //! - Chain helpers (products, allocations, the invariant), [`metric`], [`gzip`],
 //!   [`free_port`], [`TempDir`] (on `tempfile`).
 //!
@@ -19,10 +20,14 @@ pub mod central;
 pub mod corpus;
 pub mod dashboards;
 pub mod fake_central;
+pub mod http;
 pub mod pos;
 pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
+// Not every binary uses every helper.
+#[allow(unused_imports)]
+pub use http::{by_product, get_bytes, get_json, get_ok, get_text, metrics_text, try_get_json};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -318,19 +323,6 @@ where
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-pub async fn get_json(c: &reqwest::Client, url: &str, token: &str) -> Value {
-    let r = c
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    let status = r.status();
-    let v = r.json::<Value>().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "GET {url}: {status} {v}");
-    v
-}
-
 /// Defines a product at central (admin).
 pub async fn put_product(c: &reqwest::Client, central: &str, id: &str, name: &str, price: i64) -> Value {
     let r = c
@@ -438,17 +430,7 @@ pub async fn check_invariant(
     }
     // Stock, product by product.
     let inv = get_json(c, &format!("{branch_url}/inventory"), POS_TOKEN).await;
-    let branch_stock: BTreeMap<String, i64> = inv["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["product_id"].as_str().unwrap().to_string(),
-                p["stock"].as_i64().unwrap(),
-            )
-        })
-        .collect();
+    let branch_stock = by_product(&inv, "stock");
     let cinv = get_json(c, &format!("{central}/inventory"), ADMIN_TOKEN).await;
     let mut central_stock: BTreeMap<String, i64> = BTreeMap::new();
     for p in cinv["products"].as_array().unwrap() {
@@ -479,6 +461,19 @@ pub async fn circuit(c: &reqwest::Client, branch_url: &str) -> String {
         .as_str()
         .unwrap_or("")
         .to_string()
+}
+
+/// Sells one unit of `product`, `n` times, each sale expected to be acknowledged (201);
+/// returns the sale ids.
+pub async fn sell_ids(c: &reqwest::Client, branch_url: &str, product: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let sale = sell(c, branch_url, &json!({"product_id": product, "quantity": 1}))
+            .await
+            .unwrap_or_else(|| panic!("sale {i} of {n} of {product} was not acknowledged"));
+        ids.push(sale["sale_id"].as_str().expect("a sale_id").to_string());
+    }
+    ids
 }
 
 /// Sells one basket; returns the 201 body or None.
@@ -617,25 +612,14 @@ pub async fn wait_pulled(c: &reqwest::Client, central: &str, branch_url: &str, b
         timeout,
         &format!("{branch} pulls everything central has for it"),
         || async {
-            let st = c
-                .get(format!("{branch_url}/status"))
-                .bearer_auth(POS_TOKEN)
-                .send()
-                .await
-                .ok()?
-                .json::<Value>()
-                .await
-                .ok()?;
+            let st = try_get_json(c, &format!("{branch_url}/status"), POS_TOKEN).await?;
             let cursor = st["pull_cursor"].as_u64()?;
-            let page = c
-                .get(format!("{central}/sync/pull?branch_id={branch}&after={cursor}&limit=1"))
-                .bearer_auth(ADMIN_TOKEN)
-                .send()
-                .await
-                .ok()?
-                .json::<Value>()
-                .await
-                .ok()?;
+            let page = try_get_json(
+                c,
+                &format!("{central}/sync/pull?branch_id={branch}&after={cursor}&limit=1"),
+                ADMIN_TOKEN,
+            )
+            .await?;
             page["changes"].as_array()?.is_empty().then_some(())
         },
     )

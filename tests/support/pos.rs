@@ -50,18 +50,7 @@ pub async fn get(c: &reqwest::Client, url: &str) -> Value {
 }
 
 pub async fn stock_by_product(c: &reqwest::Client, base: &str) -> BTreeMap<String, i64> {
-    let inv = get(c, &format!("{base}/inventory")).await;
-    inv["products"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["product_id"].as_str().unwrap().to_string(),
-                p["stock"].as_i64().unwrap(),
-            )
-        })
-        .collect()
+    super::by_product(&get(c, &format!("{base}/inventory")).await, "stock")
 }
 
 pub fn random_basket() -> Value {

@@ -303,26 +303,41 @@ mod tests {
         assert_eq!(median(&strings(&["10", "20"])), "15");
     }
 
+    /// Each `(value, decimals, want)` rounds to `want`.
+    fn assert_rounds(cases: &[(&str, usize, &str)]) {
+        for (value, decimals, want) in cases {
+            assert_eq!(
+                fixed_as_bash_printf(value, *decimals),
+                *want,
+                "{value} to {decimals} decimals"
+            );
+        }
+    }
+
     #[test]
     fn a_decimal_tie_rounds_the_way_bash_printf_rounds_it() {
         // Taken from bash 5.2's `printf '%.2f'` on x86-64.
-        assert_eq!(fixed_as_bash_printf("0.735", 2), "0.74");
-        assert_eq!(fixed_as_bash_printf("36.475", 2), "36.47");
-        assert_eq!(fixed_as_bash_printf("22.915", 2), "22.92");
-        assert_eq!(fixed_as_bash_printf("0.125", 2), "0.12");
-        assert_eq!(fixed_as_bash_printf("0.375", 2), "0.38");
-        assert_eq!(fixed_as_bash_printf("2.675", 2), "2.67");
-        assert_eq!(fixed_as_bash_printf("-0.735", 2), "-0.74");
+        assert_rounds(&[
+            ("0.735", 2, "0.74"),
+            ("36.475", 2, "36.47"),
+            ("22.915", 2, "22.92"),
+            ("0.125", 2, "0.12"),
+            ("0.375", 2, "0.38"),
+            ("2.675", 2, "2.67"),
+            ("-0.735", 2, "-0.74"),
+        ]);
     }
 
     #[test]
     fn values_that_are_not_a_tie_round_as_usual() {
-        assert_eq!(fixed_as_bash_printf("0.73", 2), "0.73");
-        assert_eq!(fixed_as_bash_printf("0.7351", 2), "0.74");
-        assert_eq!(fixed_as_bash_printf("0.7350", 2), "0.74");
-        assert_eq!(fixed_as_bash_printf("1.23457e+06", 2), "1234570.00");
-        assert_eq!(fixed_as_bash_printf("n/a", 2), "0.00");
-        assert_eq!(fixed_as_bash_printf("46234.5", 0), "46234");
+        assert_rounds(&[
+            ("0.73", 2, "0.73"),
+            ("0.7351", 2, "0.74"),
+            ("0.7350", 2, "0.74"),
+            ("1.23457e+06", 2, "1234570.00"),
+            ("n/a", 2, "0.00"),
+            ("46234.5", 0, "46234"),
+        ]);
     }
 
     #[test]

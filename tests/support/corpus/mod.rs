@@ -3,10 +3,16 @@
 //! 'Errors'). A [`Case`] is sent as raw bytes over TCP ([`send`]) so that nothing — not even
 //! a client library — tidies it up, and judged by [`check`].
 //!
-//! - [`branch::branch_corpus`], [`central::central_corpus`], [`framing_corpus`]: the
-//!   corpus of hostile requests (auth, shapes, sizes, encodings, framing) on every endpoint.
-//! - [`branch_api::branch_api_corpus`], [`central_api::central_api_corpus`]: the
-//!   per-service tables of documented 4xx answers (each against a service in a known state).
+//! The cases are data, one JSON file each, read by [`load`] (its doc has the format); a
+//! new case is a line in a file, and a test may still build one in Rust with [`case`].
+//!
+//! - [`full_corpus`]: hostile requests (auth, shapes, sizes, encodings, framing) on every
+//!   endpoint: `branch.json` (to a branch CUS selling P1 and P2 that has pulled from
+//!   central), `central.json` (pushes as CUS at its next seq, so that one wrongly let through
+//!   would be applied) and `framing.json` (both services).
+//! - [`branch_api_corpus`], [`central_api_corpus`] (`branch_api.json`, `central_api.json`):
+//!   the per-service tables of documented 4xx answers, each against a service in a known
+//!   state.
 //!
 //! Every case is built so that a request wrongly let through would change state: the tests
 //! compare the services' readable state before and after the whole corpus.
@@ -18,18 +24,15 @@
 //! connection closed, but the body is empty, not JSON. They are asserted as such
 //! (`Expect::Framing`) and listed in `RELIABILITY.md`.
 use super::{
-    allocate, branch_token_for, get_json, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN, POS_TOKEN,
+    allocate, branch_token_for, get_json, get_text, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN, POS_TOKEN,
 };
 use serde_json::{json, Value};
 use std::io::Write as _;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub mod branch;
-pub mod branch_api;
-pub mod central;
-pub mod central_api;
-pub mod central_users;
+mod load;
+pub use load::load;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Svc {
@@ -37,15 +40,15 @@ pub enum Svc {
     Central,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Expect {
     /// Status and `error.code` of a JSON error (docs/protocol.md, 'Errors').
-    Json(u16, &'static str),
+    Json(u16, String),
     /// Rejected by the HTTP/1.1 parser: this status, empty body.
     Framing(u16),
 }
 
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Body {
     Bytes(Vec<u8>),
     /// `len` bytes of `byte`, streamed with a matching Content-Length.
@@ -90,7 +93,7 @@ pub fn case(svc: Svc, method: &str, path: &str) -> Case {
         ],
         body: Body::Bytes(Vec::new()),
         raw_framing: false,
-        expect: Expect::Json(400, "invalid_request"),
+        expect: Expect::Json(400, "invalid_request".into()),
     }
 }
 
@@ -127,8 +130,8 @@ impl Case {
         self.raw_framing = true;
         self
     }
-    pub fn expect(mut self, status: u16, code: &'static str) -> Case {
-        self.expect = Expect::Json(status, code);
+    pub fn expect(mut self, status: u16, code: &str) -> Case {
+        self.expect = Expect::Json(status, code.to_string());
         self
     }
     pub fn expect_framing(mut self, status: u16) -> Case {
@@ -328,6 +331,16 @@ pub async fn run_all(cases: &[Case], addr_of: impl Fn(Svc) -> String) -> Vec<Str
     failures
 }
 
+/// Panics, listing every failure, unless `failures` (of `total` cases) is empty.
+pub fn assert_no_failures(failures: &[String], total: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {total} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 // ------------------------------------------------------------------ the corpus' chain
 
 /// Central's side of the corpus' chain, before the branch starts: products P1 and P2,
@@ -359,23 +372,24 @@ pub async fn ready_chain(c: &reqwest::Client, central: &str, branch: &str) -> u6
 
 /// The whole hostile corpus for the chain, CUS standing at `through` at central.
 pub fn full_corpus(through: u64) -> Vec<Case> {
-    let mut cases: Vec<Case> = Vec::new();
-    cases.extend(branch::branch_corpus());
-    cases.extend(central::central_corpus(through));
-    cases.extend(framing_corpus(Svc::Branch));
-    cases.extend(framing_corpus(Svc::Central));
-    cases
+    ["branch.json", "central.json", "framing.json"]
+        .into_iter()
+        .flat_map(|f| load(f, Some(through + 1)))
+        .collect()
 }
 
-async fn text(c: &reqwest::Client, url: &str, token: &str) -> String {
-    let r = c
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-    assert!(r.status().is_success(), "GET {url}: {}", r.status());
-    r.text().await.unwrap_or_else(|e| panic!("GET {url}: {e}"))
+/// The branch's table of documented 4xx answers, against a branch CUS with a catalog
+/// (P1, P2) and no central.
+pub fn branch_api_corpus() -> Vec<Case> {
+    load("branch_api.json", None)
+}
+
+/// Central's table of documented 4xx answers, against a central that has P1, an
+/// allocation to CUS and CUS's events 1..=3 applied.
+pub fn central_api_corpus() -> Vec<Case> {
+    let mut cases = load("central_api.json", None);
+    cases.extend(load("central_users.json", None));
+    cases
 }
 
 /// Everything a client can read of both services' state.
@@ -383,9 +397,9 @@ pub async fn snapshot(c: &reqwest::Client, central: &str, branch: &str) -> Vec<(
     let mut out = Vec::new();
     for p in ["/inventory", "/outbox?limit=10000", "/sales/export", "/admin/backups"] {
         let url = format!("{branch}{p}");
-        out.push((format!("branch {p}"), text(c, &url, branch_token_for(&url)).await));
+        out.push((format!("branch {p}"), get_text(c, &url, Some(branch_token_for(&url))).await));
     }
-    let st: Value = serde_json::from_str(&text(c, &format!("{branch}/status"), POS_TOKEN).await).unwrap();
+    let st: Value = serde_json::from_str(&get_text(c, &format!("{branch}/status"), Some(POS_TOKEN)).await).unwrap();
     out.push((
         "branch /status".into(),
         format!(
@@ -402,139 +416,8 @@ pub async fn snapshot(c: &reqwest::Client, central: &str, branch: &str) -> Vec<(
     ] {
         out.push((
             format!("central {p}"),
-            text(c, &format!("{central}{p}"), ADMIN_TOKEN).await,
+            get_text(c, &format!("{central}{p}"), Some(ADMIN_TOKEN)).await,
         ));
     }
     out
-}
-
-// ------------------------------------------------------------------ shared pieces
-
-const VALID_SALE: &str = r#"{"product_id":"P1","quantity":1}"#;
-
-fn nested(depth: usize, open: &str, close: &str) -> String {
-    format!("{}{}", open.repeat(depth), close.repeat(depth))
-}
-
-/// 200 MB of JSON whitespace in ~200 KB of gzip.
-fn gzip_bomb(prefix: &str) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    e.write_all(prefix.as_bytes()).unwrap();
-    let spaces = vec![b' '; 1 << 20];
-    for _ in 0..200 {
-        e.write_all(&spaces).unwrap();
-    }
-    e.finish().unwrap()
-}
-
-fn event_sale(seq: u64) -> Value {
-    json!({"seq": seq, "kind": "sale", "occurred_at": "2026-11-23T16:00:00Z", "sale_id": format!("CUS-{seq:010}"),
-           "lines": [{"product_id": "P1", "quantity": 2, "unit_price_cents": 100}], "total_cents": 200})
-}
-
-/// Authentication cases for one protected endpoint: the body is *valid*, so a bypass would
-/// show up as a state change.
-fn auth_cases(svc: Svc, method: &str, path: &str, body: &str, other_service_token: &str) -> Vec<Case> {
-    let base = case(svc, method, path).raw(body.as_bytes().to_vec());
-    let good = match svc {
-        Svc::Branch => branch_token_for(path),
-        Svc::Central => ADMIN_TOKEN,
-    };
-    vec![
-        base.clone()
-            .without("authorization")
-            .named("no Authorization")
-            .expect(401, "unauthorized"),
-        base.clone()
-            .token("wrong-token")
-            .named("wrong token")
-            .expect(401, "unauthorized"),
-        base.clone()
-            .token(&format!("{good}x"))
-            .named("token with a suffix")
-            .expect(401, "unauthorized"),
-        base.clone()
-            .token(other_service_token)
-            .named("the other service's token")
-            .expect(401, "unauthorized"),
-        base.clone()
-            .without("authorization")
-            .header("authorization", format!("Basic {good}"))
-            .named("Basic scheme")
-            .expect(401, "unauthorized"),
-        base.clone()
-            .without("authorization")
-            .header("authorization", "Bearer ")
-            .named("empty bearer")
-            .expect(401, "unauthorized"),
-        base.clone()
-            .header("authorization", "Bearer nope")
-            .named("duplicate Authorization, good one first")
-            .expect(401, "unauthorized"),
-        base.clone()
-            .without("authorization")
-            .header("authorization", "Bearer nope")
-            .header("authorization", format!("Bearer {good}"))
-            .named("duplicate Authorization, good one last")
-            .expect(401, "unauthorized"),
-        base.without("authorization")
-            .header("authorization", vec![b'B'; 100_000])
-            .named("100 kB Authorization")
-            .expect(401, "unauthorized"),
-    ]
-}
-
-/// Requests that break HTTP/1.1 framing: answered by actix-http's parser (see module doc).
-pub fn framing_corpus(svc: Svc) -> Vec<Case> {
-    let (path, method) = match svc {
-        Svc::Branch => ("/sell", "POST"),
-        Svc::Central => ("/sync/push", "POST"),
-    };
-    // An invalid body, so that a request wrongly let through still changes nothing.
-    let base = case(svc, method, path)
-        .raw(r#"{"product_id":"P1","quantity":0}"#)
-        .framing();
-    vec![
-        base.clone()
-            .header("content-length", "abc")
-            .named("garbage Content-Length")
-            .expect_framing(400),
-        base.clone()
-            .header("content-length", "-1")
-            .named("negative Content-Length")
-            .expect_framing(400),
-        base.clone()
-            .header("content-length", "32")
-            .header("content-length", "5")
-            .named("two different Content-Lengths")
-            .expect_framing(400),
-        base.clone()
-            .header("content-length", "32")
-            .header("transfer-encoding", "chunked")
-            .named("Content-Length and Transfer-Encoding")
-            .expect_framing(400),
-        base.clone()
-            .header("content-length", "32")
-            .header("x-nul", b"a\0b".to_vec())
-            .named("NUL in a header")
-            .expect_framing(400),
-        base.clone()
-            .header("content-length", "32")
-            .header("x-big", vec![b'a'; 200_000])
-            .named("200 kB header")
-            .expect_framing(431),
-        (0..200)
-            .fold(base.clone().header("content-length", "32"), |c, i| {
-                c.header(&format!("x-h{i}"), "1")
-            })
-            .named("200 headers")
-            .expect_framing(431),
-        Case {
-            path: format!("{path}\u{00ff}"),
-            ..base.clone()
-        }
-        .header("content-length", "32")
-        .named("raw non-ASCII in the path")
-        .expect_framing(400),
-    ]
 }

@@ -11,6 +11,7 @@ mod branch_api;
 mod central_api;
 mod chaos;
 mod operations;
+mod people;
 mod postgres_failover;
 mod prometheus_e2e;
 mod relay_e2e;

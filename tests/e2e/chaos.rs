@@ -3,8 +3,9 @@
 //! admin changes and randomly injected faults, with the invariant (docs/protocol.md, 'The
 //! invariant') checked exactly after every round.
 //!
-//! A round: sellers on every branch (random baskets, some with an Idempotency-Key and
-//! retried through failures, some stock adjustments), allocations and price changes at
+//! A round: sellers on every branch, each a cashier logged in with their PIN (random
+//! baskets, some with an Idempotency-Key and retried through failures, logging in again
+//! when a restart ended their session; some stock adjustments), allocations and price changes at
 //! central, and one to three faults drawn from a seeded schedule: `kill -9` of central or of
 //! a branch (restarted on the same data and port), SIGTERM restarts of either, and proxy
 //! toxics (latency beyond the request timeout, blackhole, resets, responses cut mid-way,
@@ -13,6 +14,8 @@
 //! - central's sales are exactly the sales answered 201 (plus, only for a branch killed
 //!   this round, sales whose reply was lost in the kill; those must be in the branch's own
 //!   store, at most one per unanswered request, and are expected exactly from then on);
+//! - every sale answered 201 is at central with the `cashier_id` of the cashier whose
+//!   session sold it;
 //! - stock is equal product by product; `applied_through == last_seq`; prices agree.
 //!
 //! `COLMENA_CHAOS_ROUNDS` (default 20) and `COLMENA_CHAOS_SEED` (default fixed) make longer
@@ -191,13 +194,33 @@ struct Chain {
     proxies: Vec<Arc<Proxy>>,
     central_url: String,
     branch_urls: Vec<String>,
+    /// `cashiers[branch][seller]`.
+    cashiers: Vec<Vec<Arc<Cashier>>>,
     _dir: TempDir,
+}
+
+/// One till's cashier: a user at central (working at every branch) who logs in at the
+/// branch with a PIN. The session outlives rounds; a branch restart ends it (sessions live
+/// in memory), and the seller logs in again.
+struct Cashier {
+    user_id: String,
+    pin: String,
+    token: Mutex<Option<String>>,
+}
+
+fn cashier_pin(s: usize) -> String {
+    format!("{:04}", 2718 + 7 * s)
 }
 
 /// What one seller saw in a round.
 #[derive(Default)]
 struct SellerReport {
     acked: Vec<String>,
+    /// `(sale_id, cashier)` of every sale in `acked`.
+    sold_by: Vec<(String, String)>,
+    /// Successful logins (the first of each cashier, then one after each restart that ended
+    /// their session).
+    logins: usize,
     /// Sells without an Idempotency-Key that failed in transport (the sale may exist).
     unanswered: usize,
     adjustments: usize,
@@ -272,8 +295,8 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
     let c = client();
     let mut expected: Vec<BTreeSet<String>> = vec![BTreeSet::new(); BRANCHES.len()];
     let mut faults_by_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
-    let (mut acked_total, mut lost_replies, mut adjustments, mut replays, mut admin_ops) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut acked_total, mut lost_replies, mut adjustments, mut replays, mut admin_ops, mut logins) =
+        (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
 
     for round in 1..=rounds {
         let faults = draw_round(&mut rng);
@@ -293,10 +316,8 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
         for (b, url) in chain.branch_urls.iter().enumerate() {
             for s in 0..SELLERS {
                 let rng = fastrand::Rng::with_seed(seed ^ ((round as u64) << 20) ^ ((b * SELLERS + s) as u64) << 8);
-                sellers.push((
-                    b,
-                    tokio::spawn(seller(url.clone(), rng, stop.clone(), format!("caja-{s}"))),
-                ));
+                let till = chain.cashiers[b][s].clone();
+                sellers.push((b, tokio::spawn(seller(url.clone(), rng, stop.clone(), till))));
             }
         }
         let admin = tokio::spawn(admin_traffic(
@@ -328,6 +349,8 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             let r = t.await.expect("seller task");
             let into = &mut reports[b];
             into.acked.extend(r.acked);
+            into.sold_by.extend(r.sold_by);
+            logins += r.logins;
             into.unanswered += r.unanswered;
             into.adjustments += r.adjustments;
             into.replays += r.replays;
@@ -387,6 +410,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             wait_drained(&c, url, Duration::from_secs(90)).await;
             wait_pulled(&c, &chain.central_url, url, name, Duration::from_secs(60)).await;
             check_invariant(&c, &chain.central_url, url, name, &expected[b], !killed).await;
+            check_cashiers(&c, &chain.central_url, name, &r.sold_by, round).await;
             if killed {
                 // Sales committed whose 201 was lost in the kill: in the branch's own store,
                 // at central once, at most one per unanswered request; expected from now on.
@@ -433,6 +457,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
     println!("sales committed whose reply was lost in a kill, found at central exactly once: {lost_replies}");
     println!("sales verified at central in all: {verified} (0 lost, 0 duplicated)");
     println!("idempotent replays after failures: {replays}; stock adjustments: {adjustments}; admin changes at central: {admin_ops}");
+    println!("cashier logins (first ones, then after restarts ended sessions): {logins}; every sale at central carries its seller's cashier_id");
     for (i, p) in chain.proxies.iter().enumerate() {
         let s = p.stats();
         println!(
@@ -457,6 +482,17 @@ async fn start_chain() -> Chain {
     let dir = TempDir::new("chaos");
     let central = spawn_central(dir.path(), &BRANCHES, &[]);
     let c = client();
+    for s in 0..SELLERS {
+        let body = json!({"name": format!("Caja {s}"), "role": "cashier", "branches": ["*"], "pin": cashier_pin(s)});
+        let r = c
+            .put(format!("{}/users/caja-{s}", central.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("PUT /users");
+        assert_eq!(r.status(), 200, "PUT /users/caja-{s}");
+    }
     for i in 0..PRODUCTS {
         put_product(
             &c,
@@ -482,7 +518,22 @@ async fn start_chain() -> Chain {
         proxies.push(p);
     }
     let central_url = central.url.clone();
+    let cashiers = BRANCHES
+        .iter()
+        .map(|_| {
+            (0..SELLERS)
+                .map(|s| {
+                    Arc::new(Cashier {
+                        user_id: format!("caja-{s}"),
+                        pin: cashier_pin(s),
+                        token: Mutex::new(None),
+                    })
+                })
+                .collect()
+        })
+        .collect();
     Chain {
+        cashiers,
         _dir: dir,
         central: Arc::new(Mutex::new(central)),
         central_url,
@@ -559,9 +610,43 @@ async fn inject(f: Fault, central: Shared<Proc>, branch: Shared<Proc>, proxy: Ar
     Ok(())
 }
 
-/// One POS till: random baskets (half with an Idempotency-Key, retried through transport
-/// failures until answered), and now and then a stock adjustment.
-async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, cashier: String) -> SellerReport {
+/// The cashier's session token, logging in first if they have none. `None` if the branch
+/// did not answer the login in time (it is down); a refused login is unexpected.
+async fn session(c: &reqwest::Client, url: &str, till: &Cashier, r: &mut SellerReport) -> Option<String> {
+    if let Some(t) = lock(&till.token).clone() {
+        return Some(t);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = c
+            .post(format!("{url}/login"))
+            .json(&json!({"user_id": till.user_id, "pin": till.pin}))
+            .send()
+            .await;
+        match sent {
+            Ok(resp) if resp.status() == 200 => {
+                let v: Value = resp.json().await.unwrap_or(Value::Null);
+                let t = v["token"].as_str()?.to_string();
+                *lock(&till.token) = Some(t.clone());
+                r.logins += 1;
+                return Some(t);
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                r.unexpected.push(format!("login {}: {status} {text}", till.user_id));
+                return None;
+            }
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// One POS till: its cashier's random baskets with their session token (half with an
+/// Idempotency-Key, retried through transport failures until answered, and with a fresh
+/// session when a restart ended the old one), and now and then a stock adjustment.
+async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, till: Arc<Cashier>) -> SellerReport {
     let c = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -594,11 +679,20 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, cash
             let lines: Vec<Value> = (0..rng.usize(1..=3))
                 .map(|_| json!({"product_id": product(rng.usize(..PRODUCTS)), "quantity": rng.i64(1..=3)}))
                 .collect();
-            let body = json!({"items": lines, "cashier_id": cashier});
-            let key = rng.bool().then(|| format!("{cashier}-{}-{n}", rng.u64(..)));
+            // The cashier comes from the session; naming it in the body too is allowed.
+            let body = if rng.bool() {
+                json!({"items": lines})
+            } else {
+                json!({"items": lines, "cashier_id": till.user_id})
+            };
+            let key = rng.bool().then(|| format!("{}-{}-{n}", till.user_id, rng.u64(..)));
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
-                let mut rb = c.post(format!("{url}/sell")).bearer_auth(POS_TOKEN).json(&body);
+                let Some(token) = session(&c, &url, &till, &mut r).await else {
+                    r.unanswered += 1;
+                    break;
+                };
+                let mut rb = c.post(format!("{url}/sell")).bearer_auth(&token).json(&body);
                 if let Some(k) = &key {
                     rb = rb.header("Idempotency-Key", k);
                 }
@@ -609,10 +703,22 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, cash
                         }
                         let v: Value = resp.json().await.unwrap_or(Value::Null);
                         match v["sale_id"].as_str() {
-                            Some(id) => r.acked.push(id.to_string()),
+                            Some(id) => {
+                                r.acked.push(id.to_string());
+                                r.sold_by.push((id.to_string(), till.user_id.clone()));
+                            }
                             None => r.unexpected.push(format!("201 without sale_id: {v}")),
                         }
                         break;
+                    }
+                    Ok(resp) if resp.status() == 401 => {
+                        // The branch restarted since the login: sessions live in memory.
+                        // The same request (and key) again, with a new session.
+                        *lock(&till.token) = None;
+                        if Instant::now() > deadline {
+                            r.unexpected.push(format!("sell {body}: 401 until the deadline"));
+                            break;
+                        }
                     }
                     Ok(resp) if resp.status() == 409 && key.is_some() => {
                         // idempotency_key_in_flight: the first attempt is still being processed.
@@ -696,6 +802,23 @@ async fn admin_traffic(central: String, mut rng: fastrand::Rng, stop: Arc<Atomic
         tokio::time::sleep(Duration::from_millis(rng.u64(20..80))).await;
     }
     ok
+}
+
+/// Every sale answered 201 this round is at central with the cashier whose session sold it.
+async fn check_cashiers(c: &reqwest::Client, central: &str, branch: &str, sold_by: &[(String, String)], round: usize) {
+    let at_central: BTreeMap<String, Value> = central_sales(c, central, branch)
+        .await
+        .into_iter()
+        .filter_map(|s| Some((s["sale_id"].as_str()?.to_string(), s["cashier_id"].clone())))
+        .collect();
+    for (id, cashier) in sold_by {
+        assert_eq!(
+            at_central.get(id).and_then(Value::as_str),
+            Some(cashier.as_str()),
+            "round {round}: {branch}: sale {id} sold by {cashier} has cashier_id {:?} at central",
+            at_central.get(id)
+        );
+    }
 }
 
 /// The sale ids in the branch's own store (its `/sales/export` CSV).

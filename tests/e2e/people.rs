@@ -1,7 +1,8 @@
 //! People and permissions across real processes (docs/protocol.md, "People and
 //! permissions"): a login is verified at the branch, so it works with central killed; a user
 //! deactivated at central is refused at the branch after its next pull, and an open session
-//! of theirs ends then too; the sales a user makes reach central with their `cashier_id`.
+//! of theirs ends then too; the sales a user makes reach central with their `cashier_id`;
+//! no PIN, hash or session token reaches either process's log.
 use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -107,4 +108,11 @@ async fn login_works_with_central_killed_and_a_deactivated_user_is_refused_after
         sales.iter().any(|s| s["sale_id"] == sale["sale_id"] && s["cashier_id"] == "ana"),
         "central has the offline sale with cashier_id ana: {sales:?}"
     );
+
+    // Neither process wrote a PIN, a hash or a session token to its log.
+    let logs = format!("{}{}", central.log_text(), branch.log_text());
+    assert!(logs.contains("login"), "the branch logs logins (without secrets)");
+    for secret in ["4821", "$argon2", token.as_str(), offline_token.as_str()] {
+        assert!(!logs.contains(secret), "{secret} appears in a log");
+    }
 }

@@ -31,6 +31,9 @@ pub enum CentralError {
     /// A push that does not continue the branch's sequence (409).
     #[error("the push does not continue the branch's sequence: expected seq {}", applied_through + 1)]
     SequenceGap { applied_through: u64 },
+    /// A push whose event at an already-applied seq is not the event applied there (409).
+    #[error("event {seq} differs from the event central applied under that seq (applied through {applied_through})")]
+    DuplicateMismatch { seq: u64, applied_through: u64 },
     /// Not offered by this deployment, with what to use instead (501).
     #[error("{0}")]
     NotImplemented(String),
@@ -50,6 +53,7 @@ impl CentralError {
             CentralError::UnknownProduct(_) => ErrorCode::UnknownProduct,
             CentralError::NotFound(_) => ErrorCode::NotFound,
             CentralError::SequenceGap { .. } => ErrorCode::SequenceGap,
+            CentralError::DuplicateMismatch { .. } => ErrorCode::DuplicateMismatch,
             CentralError::NotImplemented(_) => ErrorCode::NotImplemented,
             CentralError::Storage(_) => ErrorCode::StorageUnavailable,
         }
@@ -57,7 +61,7 @@ impl CentralError {
 
     fn api(&self) -> ApiError {
         match self {
-            CentralError::SequenceGap { applied_through } => {
+            CentralError::SequenceGap { applied_through } | CentralError::DuplicateMismatch { applied_through, .. } => {
                 let mut e = ApiError::new(self.code(), self.to_string());
                 e.applied_through = Some(*applied_through);
                 e
@@ -103,6 +107,14 @@ mod tests {
             (CentralError::UnknownProduct("P".into()), 404, "unknown_product"),
             (CentralError::NotFound("x".into()), 404, "not_found"),
             (CentralError::SequenceGap { applied_through: 4 }, 409, "sequence_gap"),
+            (
+                CentralError::DuplicateMismatch {
+                    seq: 3,
+                    applied_through: 4,
+                },
+                409,
+                "duplicate_mismatch",
+            ),
             (CentralError::NotImplemented("x".into()), 501, "not_implemented"),
             (CentralError::Storage(StoreError::Closed), 503, "storage_unavailable"),
         ];

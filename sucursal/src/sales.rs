@@ -209,7 +209,12 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
     )))
 }
 
-pub async fn adjust(app: &AppState, req: AdjustmentRequest) -> Result<AdjustmentResponse, BranchError> {
+/// A stock adjustment by `caller`; a user's adjustment records their `user_id`.
+pub async fn adjust(
+    app: &AppState,
+    req: AdjustmentRequest,
+    caller: Option<&Caller>,
+) -> Result<AdjustmentResponse, BranchError> {
     let delta = check_delta("quantity_delta", req.quantity_delta).map_err(BranchError::InvalidRequest)?;
     let reason = match req.reason {
         Some(r) => {
@@ -238,6 +243,10 @@ pub async fn adjust(app: &AppState, req: AdjustmentRequest) -> Result<Adjustment
             product_id: req.product_id,
             delta,
             reason,
+            user_id: match caller {
+                Some(Caller::User { user_id, .. }) => Some(user_id.clone()),
+                _ => None,
+            },
             reserved,
         })
         .await?;

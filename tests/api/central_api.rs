@@ -34,6 +34,45 @@ async fn start(db: StoreKind, tag: &str) -> (TempDir, App) {
 
 // ------------------------------------------------------------------ exactly once
 
+async fn a_different_event_under_an_applied_seq_is_refused_and_changes_nothing(db: StoreKind) {
+    let (_d, central) = start(db, "mismatch").await;
+    let c = client();
+    let mut batch = sales(1, 4);
+    let mut adj = adjustment(5, "P1", 7);
+    adj["user_id"] = json!("sup");
+    batch.push(adj);
+    assert_eq!(push_ok(&c, &central.url, "CUS", &batch).await, (5, 0));
+    let before = (
+        central_sales(&c, &central.url, "CUS").await,
+        get_json(&c, &format!("{}/inventory", central.url), ADMIN_TOKEN).await,
+    );
+
+    // What a retry sends is the same event, spelled any way JSON allows: a duplicate.
+    let mut respelled = batch.clone();
+    respelled[1]["lines"][0]["product_id"] = json!("P1");
+    assert_eq!(push_ok(&c, &central.url, "CUS", &respelled).await, (5, 5));
+
+    // A different sale, a different user on the adjustment: each is refused with a new event
+    // behind it, which is not applied either.
+    let mut other_sale = batch[2..].to_vec();
+    other_sale[0] = sale(3, &[("P1", 2, 100)]);
+    let mut other_user = batch[4..].to_vec();
+    other_user[0]["user_id"] = json!("ana");
+    for (what, mut events, seq) in [("sale", other_sale, 3), ("adjustment", other_user, 5)] {
+        events.push(sale(6, &[("P1", 1, 100)]));
+        let (status, body) = push(&c, &central.url, "CUS", &events).await;
+        assert_eq!(status, 409, "{what}: {body}");
+        assert_eq!(body["error"]["code"], "duplicate_mismatch", "{what}: {body}");
+        assert_eq!(body["applied_through"], 5, "{what}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap().contains(&format!("event {seq}")), "{body}");
+    }
+    let after = (
+        central_sales(&c, &central.url, "CUS").await,
+        get_json(&c, &format!("{}/inventory", central.url), ADMIN_TOKEN).await,
+    );
+    assert_eq!(before, after, "a refused push changed central");
+}
+
 async fn push_of_the_same_batch_twice_applies_it_once(db: StoreKind) {
     let (_d, central) = start(db, "twice").await;
     let c = client();
@@ -666,6 +705,7 @@ async fn sales_page_by_cursor_filter_by_branch_and_time_and_export_as_csv(db: St
 
 both_stores!(
     push_of_the_same_batch_twice_applies_it_once,
+    a_different_event_under_an_applied_seq_is_refused_and_changes_nothing,
     overlapping_batches_apply_only_the_new_events,
     a_gap_is_refused_with_where_central_stands_and_nothing_applied,
     eight_concurrent_pushers_of_one_branch_apply_every_seq_exactly_once,

@@ -327,7 +327,7 @@ async fn an_unknown_user_and_a_wrong_pin_take_the_same_time() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sale_with_a_user_token_records_that_cashier() {
     let dir = TempDir::new("people-cashier");
-    let (_central, branch) = chain(&dir, staff(), &[]).await;
+    let (central, branch) = chain(&dir, staff(), &[]).await;
     let ana = token(&branch, "ana", "4821").await;
     let (status, v) = call(
         &branch,
@@ -347,14 +347,35 @@ async fn a_sale_with_a_user_token_records_that_cashier() {
     // The POS token still names whoever the body says.
     let (status, v) = call(&branch, "POST", "/sell", POS_TOKEN, Some(other)).await;
     assert_eq!((status, v["cashier_id"].as_str()), (201, Some("sara")), "{v}");
-    // And the outbox (what central receives) says the same.
-    let (_, page) = call(&branch, "GET", "/outbox?limit=10", BRANCH_ADMIN_TOKEN, None).await;
-    let cashiers: Vec<&str> = page["events"]
-        .as_array()
-        .map(|e| e.iter().filter_map(|e| e["cashier_id"].as_str()).collect())
-        .unwrap_or_default();
-    // Central may have acknowledged some already; what is left agrees.
-    assert!(cashiers.iter().all(|c| ["ana", "sara"].contains(c)), "{page}");
+    // And what central receives says the same.
+    let events = pushed(&central, 3).await;
+    let cashiers: Vec<&str> = events.iter().filter_map(|e| e["cashier_id"].as_str()).collect();
+    assert_eq!(cashiers, ["ana", "ana", "sara"], "{events:?}");
+}
+
+/// The first `n` events the (fake) central received, once they have all arrived.
+async fn pushed(central: &FakeCentral, n: usize) -> Vec<Value> {
+    eventually(Duration::from_secs(10), "the branch pushes its events", || async {
+        let events = central.pushed();
+        (events.len() >= n).then(|| events[..n].to_vec())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_adjustment_with_a_user_token_records_that_user() {
+    let dir = TempDir::new("people-adjuster");
+    let (central, branch) = chain(&dir, staff(), &[]).await;
+    let sara = token(&branch, "sara", "7390").await;
+    let body = json!({"product_id": "P1", "quantity_delta": 5, "reason": "receipt"});
+    let (status, v) = call(&branch, "POST", "/stock/adjustments", &sara, Some(body.clone())).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = call(&branch, "POST", "/stock/adjustments", BRANCH_ADMIN_TOKEN, Some(body)).await;
+    assert_eq!(status, 201, "{v}");
+    let events = pushed(&central, 2).await;
+    assert_eq!(events[0]["kind"], "adjustment");
+    assert_eq!(events[0]["user_id"], "sara", "{events:?}");
+    assert!(events[1].get("user_id").is_none(), "the admin token is no user: {events:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -45,6 +45,8 @@ pub fn user(id: &str, role: &str, branches: &[&str], active: bool, version: u64,
 pub struct FakeCentral {
     pub url: String,
     feed: Arc<Mutex<Vec<Value>>>,
+    /// Every event pushed to it, in arrival order.
+    pushed: Arc<Mutex<Vec<Value>>>,
     server: actix_web::dev::ServerHandle,
 }
 
@@ -66,9 +68,12 @@ impl FakeCentral {
             fake(&feed, c);
         }
         let data = web::Data::new(feed.clone());
+        let pushed = Arc::new(Mutex::new(Vec::new()));
+        let pushed_data = web::Data::new(Pushed(pushed.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(data.clone())
+                .app_data(pushed_data.clone())
                 .route("/sync/pull", web::get().to(pull))
                 .route("/sync/push", web::post().to(push))
         })
@@ -83,8 +88,14 @@ impl FakeCentral {
         FakeCentral {
             url: format!("http://{addr}"),
             feed,
+            pushed,
             server: handle,
         }
+    }
+
+    /// The events pushed to it so far.
+    pub fn pushed(&self) -> Vec<Value> {
+        self.pushed.lock().unwrap().clone()
     }
 
     /// Appends a change to the feed (the next pull brings it).
@@ -124,8 +135,15 @@ async fn pull(feed: web::Data<Arc<Mutex<Vec<Value>>>>, q: web::Query<PullQuery>)
     HttpResponse::Ok().json(json!({"changes": changes, "next": next, "applied_through": 0}))
 }
 
-async fn push(body: web::Bytes) -> HttpResponse {
+struct Pushed(Arc<Mutex<Vec<Value>>>);
+
+async fn push(pushed: web::Data<Pushed>, body: web::Bytes) -> HttpResponse {
     let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    pushed
+        .0
+        .lock()
+        .unwrap()
+        .extend(v["events"].as_array().cloned().unwrap_or_default());
     let through = v["events"]
         .as_array()
         .and_then(|e| e.iter().filter_map(|e| e["seq"].as_u64()).max())

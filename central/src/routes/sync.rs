@@ -24,7 +24,8 @@ pub fn config(cfg: &mut web::ServiceConfig, push_limit: usize) {
 
 /// Applies a batch of a branch's events exactly once (see [`Store::apply_push`]). The body
 /// may be gzip-compressed (`Content-Encoding: gzip`); the limit applies to the decompressed
-/// JSON. Checks, in order: token scope (403), every event (400), then the sequence (409).
+/// JSON. Checks, in order: token scope (403), every event (400), then the sequence and that
+/// duplicates are the events applied (409).
 #[utoipa::path(
     post, path = "/sync/push", tag = "sync",
     summary = "A branch ships a batch of its events (branch token, or admin for any branch)",
@@ -36,7 +37,7 @@ or below it are duplicates and skipped. The body may be sent with `Content-Encod
         (status = 200, description = "Applied (or all duplicates)", body = PushResponse),
         (status = 400, description = "`invalid_request`: malformed JSON, an invalid event, seqs not strictly increasing, a corrupt gzip body", body = ErrorBody),
         (status = 403, description = "`forbidden`: a branch token pushing as another branch", body = ErrorBody),
-        (status = 409, description = "`sequence_gap`: the first new event is not applied_through + 1; the body has `applied_through`", body = ErrorBody),
+        (status = 409, description = "`sequence_gap`: the first new event is not applied_through + 1; `duplicate_mismatch`: an event at an applied seq is not the event applied there. Both bodies have `applied_through`", body = ErrorBody),
         SyncErrors,
         BodyErrors,
     )
@@ -67,6 +68,7 @@ async fn push(
             }))
         }
         PushOutcome::Gap { applied_through } => Err(CentralError::SequenceGap { applied_through }),
+        PushOutcome::Mismatch { seq, applied_through } => Err(CentralError::DuplicateMismatch { seq, applied_through }),
     }
 }
 

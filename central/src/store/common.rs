@@ -4,7 +4,9 @@
 use super::{StoreError, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::users::{AuditEntry, Role, User, UserId, UserRecord};
-use colmena_shared::wire::{CentralProductStock, CentralSaleLine};
+use colmena_shared::wire::{CentralProductStock, CentralSaleLine, Event};
+use sha2::{Digest as _, Sha256};
+use std::collections::HashMap;
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
@@ -197,4 +199,26 @@ pub(crate) fn audit_entry(
 pub(crate) fn user_record(cursor: u64, payload: Option<&str>) -> Result<UserRecord, StoreError> {
     let payload = payload.ok_or_else(|| corrupt(format!("user change {cursor} has no payload")))?;
     serde_json::from_str(payload).map_err(|e| corrupt(format!("user change {cursor}: {e}")))
+}
+
+/// The digest central keeps of an applied event: the first 16 bytes of the SHA-256 of the
+/// event as parsed and re-serialised (so JSON spacing or `1` vs `"1"` for a product id do not
+/// matter, and any difference in what the event says does).
+pub(crate) fn event_digest(e: &Event) -> Result<Vec<u8>, StoreError> {
+    let bytes = serde_json::to_vec(e).map_err(|x| corrupt(format!("event {}: {x}", e.seq)))?;
+    Ok(Sha256::digest(&bytes)[..16].to_vec())
+}
+
+/// The first of `dups` (events at or below `applied_through`) that is not the event applied
+/// under its seq: a different digest. A seq with no stored digest (applied before digests
+/// were kept) cannot be compared and passes.
+pub(crate) fn first_mismatch(dups: &[Event], stored: &HashMap<u64, Vec<u8>>) -> Result<Option<u64>, StoreError> {
+    for e in dups {
+        if let Some(d) = stored.get(&e.seq) {
+            if *d != event_digest(e)? {
+                return Ok(Some(e.seq));
+            }
+        }
+    }
+    Ok(None)
 }

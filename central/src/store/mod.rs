@@ -75,6 +75,9 @@ pub enum PushOutcome {
     /// The first new event does not continue the branch's sequence, or the new events have
     /// a hole. Nothing was applied.
     Gap { applied_through: u64 },
+    /// An event at or below `applied_through` is not the event applied under its seq (its
+    /// digest differs): not a retry but a different history. Nothing was applied.
+    Mismatch { seq: u64, applied_through: u64 },
 }
 
 /// Result of [`Store::allocate`].

@@ -20,6 +20,8 @@ pub enum ErrorCode {
     InsufficientStock,
     IdempotencyKeyInFlight,
     SequenceGap,
+    /// A pushed event at an applied seq is not the event applied there.
+    DuplicateMismatch,
     PayloadTooLarge,
     UnsupportedMediaType,
     IdempotencyKeyReused,
@@ -40,9 +42,10 @@ impl ErrorCode {
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
             ErrorCode::UnknownProduct | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ErrorCode::InsufficientStock | ErrorCode::IdempotencyKeyInFlight | ErrorCode::SequenceGap => {
-                StatusCode::CONFLICT
-            }
+            ErrorCode::InsufficientStock
+            | ErrorCode::IdempotencyKeyInFlight
+            | ErrorCode::SequenceGap
+            | ErrorCode::DuplicateMismatch => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
@@ -63,6 +66,7 @@ impl ErrorCode {
             ErrorCode::InsufficientStock => "insufficient_stock",
             ErrorCode::IdempotencyKeyInFlight => "idempotency_key_in_flight",
             ErrorCode::SequenceGap => "sequence_gap",
+            ErrorCode::DuplicateMismatch => "duplicate_mismatch",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::UnsupportedMediaType => "unsupported_media_type",
             ErrorCode::IdempotencyKeyReused => "idempotency_key_reused",

@@ -296,6 +296,10 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 64)]
     pub reason: Option<String>,
+    /// The logged-in user whose token caused a non-sale event (a sale names its user in
+    /// `cashier_id`); absent when the POS or branch admin token did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<crate::users::UserId>,
 }
 
 impl Event {
@@ -346,6 +350,9 @@ impl Event {
                 }
                 if let Some(c) = &self.cashier_id {
                     crate::ids::check_text("cashier_id", c, 1, 64).map_err(|m| format!("sale event {seq}: {m}"))?;
+                }
+                if self.user_id.is_some() {
+                    return Err(format!("sale event {seq}: a sale names its user in cashier_id"));
                 }
             }
             EventKind::Adjustment => {
@@ -560,6 +567,7 @@ mod tests {
             product_id: None,
             quantity_delta: None,
             reason: None,
+            user_id: None,
         }
     }
 

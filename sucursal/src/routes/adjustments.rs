@@ -4,7 +4,7 @@ use super::responses::{BodyErrors, CommonErrors};
 use crate::app::AppState;
 use crate::error::BranchError;
 use crate::sales;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use colmena_shared::error::ErrorBody;
 use colmena_shared::wire::AdjustmentRequest;
 #[allow(unused_imports)] // named only in the OpenAPI attributes
@@ -28,7 +28,12 @@ pub fn config(cfg: &mut web::ServiceConfig) {
         CommonErrors,
     )
 )]
-async fn adjust(app: web::Data<AppState>, body: web::Json<AdjustmentRequest>) -> Result<HttpResponse, BranchError> {
-    let r = sales::adjust(&app, body.into_inner()).await?;
+async fn adjust(
+    app: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Json<AdjustmentRequest>,
+) -> Result<HttpResponse, BranchError> {
+    let caller = crate::auth::caller(&req);
+    let r = sales::adjust(&app, body.into_inner(), caller.as_ref()).await?;
     Ok(HttpResponse::Created().json(r))
 }

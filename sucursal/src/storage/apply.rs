@@ -204,7 +204,14 @@ fn sale(
 fn adjustment(tx: &Transaction, ctx: &mut BatchCtx, cmd: &RecordAdjustment) -> Result<u64> {
     ctx.seq += 1;
     products::add_stock_of_known(tx, cmd.product_id.as_str(), cmd.delta)?;
-    let body = payload::adjustment(ctx.seq, &ctx.occurred_at, &cmd.product_id, cmd.delta, &cmd.reason)?;
+    let body = payload::adjustment(
+        ctx.seq,
+        &ctx.occurred_at,
+        &cmd.product_id,
+        cmd.delta,
+        &cmd.reason,
+        cmd.user_id.as_ref(),
+    )?;
     outbox::insert(tx, ctx.seq, "adjustment", ctx.now_ms, &body)?;
     Ok(ctx.seq)
 }
@@ -279,7 +286,7 @@ fn seed(tx: &Transaction, ctx: &mut BatchCtx, items: &[CatalogSeedItem]) -> Resu
             let piece = left.min(colmena_shared::ids::MAX_QUANTITY);
             left -= piece;
             ctx.seq += 1;
-            let body = payload::adjustment(ctx.seq, &ctx.occurred_at, &it.product_id, piece, "initial_catalog")?;
+            let body = payload::adjustment(ctx.seq, &ctx.occurred_at, &it.product_id, piece, "initial_catalog", None)?;
             outbox::insert(tx, ctx.seq, "adjustment", ctx.now_ms, &body)?;
         }
     }

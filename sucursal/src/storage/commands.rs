@@ -9,6 +9,7 @@ use crate::idempotency::InFlightGuard;
 use crate::inventory::Reserved;
 use crate::sales::PricedSale;
 use colmena_shared::ids::ProductId;
+use colmena_shared::users::UserId;
 use colmena_shared::wire::{CatalogSeedItem, Change};
 
 /// A request to the writer thread.
@@ -56,6 +57,8 @@ pub struct RecordAdjustment {
     pub product_id: ProductId,
     pub delta: i64,
     pub reason: String,
+    /// The logged-in user who made it, if a user token did.
+    pub user_id: Option<UserId>,
     /// For a negative delta: the units taken in memory before the commit.
     pub reserved: Option<Reserved>,
 }

@@ -8,6 +8,7 @@
 //! `Event`'s clones. Rarer kinds go through serde_json.
 use super::db::{Result, StoreError};
 use colmena_shared::ids::ProductId;
+use colmena_shared::users::UserId;
 use colmena_shared::wire::{Event, EventKind, SaleLineOut};
 
 /// `{branch_id}-{seq:010}`, the sale id, without `format!`'s machinery (once per sale).
@@ -79,7 +80,14 @@ fn push_json_str(buf: &mut String, s: &str) {
 }
 
 /// An adjustment event's payload.
-pub fn adjustment(seq: u64, occurred_at: &str, product_id: &ProductId, delta: i64, reason: &str) -> Result<String> {
+pub fn adjustment(
+    seq: u64,
+    occurred_at: &str,
+    product_id: &ProductId,
+    delta: i64,
+    reason: &str,
+    user_id: Option<&UserId>,
+) -> Result<String> {
     let ev = Event {
         seq,
         kind: EventKind::Adjustment,
@@ -91,6 +99,7 @@ pub fn adjustment(seq: u64, occurred_at: &str, product_id: &ProductId, delta: i6
         product_id: Some(product_id.clone()),
         quantity_delta: Some(delta),
         reason: Some(reason.to_string()),
+        user_id: user_id.cloned(),
     };
     serde_json::to_string(&ev).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -146,6 +155,7 @@ mod tests {
                 product_id: None,
                 quantity_delta: None,
                 reason: None,
+                user_id: None,
             };
             buf.clear();
             write_sale(

@@ -87,6 +87,7 @@ fn adjust(delta: i64) -> RecordAdjustment {
         product_id: ProductId::parse("P1").unwrap(),
         delta,
         reason: "recount".into(),
+        user_id: None,
         reserved: None,
     }
 }

@@ -106,6 +106,14 @@ CREATE TABLE audit (
     after  TEXT NOT NULL
 );
 "#,
+    // 3: a digest of every applied event, so a duplicate can be told from a different event
+    // under an applied seq; the user who caused an adjustment (docs/protocol.md, "Sync push").
+    // Rows applied before this version have no digest: their duplicates are not compared.
+    r#"
+ALTER TABLE sales ADD COLUMN digest BLOB;
+ALTER TABLE adjustments ADD COLUMN digest BLOB;
+ALTER TABLE adjustments ADD COLUMN user_id TEXT;
+"#,
 ];
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {

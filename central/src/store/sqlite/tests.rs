@@ -43,6 +43,7 @@ fn sale(seq: u64, product: &str, q: i64) -> Event {
         product_id: None,
         quantity_delta: None,
         reason: None,
+        user_id: None,
     }
 }
 

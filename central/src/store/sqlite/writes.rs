@@ -4,7 +4,7 @@
 use super::writer::Writer;
 use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{
-    corrupt, encode_lines, json_text, plan_user_put, to_i64, to_u64, UserPlan, UserRow, ACTION_ALLOCATION_CREATE,
+    corrupt, encode_lines, event_digest, first_mismatch, json_text, plan_user_put, to_i64, to_u64, UserPlan, UserRow, ACTION_ALLOCATION_CREATE,
     ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
@@ -13,7 +13,7 @@ use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
 use colmena_shared::wire::{AllocationResponse, Event, EventKind, Product};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 impl Writer {
     /// The branch's key and `applied_through`, creating the branch if it is new.
@@ -44,22 +44,29 @@ impl Writer {
                 return Ok(PushOutcome::Gap { applied_through: at }); // dropping tx rolls back
             }
         }
+        if let Some(first) = dups.first() {
+            let stored = Self::digests(&tx, key, first.seq, at)?;
+            if let Some(seq) = first_mismatch(dups, &stored)? {
+                return Ok(PushOutcome::Mismatch { seq, applied_through: at });
+            }
+        }
 
         let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
         let mut sales = 0i64;
         {
             let mut insert_sale = tx.prepare_cached(
-                "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines, digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             let mut insert_adjustment = tx.prepare_cached(
-                "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms, \
+                 user_id, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for e in new {
                 let seq = to_i64("seq", e.seq)?;
                 let occurred = clock::parse_rfc3339_millis(&e.occurred_at)
                     .ok_or_else(|| StoreError::Database(format!("event {seq}: unparsable occurred_at")))?;
+                let digest = event_digest(e)?;
                 match e.kind {
                     EventKind::Sale => {
                         let lines = e.lines.as_deref().unwrap_or_default();
@@ -74,6 +81,7 @@ impl Writer {
                             e.total_cents.unwrap_or_default(),
                             e.cashier_id.as_deref(),
                             encoded,
+                            digest,
                         ])?;
                         for l in lines {
                             *deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
@@ -90,7 +98,9 @@ impl Writer {
                             delta,
                             e.reason.as_deref(),
                             occurred,
-                            now
+                            now,
+                            e.user_id.as_ref().map(|u| u.as_str()),
+                            digest,
                         ])?;
                         *deltas.entry(product).or_default() += delta;
                     }
@@ -123,6 +133,19 @@ impl Writer {
             applied: new.len() as u64,
             duplicates: dups.len() as u64,
         })
+    }
+
+    /// The stored digests of `branch`'s events `from..=to` (those that have one).
+    fn digests(tx: &Connection, key: i64, from: u64, to: u64) -> Result<HashMap<u64, Vec<u8>>, StoreError> {
+        let mut stmt = tx.prepare_cached(
+            "SELECT seq, digest FROM sales WHERE branch_key = ?1 AND seq BETWEEN ?2 AND ?3 AND digest IS NOT NULL \
+             UNION ALL SELECT seq, digest FROM adjustments \
+             WHERE branch_key = ?1 AND seq BETWEEN ?2 AND ?3 AND digest IS NOT NULL",
+        )?;
+        let rows = stmt.query_map(params![key, to_i64("seq", from)?, to_i64("seq", to)?], |r| {
+            Ok((to_u64(r.get(0)?), r.get::<_, Vec<u8>>(1)?))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub(super) fn upsert_product(

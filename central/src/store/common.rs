@@ -4,8 +4,7 @@
 use super::{StoreError, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::users::{AuditEntry, Role, User, UserId, UserRecord};
-use colmena_shared::wire::{CentralProductStock, CentralSaleLine, Event};
-use sha2::{Digest as _, Sha256};
+use colmena_shared::wire::{CentralProductStock, CentralSaleLine, Event, EventKind};
 use std::collections::HashMap;
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -201,23 +200,63 @@ pub(crate) fn user_record(cursor: u64, payload: Option<&str>) -> Result<UserReco
     serde_json::from_str(payload).map_err(|e| corrupt(format!("user change {cursor}: {e}")))
 }
 
-/// The digest central keeps of an applied event: the first 16 bytes of the SHA-256 of the
-/// event as parsed and re-serialised (so JSON spacing or `1` vs `"1"` for a product id do not
-/// matter, and any difference in what the event says does).
-pub(crate) fn event_digest(e: &Event) -> Result<Vec<u8>, StoreError> {
-    let bytes = serde_json::to_vec(e).map_err(|x| corrupt(format!("event {}: {x}", e.seq)))?;
-    Ok(Sha256::digest(&bytes)[..16].to_vec())
+/// What central keeps of an applied event: enough to tell whether a pushed duplicate (an
+/// event at or below `applied_through`) is that very event, a retry, or a different event
+/// under an applied seq. Compared only when a push carries duplicates, so the ingest path
+/// pays nothing for it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AppliedEvent {
+    Sale {
+        sale_id: String,
+        at_ms: i64,
+        total_cents: i64,
+        cashier_id: Option<String>,
+        /// [`encode_lines`]' text.
+        lines: String,
+    },
+    Adjustment {
+        product_id: String,
+        quantity_delta: i64,
+        reason: Option<String>,
+        at_ms: i64,
+        user_id: Option<String>,
+    },
 }
 
-/// The first of `dups` (events at or below `applied_through`) that is not the event applied
-/// under its seq: a different digest. A seq with no stored digest (applied before digests
-/// were kept) cannot be compared and passes.
-pub(crate) fn first_mismatch(dups: &[Event], stored: &HashMap<u64, Vec<u8>>) -> Result<Option<u64>, StoreError> {
-    for e in dups {
-        if let Some(d) = stored.get(&e.seq) {
-            if *d != event_digest(e)? {
-                return Ok(Some(e.seq));
+impl AppliedEvent {
+    /// The form in which central stores `e`.
+    pub(crate) fn of(e: &Event, buf: &mut Vec<u8>) -> Result<AppliedEvent, StoreError> {
+        let at_ms = clock::parse_rfc3339_millis(&e.occurred_at)
+            .ok_or_else(|| StoreError::Database(format!("event {}: unparsable occurred_at", e.seq)))?;
+        Ok(match e.kind {
+            EventKind::Sale => {
+                encode_lines(buf, e.lines.as_deref().unwrap_or_default());
+                AppliedEvent::Sale {
+                    sale_id: e.sale_id.clone().unwrap_or_default(),
+                    at_ms,
+                    total_cents: e.total_cents.unwrap_or_default(),
+                    cashier_id: e.cashier_id.clone(),
+                    lines: String::from_utf8(buf.clone()).map_err(|x| corrupt(x.to_string()))?,
+                }
             }
+            EventKind::Adjustment => AppliedEvent::Adjustment {
+                product_id: e.product_id.as_ref().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                quantity_delta: e.quantity_delta.unwrap_or_default(),
+                reason: e.reason.clone(),
+                at_ms,
+                user_id: e.user_id.as_ref().map(|u| u.as_str().to_string()),
+            },
+        })
+    }
+}
+
+/// The first of `dups` that is not the event stored under its seq (or has none stored:
+/// every applied event is, so that is a different history too).
+pub(crate) fn first_mismatch(dups: &[Event], stored: &HashMap<u64, AppliedEvent>) -> Result<Option<u64>, StoreError> {
+    let mut buf = Vec::new();
+    for e in dups {
+        if stored.get(&e.seq) != Some(&AppliedEvent::of(e, &mut buf)?) {
+            return Ok(Some(e.seq));
         }
     }
     Ok(None)

@@ -4,7 +4,7 @@
 use super::reads::{user_row, SELECT_USERS};
 use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{
-    encode_lines, event_digest, first_mismatch, json_text, plan_user_put, to_i64, to_u64, UserPlan, ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT,
+    encode_lines, first_mismatch, json_text, AppliedEvent, plan_user_put, to_i64, to_u64, UserPlan, ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT,
     ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
@@ -60,14 +60,12 @@ struct PushColumns<'a> {
     sale_total: Vec<i64>,
     sale_cashier: Vec<Option<&'a str>>,
     sale_lines: Vec<String>,
-    sale_digest: Vec<Vec<u8>>,
     adj_seq: Vec<i64>,
     adj_product: Vec<&'a str>,
     adj_delta: Vec<i64>,
     adj_reason: Vec<Option<&'a str>>,
     adj_occurred: Vec<i64>,
     adj_user: Vec<Option<&'a str>>,
-    adj_digest: Vec<Vec<u8>>,
     /// Per-product ledger change of the whole batch: one upsert row per product touched.
     deltas: BTreeMap<&'a str, i64>,
 }
@@ -92,7 +90,6 @@ impl<'a> PushColumns<'a> {
                     c.sale_total.push(e.total_cents.unwrap_or_default());
                     c.sale_cashier.push(e.cashier_id.as_deref());
                     c.sale_lines.push(encoded);
-                    c.sale_digest.push(event_digest(e)?);
                     for l in lines {
                         *c.deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
                     }
@@ -106,7 +103,6 @@ impl<'a> PushColumns<'a> {
                     c.adj_reason.push(e.reason.as_deref());
                     c.adj_occurred.push(occurred);
                     c.adj_user.push(e.user_id.as_ref().map(|u| u.as_str()));
-                    c.adj_digest.push(event_digest(e)?);
                     *c.deltas.entry(product).or_default() += delta;
                 }
             }
@@ -116,21 +112,22 @@ impl<'a> PushColumns<'a> {
 }
 
 const INSERT_SALES: &str =
-    "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines, digest) \
-     SELECT $1, s.seq, s.sale_id, s.sold_ms, $2, s.total_cents, s.cashier_id, s.lines, s.digest \
-     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::bytea[]) \
-     AS s(seq, sale_id, sold_ms, total_cents, cashier_id, lines, digest)";
+    "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
+     SELECT $1, s.seq, s.sale_id, s.sold_ms, $2, s.total_cents, s.cashier_id, s.lines \
+     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[]) \
+     AS s(seq, sale_id, sold_ms, total_cents, cashier_id, lines)";
 const INSERT_ADJUSTMENTS: &str =
     "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms, \
-     user_id, digest) \
-     SELECT $1, a.seq, a.product_id, a.delta, a.reason, a.occurred_ms, $2, a.user_id, a.digest \
-     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::text[], $7::int8[], $8::text[], $9::bytea[]) \
-     AS a(seq, product_id, delta, reason, occurred_ms, user_id, digest)";
-/// The stored digests of a branch's events in a seq range (those that have one).
-const SELECT_DIGESTS: &str = "SELECT seq, digest FROM sales \
-     WHERE branch_key = $1 AND seq BETWEEN $2 AND $3 AND digest IS NOT NULL \
-     UNION ALL SELECT seq, digest FROM adjustments \
-     WHERE branch_key = $1 AND seq BETWEEN $2 AND $3 AND digest IS NOT NULL";
+     user_id) \
+     SELECT $1, a.seq, a.product_id, a.delta, a.reason, a.occurred_ms, $2, a.user_id \
+     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::text[], $7::int8[], $8::text[]) \
+     AS a(seq, product_id, delta, reason, occurred_ms, user_id)";
+/// What central stored of a branch's events in a seq range (compared with a push's
+/// duplicates).
+const SELECT_APPLIED_SALES: &str = "SELECT seq, sale_id, sold_ms, total_cents, cashier_id, lines FROM sales \
+     WHERE branch_key = $1 AND seq BETWEEN $2 AND $3";
+const SELECT_APPLIED_ADJUSTMENTS: &str = "SELECT seq, product_id, quantity_delta, reason, occurred_ms, user_id \
+     FROM adjustments WHERE branch_key = $1 AND seq BETWEEN $2 AND $3";
 // Products come sorted (a BTreeMap), so concurrent upserts lock rows in one order.
 const UPSERT_STOCK: &str = "INSERT INTO stock(branch_key, product_id, stock) \
      SELECT $1, d.product_id, d.delta FROM UNNEST($2::text[], $3::int8[]) AS d(product_id, delta) \
@@ -161,11 +158,28 @@ impl PgStore {
         }
         if let Some(first) = dups.first() {
             let range = [to_i64("seq", first.seq)?, to_i64("seq", at)?];
-            let rows = tx.query(SELECT_DIGESTS, &[&key, &range[0], &range[1]]).await?;
-            let stored = rows
-                .iter()
-                .map(|r| Ok((to_u64(r.try_get(0)?), r.try_get::<_, Vec<u8>>(1)?)))
-                .collect::<Result<HashMap<_, _>, tokio_postgres::Error>>()?;
+            let params: [&(dyn ToSql + Sync); 3] = [&key, &range[0], &range[1]];
+            let mut stored = HashMap::new();
+            for r in tx.query(SELECT_APPLIED_SALES, &params).await? {
+                let sale = AppliedEvent::Sale {
+                    sale_id: r.try_get(1)?,
+                    at_ms: r.try_get(2)?,
+                    total_cents: r.try_get(3)?,
+                    cashier_id: r.try_get(4)?,
+                    lines: r.try_get(5)?,
+                };
+                stored.insert(to_u64(r.try_get(0)?), sale);
+            }
+            for r in tx.query(SELECT_APPLIED_ADJUSTMENTS, &params).await? {
+                let adjustment = AppliedEvent::Adjustment {
+                    product_id: r.try_get(1)?,
+                    quantity_delta: r.try_get(2)?,
+                    reason: r.try_get(3)?,
+                    at_ms: r.try_get(4)?,
+                    user_id: r.try_get(5)?,
+                };
+                stored.insert(to_u64(r.try_get(0)?), adjustment);
+            }
             if let Some(seq) = first_mismatch(dups, &stored)? {
                 let _ = tx.rollback().await;
                 return Ok(PushOutcome::Mismatch { seq, applied_through: at });
@@ -193,7 +207,7 @@ impl PgStore {
             true => None,
             false => Some(tx.prepare_cached(UPSERT_STOCK).await?),
         };
-        let sale_params: [&(dyn ToSql + Sync); 9] = [
+        let sale_params: [&(dyn ToSql + Sync); 8] = [
             &key,
             &now,
             &cols.sale_seq,
@@ -202,9 +216,8 @@ impl PgStore {
             &cols.sale_total,
             &cols.sale_cashier,
             &cols.sale_lines,
-            &cols.sale_digest,
         ];
-        let adjustment_params: [&(dyn ToSql + Sync); 9] = [
+        let adjustment_params: [&(dyn ToSql + Sync); 8] = [
             &key,
             &now,
             &cols.adj_seq,
@@ -213,7 +226,6 @@ impl PgStore {
             &cols.adj_reason,
             &cols.adj_occurred,
             &cols.adj_user,
-            &cols.adj_digest,
         ];
         let stock_params: [&(dyn ToSql + Sync); 3] = [&key, &products, &deltas];
         let advance_params: [&(dyn ToSql + Sync); 5] = [&key, &through, &now, &applied, &sales];

@@ -106,12 +106,8 @@ CREATE TABLE audit (
     after  TEXT NOT NULL
 );
 "#,
-    // 3: a digest of every applied event, so a duplicate can be told from a different event
-    // under an applied seq; the user who caused an adjustment (docs/protocol.md, "Sync push").
-    // Rows applied before this version have no digest: their duplicates are not compared.
+    // 3: the user whose token caused an adjustment (docs/protocol.md, "Event kinds").
     r#"
-ALTER TABLE sales ADD COLUMN digest BLOB;
-ALTER TABLE adjustments ADD COLUMN digest BLOB;
 ALTER TABLE adjustments ADD COLUMN user_id TEXT;
 "#,
 ];

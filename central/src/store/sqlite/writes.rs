@@ -4,7 +4,7 @@
 use super::writer::Writer;
 use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{
-    corrupt, encode_lines, event_digest, first_mismatch, json_text, plan_user_put, to_i64, to_u64, UserPlan, UserRow, ACTION_ALLOCATION_CREATE,
+    corrupt, encode_lines, first_mismatch, json_text, AppliedEvent, plan_user_put, to_i64, to_u64, UserPlan, UserRow, ACTION_ALLOCATION_CREATE,
     ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
@@ -45,7 +45,7 @@ impl Writer {
             }
         }
         if let Some(first) = dups.first() {
-            let stored = Self::digests(&tx, key, first.seq, at)?;
+            let stored = Self::applied_events(&tx, key, first.seq, at)?;
             if let Some(seq) = first_mismatch(dups, &stored)? {
                 return Ok(PushOutcome::Mismatch { seq, applied_through: at });
             }
@@ -55,18 +55,17 @@ impl Writer {
         let mut sales = 0i64;
         {
             let mut insert_sale = tx.prepare_cached(
-                "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines, digest) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             let mut insert_adjustment = tx.prepare_cached(
                 "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms, \
-                 user_id, digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for e in new {
                 let seq = to_i64("seq", e.seq)?;
                 let occurred = clock::parse_rfc3339_millis(&e.occurred_at)
                     .ok_or_else(|| StoreError::Database(format!("event {seq}: unparsable occurred_at")))?;
-                let digest = event_digest(e)?;
                 match e.kind {
                     EventKind::Sale => {
                         let lines = e.lines.as_deref().unwrap_or_default();
@@ -81,7 +80,6 @@ impl Writer {
                             e.total_cents.unwrap_or_default(),
                             e.cashier_id.as_deref(),
                             encoded,
-                            digest,
                         ])?;
                         for l in lines {
                             *deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
@@ -100,7 +98,6 @@ impl Writer {
                             occurred,
                             now,
                             e.user_id.as_ref().map(|u| u.as_str()),
-                            digest,
                         ])?;
                         *deltas.entry(product).or_default() += delta;
                     }
@@ -135,17 +132,51 @@ impl Writer {
         })
     }
 
-    /// The stored digests of `branch`'s events `from..=to` (those that have one).
-    fn digests(tx: &Connection, key: i64, from: u64, to: u64) -> Result<HashMap<u64, Vec<u8>>, StoreError> {
-        let mut stmt = tx.prepare_cached(
-            "SELECT seq, digest FROM sales WHERE branch_key = ?1 AND seq BETWEEN ?2 AND ?3 AND digest IS NOT NULL \
-             UNION ALL SELECT seq, digest FROM adjustments \
-             WHERE branch_key = ?1 AND seq BETWEEN ?2 AND ?3 AND digest IS NOT NULL",
+    /// What central stored of `branch`'s events `from..=to`.
+    fn applied_events(tx: &Connection, key: i64, from: u64, to: u64) -> Result<HashMap<u64, AppliedEvent>, StoreError> {
+        let range = params![key, to_i64("seq", from)?, to_i64("seq", to)?];
+        let mut out = HashMap::new();
+        let mut sales = tx.prepare_cached(
+            "SELECT seq, sale_id, sold_ms, total_cents, cashier_id, lines FROM sales \
+             WHERE branch_key = ?1 AND seq BETWEEN ?2 AND ?3",
         )?;
-        let rows = stmt.query_map(params![key, to_i64("seq", from)?, to_i64("seq", to)?], |r| {
-            Ok((to_u64(r.get(0)?), r.get::<_, Vec<u8>>(1)?))
+        let rows = sales.query_map(range, |r| {
+            Ok((
+                to_u64(r.get(0)?),
+                AppliedEvent::Sale {
+                    sale_id: r.get(1)?,
+                    at_ms: r.get(2)?,
+                    total_cents: r.get(3)?,
+                    cashier_id: r.get(4)?,
+                    lines: r.get(5)?,
+                },
+            ))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        for row in rows {
+            let (seq, e) = row?;
+            out.insert(seq, e);
+        }
+        let mut adjustments = tx.prepare_cached(
+            "SELECT seq, product_id, quantity_delta, reason, occurred_ms, user_id FROM adjustments \
+             WHERE branch_key = ?1 AND seq BETWEEN ?2 AND ?3",
+        )?;
+        let rows = adjustments.query_map(range, |r| {
+            Ok((
+                to_u64(r.get(0)?),
+                AppliedEvent::Adjustment {
+                    product_id: r.get(1)?,
+                    quantity_delta: r.get(2)?,
+                    reason: r.get(3)?,
+                    at_ms: r.get(4)?,
+                    user_id: r.get(5)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (seq, e) = row?;
+            out.insert(seq, e);
+        }
+        Ok(out)
     }
 
     pub(super) fn upsert_product(

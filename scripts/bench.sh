@@ -506,6 +506,33 @@ else
   P7_NOTE="not measured: needs oha (see P2) and a working colmena-central"
 fi
 
+# ------------------------------------------------------------------ P10 (a flood of logins vs /sell)
+# 200 clients logging in again and again (argon2id verifications, bounded at the branch)
+# while /sell runs at a fixed rate, open loop: /sell's p99 during the storm ÷ idle.
+P10_R=n/a P10_NOTE="not measured: needs a working colmena-central"
+if central_works; then
+  log "P10: /sell p99 during a storm of logins"
+  mkdir -p "$WORK/p10c"
+  start central "$CEN" --listen 127.0.0.1:0 --database "$WORK/p10c/c.db" --admin-token adm --branch-token CUS=bench-branch-token
+  CPID=$START_PID CADDR=$START_ADDR
+  curl -sf -X PUT "http://$CADDR/users/bench-ana" -H 'Authorization: Bearer adm' -H 'Content-Type: application/json' \
+    -d '{"name":"Ana","role":"cashier","branches":["CUS"],"pin":"4821"}' > /dev/null || die "P10: PUT /users failed"
+  # shellcheck disable=SC2046
+  start branch $(branch_cmd "$WORK/p10" "http://$CADDR" "$WORK/catalog-sync.json" --central-token bench-branch-token --pull-interval 200ms)
+  BPID=$START_PID BADDR=$START_ADDR
+  for _ in $(seq 100); do
+    curl -sf -X POST "http://$BADDR/login" -H 'Content-Type: application/json' -d '{"user_id":"bench-ana","pin":"4821"}' > /dev/null && break
+    sleep 0.1
+  done
+  P10_LINE=$("$BENCH" login-storm --branch "http://$BADDR" --pos-token t --user bench-ana --pin 4821 --product P1 \
+    --logins "$(if [ "$QUICK" = 1 ]; then echo 20; else echo 200; fi)" --rate 200 --seconds "$(if [ "$QUICK" = 1 ]; then echo 1; else echo 10; fi)" 2>&1 || true)
+  stop "$BPID"; stop "$CPID"
+  echo "### P10 (login storm)" >> "$RAW"; echo "$P10_LINE" >> "$RAW"
+  P10_R=$(echo "$P10_LINE" | sed -n 's/.*p99 ratio \([0-9.]*\).*/\1/p'); P10_R=${P10_R:-n/a}
+  P10_NOTE=$(echo "$P10_LINE" | sed -n 's/^login-storm: //p'); P10_NOTE=${P10_NOTE:-"no answer (see raw)"}
+  [ "$QUICK" = 1 ] && [ "$P10_R" = n/a ] && die "P10 login-storm failed: $P10_LINE"
+fi
+
 # ------------------------------------------------------------------ P8 + P6 + P9 (one big branch)
 # One store: first boot with P9_PRODUCTS products (RSS idle), filled with PENDING_TARGET pending
 # events while central is down (RSS under load), stopped, then restarted against a live
@@ -640,6 +667,7 @@ with the host.
 | P7 | sync latency p99 (commit → central ack), healthy, 1,000 sales/s | $P7_P99 ms — $P7_NOTE | ≤ 50 ms | $(met "$P7_P99" le 50) |
 | P8 | branch restart to ready, 1,000,000 pending events, 100,000 products | $P8_S s — $P8_NOTE | ≤ 3 s | $(met "$P8_S" le 3) |
 | P9 | RSS | $P9_BRANCH${P9_CENTRAL:+; $P9_CENTRAL} | report, then halve | report |
+| P10 | \`/sell\` p99 during 200 concurrent logins ÷ idle, 200 sales/s open loop | **$P10_R** — $P10_NOTE | ≤ 2 | $(met "$P10_R" le 2) |
 
 ## What each figure runs
 

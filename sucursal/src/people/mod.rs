@@ -9,8 +9,9 @@
 //! - [`People::login`] answers the same `invalid_credentials` for an unknown user, an
 //!   inactive or not-allowed one and a wrong PIN, after the same work: an argon2 verification
 //!   against the user's hash or, without one, against a fixed dummy hash. Verifications run
-//!   on the blocking pool, at most [`People::verify_permits`] at a time, so a login flood
-//!   cannot take the CPU `/sell` needs.
+//!   on [`People::verify_permits`] dedicated threads (half the cores) at a lower CPU
+//!   priority (nice 10), so a login flood can neither take the cores nor delay the HTTP
+//!   workers' wake-ups that `/sell` needs (P10 in BENCHMARKS.md).
 //! - [`limiter`] refuses guessers (429), [`sessions`] holds who each token is.
 pub mod limiter;
 pub mod sessions;
@@ -50,6 +51,8 @@ pub struct People {
     limiter: Mutex<Limiter>,
     verify: Semaphore,
     verify_permits: usize,
+    /// Work for the verifier threads; they end when `People` (this sender) is dropped.
+    verifier: std::sync::Mutex<std::sync::mpsc::Sender<VerifyJob>>,
     dummy_hash: String,
     session_ttl: Duration,
 }
@@ -66,6 +69,7 @@ impl People {
         // Half the cores (at least one): the other half stays free for sales.
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let verify_permits = (cores / 2).max(1);
+        let verifier = start_verifiers(verify_permits)?;
         Ok(People {
             branch_id: branch_id.to_string(),
             users: RwLock::new(users.into_iter().map(|u| (u.user_id.clone(), Arc::new(u))).collect()),
@@ -73,6 +77,7 @@ impl People {
             limiter: Mutex::new(Limiter::default()),
             verify: Semaphore::new(verify_permits),
             verify_permits,
+            verifier: std::sync::Mutex::new(verifier),
             dummy_hash,
             session_ttl,
         })
@@ -168,10 +173,58 @@ impl People {
         let _permit = self.verify.acquire().await.map_err(|_| LoginRefused::Unavailable)?;
         let well_formed = pin.is_some();
         let digits = pin.map_or_else(|| "00000000".to_string(), |p| p.expose().to_string());
-        let ok = tokio::task::spawn_blocking(move || verify_pin(&hash, digits.as_bytes()))
-            .await
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.verifier
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(VerifyJob { hash, digits, reply })
             .map_err(|_| LoginRefused::Unavailable)?;
+        let ok = answer.await.map_err(|_| LoginRefused::Unavailable)?;
         Ok(ok && well_formed)
+    }
+}
+
+/// One argon2 verification for a verifier thread.
+struct VerifyJob {
+    hash: String,
+    digits: String,
+    reply: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// Starts `n` verifier threads sharing one queue, each at nice 10: under contention the
+/// kernel then runs a waking HTTP worker first, so `/sell` keeps its latency while argon2
+/// takes what CPU is left (at 0 it took a full share and doubled `/sell`'s p99).
+fn start_verifiers(n: usize) -> Result<std::sync::mpsc::Sender<VerifyJob>, String> {
+    let (tx, rx) = std::sync::mpsc::channel::<VerifyJob>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..n {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("pin-verify-{i}"))
+            .spawn(move || {
+                lower_priority();
+                loop {
+                    // The lock is held only to take a job, not while verifying.
+                    let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                    let Ok(job) = job else { return };
+                    let _ = job.reply.send(verify_pin(&job.hash, job.digits.as_bytes()));
+                }
+            })
+            .map_err(|e| format!("cannot start a PIN verifier thread: {e}"))?;
+    }
+    Ok(tx)
+}
+
+/// Nice 10 for the calling thread (Linux schedules threads as tasks, so this does not touch
+/// the rest of the process). Best effort: where it fails, verifications still run.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: plain system calls on the calling thread, no memory involved.
+        let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
+        if rc != 0 {
+            tracing::warn!("could not lower the PIN verifier's CPU priority; logins compete with sales");
+        }
     }
 }
 

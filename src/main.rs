@@ -111,6 +111,25 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
         ));
     }
 
+    print_banner(&dir, users_ok);
+
+    for t in branch_tasks {
+        match t.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("branch stopped with an error: {e}"),
+            Err(e) => tracing::error!("branch task failed: {e}"),
+        }
+    }
+    match central_task.await {
+        Ok(r) => r.context("central")?,
+        Err(e) => bail!("central task failed: {e}"),
+    }
+    println!("demo chain stopped");
+    Ok(())
+}
+
+/// What the chain is, its tokens and demo PINs, and the curl lines to try it.
+fn print_banner(dir: &std::path::Path, users_ok: bool) {
     println!();
     println!("colmena demo chain is up (data in {}/)", dir.display());
     println!("  central  http://{CENTRAL}   admin token: {ADMIN_TOKEN}");
@@ -143,20 +162,6 @@ async fn run(dir: PathBuf) -> anyhow::Result<()> {
     println!("API (OpenAPI):  http://{CENTRAL}/openapi.json, and /openapi.json on each branch");
     println!("Ctrl-C stops the chain.");
     println!();
-
-    for t in branch_tasks {
-        match t.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!("branch stopped with an error: {e}"),
-            Err(e) => tracing::error!("branch task failed: {e}"),
-        }
-    }
-    match central_task.await {
-        Ok(r) => r.context("central")?,
-        Err(e) => bail!("central task failed: {e}"),
-    }
-    println!("demo chain stopped");
-    Ok(())
 }
 
 /// First run only: the catalog and each branch's opening stock.

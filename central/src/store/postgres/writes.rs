@@ -135,6 +135,43 @@ const UPSERT_STOCK: &str = "INSERT INTO stock(branch_key, product_id, stock) \
 const ADVANCE_BRANCH: &str = "UPDATE branches SET applied_through = $2, last_push_ms = $3, \
      events_applied = events_applied + $4, sales_count = sales_count + $5 WHERE branch_key = $1";
 
+/// The first of a push's duplicates (`dups`, at or below `at`) that is not the event
+/// stored under its seq, if any.
+async fn first_mismatch_in(
+    tx: &tokio_postgres::Transaction<'_>,
+    key: i64,
+    dups: &[Event],
+    at: u64,
+) -> Result<Option<u64>, StoreError> {
+    let Some(first) = dups.first() else {
+        return Ok(None);
+    };
+    let range = [to_i64("seq", first.seq)?, to_i64("seq", at)?];
+    let params: [&(dyn ToSql + Sync); 3] = [&key, &range[0], &range[1]];
+    let mut stored = HashMap::new();
+    for r in tx.query(SELECT_APPLIED_SALES, &params).await? {
+        let sale = AppliedEvent::Sale {
+            sale_id: r.try_get(1)?,
+            at_ms: r.try_get(2)?,
+            total_cents: r.try_get(3)?,
+            cashier_id: r.try_get(4)?,
+            lines: r.try_get(5)?,
+        };
+        stored.insert(to_u64(r.try_get(0)?), sale);
+    }
+    for r in tx.query(SELECT_APPLIED_ADJUSTMENTS, &params).await? {
+        let adjustment = AppliedEvent::Adjustment {
+            product_id: r.try_get(1)?,
+            quantity_delta: r.try_get(2)?,
+            reason: r.try_get(3)?,
+            at_ms: r.try_get(4)?,
+            user_id: r.try_get(5)?,
+        };
+        stored.insert(to_u64(r.try_get(0)?), adjustment);
+    }
+    first_mismatch(dups, &stored)
+}
+
 impl PgStore {
     pub(super) async fn apply_push_inner(
         &self,
@@ -156,34 +193,9 @@ impl PgStore {
                 return Ok(PushOutcome::Gap { applied_through: at });
             }
         }
-        if let Some(first) = dups.first() {
-            let range = [to_i64("seq", first.seq)?, to_i64("seq", at)?];
-            let params: [&(dyn ToSql + Sync); 3] = [&key, &range[0], &range[1]];
-            let mut stored = HashMap::new();
-            for r in tx.query(SELECT_APPLIED_SALES, &params).await? {
-                let sale = AppliedEvent::Sale {
-                    sale_id: r.try_get(1)?,
-                    at_ms: r.try_get(2)?,
-                    total_cents: r.try_get(3)?,
-                    cashier_id: r.try_get(4)?,
-                    lines: r.try_get(5)?,
-                };
-                stored.insert(to_u64(r.try_get(0)?), sale);
-            }
-            for r in tx.query(SELECT_APPLIED_ADJUSTMENTS, &params).await? {
-                let adjustment = AppliedEvent::Adjustment {
-                    product_id: r.try_get(1)?,
-                    quantity_delta: r.try_get(2)?,
-                    reason: r.try_get(3)?,
-                    at_ms: r.try_get(4)?,
-                    user_id: r.try_get(5)?,
-                };
-                stored.insert(to_u64(r.try_get(0)?), adjustment);
-            }
-            if let Some(seq) = first_mismatch(dups, &stored)? {
-                let _ = tx.rollback().await;
-                return Ok(PushOutcome::Mismatch { seq, applied_through: at });
-            }
+        if let Some(seq) = first_mismatch_in(&tx, key, dups, at).await? {
+            let _ = tx.rollback().await;
+            return Ok(PushOutcome::Mismatch { seq, applied_through: at });
         }
         let cols = PushColumns::from_events(new)?;
         let applied_through = new.last().map_or(at, |e| e.seq);

@@ -44,13 +44,9 @@ impl Writer {
                 return Ok(PushOutcome::Gap { applied_through: at }); // dropping tx rolls back
             }
         }
-        if let Some(first) = dups.first() {
-            let stored = Self::applied_events(&tx, key, first.seq, at)?;
-            if let Some(seq) = first_mismatch(dups, &stored)? {
-                return Ok(PushOutcome::Mismatch { seq, applied_through: at });
-            }
+        if let Some(seq) = Self::first_mismatch_in(&tx, key, dups, at)? {
+            return Ok(PushOutcome::Mismatch { seq, applied_through: at });
         }
-
         let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
         let mut sales = 0i64;
         {
@@ -132,9 +128,13 @@ impl Writer {
         })
     }
 
-    /// What central stored of `branch`'s events `from..=to`.
-    fn applied_events(tx: &Connection, key: i64, from: u64, to: u64) -> Result<HashMap<u64, AppliedEvent>, StoreError> {
-        let range = params![key, to_i64("seq", from)?, to_i64("seq", to)?];
+    /// The first of a push's duplicates (`dups`, at or below `at`) that is not the event
+    /// stored under its seq, if any.
+    fn first_mismatch_in(tx: &Connection, key: i64, dups: &[Event], at: u64) -> Result<Option<u64>, StoreError> {
+        let Some(first) = dups.first() else {
+            return Ok(None);
+        };
+        let range = params![key, to_i64("seq", first.seq)?, to_i64("seq", at)?];
         let mut out = HashMap::new();
         let mut sales = tx.prepare_cached(
             "SELECT seq, sale_id, sold_ms, total_cents, cashier_id, lines FROM sales \
@@ -176,7 +176,7 @@ impl Writer {
             let (seq, e) = row?;
             out.insert(seq, e);
         }
-        Ok(out)
+        first_mismatch(dups, &out)
     }
 
     pub(super) fn upsert_product(

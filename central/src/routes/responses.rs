@@ -5,6 +5,9 @@
 use colmena_shared::error::ErrorBody;
 use utoipa::IntoResponses;
 
+// Shared by both services.
+pub use colmena_shared::openapi::{BackupIdErrors, BodyErrors};
+
 /// 401, 403 and 503 of an admin operation (every route but `/sync/*` and the public ones).
 #[derive(IntoResponses)]
 pub enum AdminErrors {
@@ -41,20 +44,6 @@ pub enum SyncErrors {
     StorageUnavailable(ErrorBody),
 }
 
-/// What the JSON body extractor refuses before a handler runs.
-#[derive(IntoResponses)]
-pub enum BodyErrors {
-    #[response(
-        status = 413,
-        description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)"
-    )]
-    PayloadTooLarge(ErrorBody),
-    #[response(
-        status = 415,
-        description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`"
-    )]
-    UnsupportedMediaType(ErrorBody),
-}
 
 /// A backup endpoint on PostgreSQL, where backups are the database server's business.
 #[derive(IntoResponses)]
@@ -64,11 +53,3 @@ pub enum BodyErrors {
 )]
 pub struct NotOnPostgres(pub ErrorBody);
 
-/// A backup named by id in the path.
-#[derive(IntoResponses)]
-pub enum BackupIdErrors {
-    #[response(status = 400, description = "`invalid_request`: a malformed path")]
-    InvalidRequest(ErrorBody),
-    #[response(status = 404, description = "`not_found`: no such backup")]
-    NotFound(ErrorBody),
-}

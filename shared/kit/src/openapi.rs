@@ -37,3 +37,28 @@ pub fn render(doc: &OpenApi) -> String {
 pub fn respond(rendered: &'static str) -> HttpResponse {
     HttpResponse::Ok().content_type("application/json").body(rendered)
 }
+
+/// What the JSON body extractor refuses before a handler runs (both services), for
+/// `#[utoipa::path]` response lists.
+#[derive(utoipa::IntoResponses)]
+pub enum BodyErrors {
+    #[response(
+        status = 413,
+        description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)"
+    )]
+    PayloadTooLarge(crate::error::ErrorBody),
+    #[response(
+        status = 415,
+        description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`"
+    )]
+    UnsupportedMediaType(crate::error::ErrorBody),
+}
+
+/// A backup named by id in the path (both services).
+#[derive(utoipa::IntoResponses)]
+pub enum BackupIdErrors {
+    #[response(status = 400, description = "`invalid_request`: a malformed path")]
+    InvalidRequest(crate::error::ErrorBody),
+    #[response(status = 404, description = "`not_found`: no such backup")]
+    NotFound(crate::error::ErrorBody),
+}

@@ -5,6 +5,9 @@
 use colmena_shared::error::ErrorBody;
 use utoipa::IntoResponses;
 
+// Shared by both services.
+pub use colmena_shared::openapi::{BackupIdErrors, BodyErrors};
+
 /// 401, 403 and 503 of an operation that reads or writes the local store.
 #[derive(IntoResponses)]
 pub enum CommonErrors {
@@ -36,26 +39,4 @@ pub enum ReadErrors {
     StorageUnavailable(ErrorBody),
 }
 
-/// What the JSON body extractor refuses before a handler runs.
-#[derive(IntoResponses)]
-pub enum BodyErrors {
-    #[response(
-        status = 413,
-        description = "`payload_too_large`: body over `--body-limit` (default 1 MiB)"
-    )]
-    PayloadTooLarge(ErrorBody),
-    #[response(
-        status = 415,
-        description = "`unsupported_media_type`: the body is not `application/json`, or an unsupported `Content-Encoding`"
-    )]
-    UnsupportedMediaType(ErrorBody),
-}
 
-/// A backup named by id in the path.
-#[derive(IntoResponses)]
-pub enum BackupIdErrors {
-    #[response(status = 400, description = "`invalid_request`: a malformed path")]
-    InvalidRequest(ErrorBody),
-    #[response(status = 404, description = "`not_found`: no such backup")]
-    NotFound(ErrorBody),
-}

@@ -135,13 +135,23 @@ async fn bad_input_gets_its_documented_4xx_and_changes_nothing() {
     let branch = start_branch(dir.path(), 1000).await;
     let c = client();
     let inv_before = get_bytes(&c, &format!("{}/inventory", branch.url), Some(POS_TOKEN)).await;
-    let out_before = get_bytes(&c, &format!("{}/outbox?limit=10000", branch.url), Some(BRANCH_ADMIN_TOKEN)).await;
+    let out_before = get_bytes(
+        &c,
+        &format!("{}/outbox?limit=10000", branch.url),
+        Some(BRANCH_ADMIN_TOKEN),
+    )
+    .await;
     let cases = corpus::branch_api_corpus();
     assert!(cases.len() >= 60, "{} cases", cases.len());
     let failures = corpus::run_all(&cases, |_| branch.addr.clone()).await;
     corpus::assert_no_failures(&failures, cases.len());
     let inv_after = get_bytes(&c, &format!("{}/inventory", branch.url), Some(POS_TOKEN)).await;
-    let out_after = get_bytes(&c, &format!("{}/outbox?limit=10000", branch.url), Some(BRANCH_ADMIN_TOKEN)).await;
+    let out_after = get_bytes(
+        &c,
+        &format!("{}/outbox?limit=10000", branch.url),
+        Some(BRANCH_ADMIN_TOKEN),
+    )
+    .await;
     assert_eq!(inv_before, inv_after, "inventory changed");
     assert_eq!(out_before, out_after, "outbox changed");
 }

@@ -64,7 +64,13 @@ async fn a_different_event_under_an_applied_seq_is_refused_and_changes_nothing(d
         assert_eq!(status, 409, "{what}: {body}");
         assert_eq!(body["error"]["code"], "duplicate_mismatch", "{what}: {body}");
         assert_eq!(body["applied_through"], 5, "{what}: {body}");
-        assert!(body["error"]["message"].as_str().unwrap().contains(&format!("event {seq}")), "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("event {seq}")),
+            "{body}"
+        );
     }
     let after = (
         central_sales(&c, &central.url, "CUS").await,

@@ -375,7 +375,10 @@ async fn an_adjustment_with_a_user_token_records_that_user() {
     let events = pushed(&central, 2).await;
     assert_eq!(events[0]["kind"], "adjustment");
     assert_eq!(events[0]["user_id"], "sara", "{events:?}");
-    assert!(events[1].get("user_id").is_none(), "the admin token is no user: {events:?}");
+    assert!(
+        events[1].get("user_id").is_none(),
+        "the admin token is no user: {events:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

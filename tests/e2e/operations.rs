@@ -57,7 +57,12 @@ async fn a_branch_backup_downloads_byte_for_byte_verifies_and_a_corrupted_one_fa
     );
     let on_disk = std::fs::read(dir.path().join("branch-CUS/backups").join(file_name)).unwrap();
     assert_eq!(on_disk.len() as u64, info["size_bytes"].as_u64().unwrap());
-    let dl = get_ok(&c, &format!("{}/admin/backups/{id}/download", branch.url), BRANCH_ADMIN_TOKEN).await;
+    let dl = get_ok(
+        &c,
+        &format!("{}/admin/backups/{id}/download", branch.url),
+        BRANCH_ADMIN_TOKEN,
+    )
+    .await;
     assert!(dl.headers()["content-disposition"]
         .to_str()
         .unwrap()

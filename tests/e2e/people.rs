@@ -60,7 +60,12 @@ async fn login_works_with_central_killed_and_a_deactivated_user_is_refused_after
         json!({"name": "Ana Quispe", "role": "cashier", "branches": ["CUS"], "pin": "4821"}),
     )
     .await;
-    let branch = spawn_branch(dir.path(), "CUS", &central.url, &["--pull-interval", "1s", "--breaker-wait-max", "2s"]);
+    let branch = spawn_branch(
+        dir.path(),
+        "CUS",
+        &central.url,
+        &["--pull-interval", "1s", "--breaker-wait-max", "2s"],
+    );
 
     // The user arrives by pull; until then a login is refused like any wrong PIN.
     let token = eventually(Duration::from_secs(20), "ana can log in at CUS", || async {
@@ -79,7 +84,10 @@ async fn login_works_with_central_killed_and_a_deactivated_user_is_refused_after
     assert_eq!(status, 201, "{sale}");
     assert_eq!(sale["cashier_id"], "ana", "the cashier is the session's user");
     let (status, v) = login(&c, &branch.url, "ana", "0000").await;
-    assert_eq!((status, v["error"]["code"].as_str()), (401, Some("invalid_credentials")));
+    assert_eq!(
+        (status, v["error"]["code"].as_str()),
+        (401, Some("invalid_credentials"))
+    );
 
     // Back up, ana is deactivated: after the next pull she cannot log in, and the sessions
     // she holds end too.
@@ -91,10 +99,14 @@ async fn login_works_with_central_killed_and_a_deactivated_user_is_refused_after
         json!({"name": "Ana Quispe", "role": "cashier", "branches": ["CUS"], "active": false}),
     )
     .await;
-    eventually(Duration::from_secs(20), "ana's login is refused after the pull", || async {
-        let (status, _) = login(&c, &branch.url, "ana", "4821").await;
-        (status == 401).then_some(())
-    })
+    eventually(
+        Duration::from_secs(20),
+        "ana's login is refused after the pull",
+        || async {
+            let (status, _) = login(&c, &branch.url, "ana", "4821").await;
+            (status == 401).then_some(())
+        },
+    )
     .await;
     for t in [&token, &offline_token] {
         let (status, v) = sell_as(&c, &branch.url, t).await;
@@ -105,7 +117,9 @@ async fn login_works_with_central_killed_and_a_deactivated_user_is_refused_after
     wait_drained(&c, &branch.url, Duration::from_secs(20)).await;
     let sales = central_sales(&c, &central.url, "CUS").await;
     assert!(
-        sales.iter().any(|s| s["sale_id"] == sale["sale_id"] && s["cashier_id"] == "ana"),
+        sales
+            .iter()
+            .any(|s| s["sale_id"] == sale["sale_id"] && s["cashier_id"] == "ana"),
         "central has the offline sale with cashier_id ana: {sales:?}"
     );
 

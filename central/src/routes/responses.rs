@@ -44,7 +44,6 @@ pub enum SyncErrors {
     StorageUnavailable(ErrorBody),
 }
 
-
 /// A backup endpoint on PostgreSQL, where backups are the database server's business.
 #[derive(IntoResponses)]
 #[response(
@@ -52,4 +51,3 @@ pub enum SyncErrors {
     description = "`not_implemented`: central runs on PostgreSQL (use pg_dump)"
 )]
 pub struct NotOnPostgres(pub ErrorBody);
-

@@ -5,8 +5,8 @@ use super::{StoreError, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::users::{AuditEntry, Role, User, UserId, UserRecord};
 use colmena_shared::wire::{CentralProductStock, CentralSaleLine, Event, EventKind};
-use std::collections::HashMap;
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::io::Write as _;
 
 pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
@@ -240,7 +240,11 @@ impl AppliedEvent {
                 }
             }
             EventKind::Adjustment => AppliedEvent::Adjustment {
-                product_id: e.product_id.as_ref().map(|p| p.as_str().to_string()).unwrap_or_default(),
+                product_id: e
+                    .product_id
+                    .as_ref()
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
                 quantity_delta: e.quantity_delta.unwrap_or_default(),
                 reason: e.reason.clone(),
                 at_ms,

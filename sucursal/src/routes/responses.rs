@@ -38,5 +38,3 @@ pub enum ReadErrors {
     )]
     StorageUnavailable(ErrorBody),
 }
-
-

@@ -286,7 +286,14 @@ fn seed(tx: &Transaction, ctx: &mut BatchCtx, items: &[CatalogSeedItem]) -> Resu
             let piece = left.min(colmena_shared::ids::MAX_QUANTITY);
             left -= piece;
             ctx.seq += 1;
-            let body = payload::adjustment(ctx.seq, &ctx.occurred_at, &it.product_id, piece, "initial_catalog", None)?;
+            let body = payload::adjustment(
+                ctx.seq,
+                &ctx.occurred_at,
+                &it.product_id,
+                piece,
+                "initial_catalog",
+                None,
+            )?;
             outbox::insert(tx, ctx.seq, "adjustment", ctx.now_ms, &body)?;
         }
     }

@@ -24,7 +24,8 @@
 //! connection closed, but the body is empty, not JSON. They are asserted as such
 //! (`Expect::Framing`) and listed in `RELIABILITY.md`.
 use super::{
-    allocate, branch_token_for, get_json, get_text, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN, POS_TOKEN,
+    allocate, branch_token_for, get_json, get_text, put_product, sell, wait_drained, wait_pulled, ADMIN_TOKEN,
+    POS_TOKEN,
 };
 use serde_json::{json, Value};
 use std::io::Write as _;
@@ -397,7 +398,10 @@ pub async fn snapshot(c: &reqwest::Client, central: &str, branch: &str) -> Vec<(
     let mut out = Vec::new();
     for p in ["/inventory", "/outbox?limit=10000", "/sales/export", "/admin/backups"] {
         let url = format!("{branch}{p}");
-        out.push((format!("branch {p}"), get_text(c, &url, Some(branch_token_for(&url))).await));
+        out.push((
+            format!("branch {p}"),
+            get_text(c, &url, Some(branch_token_for(&url))).await,
+        ));
     }
     let st: Value = serde_json::from_str(&get_text(c, &format!("{branch}/status"), Some(POS_TOKEN)).await).unwrap();
     out.push((

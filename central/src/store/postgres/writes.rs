@@ -4,8 +4,8 @@
 use super::reads::{user_row, SELECT_USERS};
 use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{
-    encode_lines, first_mismatch, json_text, AppliedEvent, plan_user_put, to_i64, to_u64, UserPlan, ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT,
-    ACTION_USER_PUT, ACTOR_ADMIN,
+    encode_lines, first_mismatch, json_text, plan_user_put, to_i64, to_u64, AppliedEvent, UserPlan,
+    ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
 use colmena_shared::clock;
@@ -195,7 +195,10 @@ impl PgStore {
         }
         if let Some(seq) = first_mismatch_in(&tx, key, dups, at).await? {
             let _ = tx.rollback().await;
-            return Ok(PushOutcome::Mismatch { seq, applied_through: at });
+            return Ok(PushOutcome::Mismatch {
+                seq,
+                applied_through: at,
+            });
         }
         let cols = PushColumns::from_events(new)?;
         let applied_through = new.last().map_or(at, |e| e.seq);

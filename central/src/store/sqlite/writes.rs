@@ -4,8 +4,8 @@
 use super::writer::Writer;
 use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{
-    corrupt, encode_lines, first_mismatch, json_text, AppliedEvent, plan_user_put, to_i64, to_u64, UserPlan, UserRow, ACTION_ALLOCATION_CREATE,
-    ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
+    corrupt, encode_lines, first_mismatch, json_text, plan_user_put, to_i64, to_u64, AppliedEvent, UserPlan, UserRow,
+    ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
 use colmena_shared::clock;
@@ -45,7 +45,10 @@ impl Writer {
             }
         }
         if let Some(seq) = Self::first_mismatch_in(&tx, key, dups, at)? {
-            return Ok(PushOutcome::Mismatch { seq, applied_through: at });
+            return Ok(PushOutcome::Mismatch {
+                seq,
+                applied_through: at,
+            });
         }
         let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
         let mut sales = 0i64;

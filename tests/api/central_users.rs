@@ -8,7 +8,7 @@
 use crate::support::app::{self, App};
 use crate::support::central::*;
 use crate::support::postgres::{both_stores, StoreKind};
-use crate::support::{allocate, branch_token, client, get_json, put_product, TempDir, ADMIN_TOKEN};
+use crate::support::{allocate, branch_token, client, get_json, metrics_text, put_product, TempDir, ADMIN_TOKEN};
 use serde_json::{json, Value};
 
 const PIN: &str = "48213";
@@ -20,24 +20,6 @@ async fn start(db: StoreKind, tag: &str) -> (TempDir, App) {
 }
 
 /// `PUT /users/{id}` with the admin token: (status, body).
-async fn put_user(c: &reqwest::Client, url: &str, id: &str, body: Value) -> (u16, Value) {
-    let r = c
-        .put(format!("{url}/users/{id}"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn put_user_ok(c: &reqwest::Client, url: &str, id: &str, body: Value) -> Value {
-    let (status, v) = put_user(c, url, id, body).await;
-    assert_eq!(status, 200, "{v}");
-    v
-}
-
 /// Fails if `text` shows the PIN or any argon2 hash.
 fn assert_no_secret(what: &str, text: &str) {
     assert!(!text.contains(PIN), "{what} shows the PIN: {text}");
@@ -150,14 +132,7 @@ async fn users_are_created_and_updated_and_never_show_their_pin(db: StoreKind) {
         .unwrap();
     assert_eq!(r.status().as_u16(), 403);
 
-    let metrics = c
-        .get(format!("{u}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&c, &u).await;
     assert_no_secret("/metrics", &metrics);
     let audit = get_json(&c, &format!("{u}/audit"), ADMIN_TOKEN).await;
     assert_no_secret("/audit", &audit.to_string());

@@ -4,7 +4,7 @@
 //! ([`crate::support::fake_central`]), which feeds nothing but users and one product.
 use crate::support::app::{self, App};
 use crate::support::fake_central::{user, FakeCentral};
-use crate::support::{client, eventually, TempDir, BRANCH_ADMIN_TOKEN, POS_TOKEN};
+use crate::support::{client, eventually, metrics_text, TempDir, BRANCH_ADMIN_TOKEN, POS_TOKEN};
 use serde_json::{json, Value};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -253,14 +253,7 @@ async fn five_wrong_pins_lock_that_user_only_and_twenty_lock_the_address() {
     // ...and only that one.
     let (status, v, _) = login_with(&client_from("127.0.0.4"), &branch, "mario", "1357").await;
     assert_eq!(status, 200, "{v}");
-    let metrics = client()
-        .get(format!("{}/metrics", branch.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&client(), &branch.url).await;
     let count = |outcome: &str| {
         crate::support::metric(&metrics, &format!("colmena_logins_total{{outcome=\"{outcome}\"}}")).unwrap_or(-1.0)
     };
@@ -431,16 +424,7 @@ async fn no_secret_reaches_status_metrics_or_other_answers() {
     for path in ["/status", "/inventory", "/outbox"] {
         seen.push_str(&call(&branch, "GET", path, &tok, None).await.1.to_string());
     }
-    seen.push_str(
-        &client()
-            .get(format!("{}/metrics", branch.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    seen.push_str(&metrics_text(&client(), &branch.url).await);
     for secret in [tok.as_str(), "$argon2id", BRANCH_ADMIN_TOKEN, POS_TOKEN] {
         assert!(!seen.contains(secret), "{secret} leaked");
     }

@@ -22,6 +22,7 @@
 //! runs and replays; a failure prints the seed and the fault schedule so far. See
 //! `RELIABILITY.md`.
 
+use crate::support::central::put_user_ok;
 use crate::support::proxy::Proxy;
 use crate::support::*;
 use serde_json::{json, Value};
@@ -484,14 +485,7 @@ async fn start_chain() -> Chain {
     let c = client();
     for s in 0..SELLERS {
         let body = json!({"name": format!("Caja {s}"), "role": "cashier", "branches": ["*"], "pin": cashier_pin(s)});
-        let r = c
-            .put(format!("{}/users/caja-{s}", central.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .expect("PUT /users");
-        assert_eq!(r.status(), 200, "PUT /users/caja-{s}");
+        put_user_ok(&c, &central.url, &format!("caja-{s}"), body).await;
     }
     for i in 0..PRODUCTS {
         put_product(

@@ -3,21 +3,14 @@
 //! deactivated at central is refused at the branch after its next pull, and an open session
 //! of theirs ends then too; the sales a user makes reach central with their `cashier_id`;
 //! no PIN, hash or session token reaches either process's log.
+use crate::support::central::put_user_ok;
 use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// [`put_user_ok`], and the answer shows neither the PIN nor its hash.
 async fn put_user(c: &reqwest::Client, central: &str, id: &str, body: Value) -> Value {
-    let r = c
-        .put(format!("{central}/users/{id}"))
-        .bearer_auth(ADMIN_TOKEN)
-        .json(&body)
-        .send()
-        .await
-        .expect("PUT /users");
-    let status = r.status();
-    let v: Value = r.json().await.unwrap_or(Value::Null);
-    assert_eq!(status, 200, "PUT /users/{id}: {v}");
+    let v = put_user_ok(c, central, id, body).await;
     assert!(v.get("pin").is_none() && v.get("pin_hash").is_none(), "{v}");
     v
 }

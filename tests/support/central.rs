@@ -113,3 +113,23 @@ pub fn storm_event(seq: u64) -> Value {
 pub const STORM_BATCH: u64 = 50;
 
 pub const STORM_ALLOCATION: i64 = 1000;
+
+/// `PUT /users/{id}` with the admin token: (status, body).
+pub async fn put_user(c: &reqwest::Client, url: &str, id: &str, body: Value) -> (u16, Value) {
+    let r = c
+        .put(format!("{url}/users/{id}"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("PUT /users");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// [`put_user`], expecting 200; the saved user.
+pub async fn put_user_ok(c: &reqwest::Client, url: &str, id: &str, body: Value) -> Value {
+    let (status, v) = put_user(c, url, id, body).await;
+    assert_eq!(status, 200, "PUT /users/{id}: {v}");
+    v
+}

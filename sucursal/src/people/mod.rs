@@ -52,7 +52,7 @@ pub struct People {
     verify: Semaphore,
     verify_permits: usize,
     /// Work for the verifier threads; they end when `People` (this sender) is dropped.
-    verifier: std::sync::Mutex<std::sync::mpsc::Sender<VerifyJob>>,
+    verifier: std::sync::mpsc::Sender<VerifyJob>,
     dummy_hash: String,
     session_ttl: Duration,
 }
@@ -77,7 +77,7 @@ impl People {
             limiter: Mutex::new(Limiter::default()),
             verify: Semaphore::new(verify_permits),
             verify_permits,
-            verifier: std::sync::Mutex::new(verifier),
+            verifier,
             dummy_hash,
             session_ttl,
         })
@@ -175,8 +175,6 @@ impl People {
         let digits = pin.map_or_else(|| "00000000".to_string(), |p| p.expose().to_string());
         let (reply, answer) = tokio::sync::oneshot::channel();
         self.verifier
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .send(VerifyJob { hash, digits, reply })
             .map_err(|_| LoginRefused::Unavailable)?;
         let ok = answer.await.map_err(|_| LoginRefused::Unavailable)?;

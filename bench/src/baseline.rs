@@ -286,14 +286,21 @@ async fn sell(
         return Err(e);
     }
     let seq = state.seq.fetch_add(1, Ordering::Relaxed) + 1;
+    let total_cents = out.iter().map(|l| l.line_total_cents).sum();
     let resp = SaleResponse {
         sale_id: format!("{}-{seq:010}", state.branch_id),
         branch_id: state.branch_id.clone(),
         seq,
-        total_cents: out.iter().map(|l| l.line_total_cents).sum(),
+        total_cents,
         lines: out,
         sold_at: colmena_shared::clock::now_rfc3339(),
         cashier_id: body.cashier_id,
+        payments: vec![colmena_shared::till::Payment {
+            method: colmena_shared::till::UNSPECIFIED.into(),
+            amount_cents: total_cents,
+        }],
+        change_cents: 0,
+        shift_id: None,
         sync: "pending".into(),
     };
     let Some(log) = &state.log else {

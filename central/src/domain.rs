@@ -6,7 +6,7 @@ use crate::store::{AuditFilter, SalesCursor, SalesFilter, UserChange};
 use colmena_shared::clock;
 use colmena_shared::ids::{check_delta, check_text, BranchId, ProductId};
 use colmena_shared::users::{Pin, UserId, UserPut};
-use colmena_shared::wire::{Event, ProductUpsert};
+use colmena_shared::wire::{Event, EventKind, ProductUpsert};
 use serde::Deserialize;
 
 /// Highest accepted price: 100 million in major units (`100_000_000.00`).
@@ -116,7 +116,26 @@ pub fn check_push(events: &[Event]) -> Result<(), CentralError> {
     Ok(())
 }
 
+/// The event kinds this central applies. A branch newer than central may send others: they
+/// are refused whole (422 `unsupported_event`), never skipped, so the branch keeps them.
+pub fn applies(kind: EventKind) -> bool {
+    match kind {
+        EventKind::Sale | EventKind::Adjustment => true,
+        EventKind::ShiftOpened
+        | EventKind::CashMovement
+        | EventKind::ShiftClosed
+        | EventKind::Return
+        | EventKind::Unknown => false,
+    }
+}
+
 fn check_event(e: &Event) -> Result<(), CentralError> {
+    if !applies(e.kind) {
+        return Err(CentralError::UnsupportedEvent {
+            seq: e.seq,
+            kind: e.kind.as_str(),
+        });
+    }
     e.validate().map_err(CentralError::InvalidRequest)?;
     if e.seq > MAX_SEQ {
         return Err(CentralError::InvalidRequest(format!(

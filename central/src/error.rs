@@ -34,6 +34,10 @@ pub enum CentralError {
     /// A push whose event at an already-applied seq is not the event applied there (409).
     #[error("event {seq} differs from the event central applied under that seq (applied through {applied_through})")]
     DuplicateMismatch { seq: u64, applied_through: u64 },
+    /// A pushed event of a kind this central cannot apply (422); the branch keeps it and
+    /// pushes it again once central is upgraded.
+    #[error("event {seq} is of a kind this central does not apply ({kind}); upgrade central before its branches")]
+    UnsupportedEvent { seq: u64, kind: &'static str },
     /// Not offered by this deployment, with what to use instead (501).
     #[error("{0}")]
     NotImplemented(String),
@@ -54,6 +58,7 @@ impl CentralError {
             CentralError::NotFound(_) => ErrorCode::NotFound,
             CentralError::SequenceGap { .. } => ErrorCode::SequenceGap,
             CentralError::DuplicateMismatch { .. } => ErrorCode::DuplicateMismatch,
+            CentralError::UnsupportedEvent { .. } => ErrorCode::UnsupportedEvent,
             CentralError::NotImplemented(_) => ErrorCode::NotImplemented,
             CentralError::Storage(_) => ErrorCode::StorageUnavailable,
         }

@@ -74,6 +74,12 @@ pub fn response(branch_id: &str, sale: PricedSale, receipt: Receipt) -> SaleResp
         total_cents: sale.total_cents,
         sold_at: receipt.committed_at,
         cashier_id: sale.cashier_id,
+        payments: vec![colmena_shared::till::Payment {
+            method: colmena_shared::till::UNSPECIFIED.into(),
+            amount_cents: sale.total_cents,
+        }],
+        change_cents: 0,
+        shift_id: None,
         sync: "pending".into(),
     }
 }

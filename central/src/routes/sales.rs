@@ -155,6 +155,9 @@ mod tests {
             sold_at: "2026-11-23T16:00:00Z".into(),
             cashier_id: Some("Ana, caja 1".into()),
             received_at: "2026-11-23T16:00:01Z".into(),
+            payments: Vec::new(),
+            shift_id: None,
+            returned_cents: 0,
         };
         let mut out = String::new();
         write_csv(&mut out, &[sale]);

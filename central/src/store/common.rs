@@ -250,6 +250,17 @@ impl AppliedEvent {
                 at_ms,
                 user_id: e.user_id.as_ref().map(|u| u.as_str().to_string()),
             },
+            EventKind::ShiftOpened
+            | EventKind::CashMovement
+            | EventKind::ShiftClosed
+            | EventKind::Return
+            | EventKind::Unknown => {
+                return Err(StoreError::Database(format!(
+                    "event {}: kind {} is not applied here",
+                    e.seq,
+                    e.kind.as_str()
+                )))
+            }
         })
     }
 }

@@ -30,25 +30,41 @@ pub enum ErrorCode {
     Unavailable,
     InvalidCredentials,
     TooManyAttempts,
+    /// The payments do not settle the sale's total (400).
+    PaymentMismatch,
+    ShiftAlreadyOpen,
+    ShiftNotOpen,
+    /// The shift was closed with another count.
+    ShiftClosed,
+    UnknownSale,
+    ReturnExceedsSale,
+    ReturnWindowExpired,
+    /// A pushed event of a kind this central does not know: deploy central first.
+    UnsupportedEvent,
 }
 
 impl ErrorCode {
     /// The HTTP status this code is always sent with.
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest | ErrorCode::PaymentMismatch => StatusCode::BAD_REQUEST,
             ErrorCode::Unauthorized | ErrorCode::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ErrorCode::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCode::UnknownProduct | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::UnknownProduct | ErrorCode::NotFound | ErrorCode::UnknownSale => StatusCode::NOT_FOUND,
             ErrorCode::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::InsufficientStock
             | ErrorCode::IdempotencyKeyInFlight
             | ErrorCode::SequenceGap
-            | ErrorCode::DuplicateMismatch => StatusCode::CONFLICT,
+            | ErrorCode::DuplicateMismatch
+            | ErrorCode::ShiftAlreadyOpen
+            | ErrorCode::ShiftNotOpen
+            | ErrorCode::ShiftClosed
+            | ErrorCode::ReturnExceedsSale
+            | ErrorCode::ReturnWindowExpired => StatusCode::CONFLICT,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::IdempotencyKeyReused | ErrorCode::UnsupportedEvent => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorCode::StorageUnavailable | ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -75,6 +91,14 @@ impl ErrorCode {
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::InvalidCredentials => "invalid_credentials",
             ErrorCode::TooManyAttempts => "too_many_attempts",
+            ErrorCode::PaymentMismatch => "payment_mismatch",
+            ErrorCode::ShiftAlreadyOpen => "shift_already_open",
+            ErrorCode::ShiftNotOpen => "shift_not_open",
+            ErrorCode::ShiftClosed => "shift_closed",
+            ErrorCode::UnknownSale => "unknown_sale",
+            ErrorCode::ReturnExceedsSale => "return_exceeds_sale",
+            ErrorCode::ReturnWindowExpired => "return_window_expired",
+            ErrorCode::UnsupportedEvent => "unsupported_event",
         }
     }
 

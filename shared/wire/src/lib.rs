@@ -13,10 +13,12 @@
 //! - [`wire`]: the JSON bodies of every endpoint and of the sync protocol, with serde.
 //! - [`error`]: the error body `{"error":{"code","message"}}` and its codes, each with its
 //!   HTTP status.
+//! - [`till`]: shifts, tenders, returns and the shift summary both services compute.
 //! - [`users`]: users, roles, PINs (never serialized) and the branch login.
 //! - [`clock`]: RFC 3339 UTC timestamps.
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod till;
 pub mod users;
 pub mod wire;

@@ -27,6 +27,10 @@ pub struct SellRequest {
     pub quantity: Option<i64>,
     pub items: Option<Vec<SellLineRequest>>,
     pub cashier_id: Option<String>,
+    /// The tenders; absent: recorded as one `unspecified` payment of the total.
+    pub payments: Option<Vec<crate::till::Payment>>,
+    /// The open shift (till session) the sale belongs to.
+    pub shift_id: Option<String>,
 }
 
 /// The schema says what `sales::validate_sale` accepts, which one struct of `Option`s cannot:
@@ -52,11 +56,29 @@ impl utoipa::PartialSchema for SellRequest {
                 .max_length(Some(64))
                 .description(Some("Recorded with the sale and sent to central"))
         };
+        let payments = || {
+            ArrayBuilder::new()
+                .items(Ref::from_schema_name("Payment"))
+                .min_items(Some(1))
+                .max_items(Some(crate::till::MAX_PAYMENTS))
+                .description(Some(
+                    "Tenders. Together they cover the total; only cash may exceed it (the excess is the change). \
+                     Absent: one `unspecified` payment of the total.",
+                ))
+        };
+        let shift = || {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[A-Za-z0-9._-]{1,64}$"))
+                .description(Some("An open shift of this branch"))
+        };
         let single = ObjectBuilder::new()
             .title(Some("one product"))
             .property("product_id", Ref::from_schema_name("ProductId"))
             .property("quantity", quantity())
             .property("cashier_id", cashier())
+            .property("payments", payments())
+            .property("shift_id", shift())
             .property("items", null())
             .required("product_id")
             .required("quantity");
@@ -71,6 +93,8 @@ impl utoipa::PartialSchema for SellRequest {
                     .max_items(Some(500)),
             )
             .property("cashier_id", cashier())
+            .property("payments", payments())
+            .property("shift_id", shift())
             .property("product_id", null())
             .property("quantity", null())
             .required("items");
@@ -94,6 +118,7 @@ impl ToSchema for SellRequest {
         use utoipa::PartialSchema;
         schemas.push(("ProductId".into(), ProductId::schema()));
         schemas.push(("SellLineRequest".into(), SellLineRequest::schema()));
+        schemas.push(("Payment".into(), crate::till::Payment::schema()));
     }
 }
 
@@ -111,7 +136,9 @@ pub struct SaleLineOut {
 #[schema(example = json!({"sale_id": "CUS-0000000042", "branch_id": "CUS", "seq": 42,
     "lines": [{"product_id": "ARROZ-1KG", "quantity": 2, "unit_price_cents": 520, "line_total_cents": 1040,
                "remaining_stock": 118}],
-    "total_cents": 1040, "sold_at": "2026-11-23T16:00:00Z", "cashier_id": "caja-1", "sync": "pending"}))]
+    "total_cents": 1040, "sold_at": "2026-11-23T16:00:00Z", "cashier_id": "caja-1",
+    "payments": [{"method": "cash", "amount_cents": 2000}], "change_cents": 960, "shift_id": "CUS-SH-000007",
+    "sync": "pending"}))]
 pub struct SaleResponse {
     pub sale_id: String,
     pub branch_id: String,
@@ -122,6 +149,12 @@ pub struct SaleResponse {
     pub sold_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cashier_id: Option<String>,
+    /// The tenders as recorded (one `unspecified` payment when the request had none).
+    pub payments: Vec<crate::till::Payment>,
+    /// Cash given back: what the payments exceed the total by.
+    pub change_cents: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift_id: Option<String>,
     #[schema(example = "pending")]
     /// `pending` until central acknowledges the sale (always `pending` in a 201).
     #[schema()]
@@ -211,11 +244,35 @@ pub enum CircuitState {
 
 // ---------------------------------------------------------------- sync protocol
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
+    #[default]
     Sale,
     Adjustment,
+    ShiftOpened,
+    CashMovement,
+    ShiftClosed,
+    Return,
+    /// A kind this build does not know (from a newer branch). Central refuses the batch
+    /// with 422 `unsupported_event`; nothing ever applies it.
+    #[serde(other)]
+    Unknown,
+}
+
+impl EventKind {
+    /// The name on the wire (what serde writes), also the outbox's `kind` column.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Sale => "sale",
+            EventKind::Adjustment => "adjustment",
+            EventKind::ShiftOpened => "shift_opened",
+            EventKind::CashMovement => "cash_movement",
+            EventKind::ShiftClosed => "shift_closed",
+            EventKind::Return => "return",
+            EventKind::Unknown => "unknown",
+        }
+    }
 }
 
 /// One line of a sale event.
@@ -266,11 +323,15 @@ fn nullable_nonzero_delta() -> utoipa::openapi::schema::Schema {
 /// One outbox event, as pushed. Flat rather than an internally tagged enum: serde's
 /// `#[serde(tag)]` buffers every event into an intermediate tree, which is measurable at
 /// central's ingest rate; the kind-specific fields are checked by [`Event::validate`].
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[schema(
     description = "One event of a branch's outbox, as pushed to central and listed by `GET /outbox`. \
 `kind` says which fields apply: a `sale` has `sale_id`, `lines`, `total_cents` (the sum of its lines) and maybe \
-`cashier_id`; an `adjustment` has `product_id`, `quantity_delta` and maybe `reason`."
+`cashier_id`, `shift_id`, `payments`; an `adjustment` has `product_id`, `quantity_delta` and maybe `reason`; \
+a `shift_opened` has `shift_id`, `till_id`, `opening_float_cents`; a `cash_movement` has `shift_id`, \
+`movement`, `amount_cents`, `reason`; a `shift_closed` has `shift_id`, `counted_cash_cents` and the branch's \
+`summary`; a `return` has `return_id`, `sale_id`, `lines`, `total_cents`, `restock`, `refund_method` and maybe \
+`shift_id`, `reason`. Non-sale events name the user who caused them in `user_id`."
 )]
 pub struct Event {
     #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
@@ -300,12 +361,46 @@ pub struct Event {
     /// `cashier_id`); absent when the POS or branch admin token did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<crate::users::UserId>,
+    /// The shift a sale, cash movement or return belongs to; the shift a `shift_opened` or
+    /// `shift_closed` is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub shift_id: Option<String>,
+    /// A sale's tenders; absent: one `unspecified` payment of the total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payments: Option<Vec<crate::till::Payment>>,
+    /// `shift_opened`: the till and its float.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub till_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opening_float_cents: Option<i64>,
+    /// `cash_movement`: in or out, and how much.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub movement: Option<crate::till::CashMovementKind>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_cents: Option<i64>,
+    /// `shift_closed`: the count and the branch's closing summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_cash_cents: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<crate::till::ShiftSummary>,
+    /// `return`: its id (the returned sale is `sale_id`, the returned lines `lines` at the
+    /// sale's unit prices, their sum `total_cents`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1, max_length = 64)]
+    pub return_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restock: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-z_]{1,32}$")]
+    pub refund_method: Option<String>,
 }
 
 impl Event {
-    /// Checks the kind-specific fields. Returns a message for 400 `invalid_request`.
+    /// Checks the kind-specific fields. Returns a message for 400 `invalid_request`. An
+    /// `unknown` kind passes: whoever applies events refuses it as unsupported, which is
+    /// not a malformed request.
     pub fn validate(&self) -> Result<(), String> {
-        use crate::ids::{check_delta, check_quantity};
         let seq = self.seq;
         if seq == 0 {
             return Err("event seq starts at 1".into());
@@ -313,65 +408,134 @@ impl Event {
         if crate::clock::parse_rfc3339_millis(&self.occurred_at).is_none() {
             return Err(format!("event {seq}: occurred_at is not an RFC 3339 time"));
         }
-        match self.kind {
-            EventKind::Sale => {
-                let sale_id = self
-                    .sale_id
-                    .as_deref()
-                    .ok_or_else(|| format!("sale event {seq}: sale_id missing"))?;
-                if sale_id.is_empty() || sale_id.len() > 64 {
-                    return Err(format!("sale event {seq}: sale_id must be 1-64 chars"));
-                }
-                let lines = self
-                    .lines
-                    .as_ref()
-                    .ok_or_else(|| format!("sale event {seq}: lines missing"))?;
-                if lines.is_empty() {
-                    return Err(format!("sale event {seq}: no lines"));
-                }
-                let mut total: i64 = 0;
-                for l in lines {
-                    check_quantity("quantity", l.quantity).map_err(|m| format!("sale event {seq}: {m}"))?;
-                    if l.unit_price_cents < 0 {
-                        return Err(format!("sale event {seq}: negative unit_price_cents"));
-                    }
-                    let line = l
-                        .unit_price_cents
-                        .checked_mul(l.quantity)
-                        .ok_or_else(|| format!("sale event {seq}: line total overflows"))?;
-                    total = total
-                        .checked_add(line)
-                        .ok_or_else(|| format!("sale event {seq}: total overflows"))?;
-                }
-                if self.total_cents != Some(total) {
-                    return Err(format!(
-                        "sale event {seq}: total_cents does not match its lines ({total})"
-                    ));
-                }
-                if let Some(c) = &self.cashier_id {
-                    crate::ids::check_text("cashier_id", c, 1, 64).map_err(|m| format!("sale event {seq}: {m}"))?;
-                }
-                if self.user_id.is_some() {
-                    return Err(format!("sale event {seq}: a sale names its user in cashier_id"));
-                }
-            }
-            EventKind::Adjustment => {
-                if self.product_id.is_none() {
-                    return Err(format!("adjustment event {seq}: product_id missing"));
-                }
-                let d = self
-                    .quantity_delta
-                    .ok_or_else(|| format!("adjustment event {seq}: quantity_delta missing"))?;
-                check_delta("quantity_delta", d).map_err(|m| format!("adjustment event {seq}: {m}"))?;
-                if let Some(r) = &self.reason {
-                    if r.chars().count() > 64 {
-                        return Err(format!("adjustment event {seq}: reason longer than 64 chars"));
-                    }
-                }
-            }
+        let kind = self.kind.as_str();
+        let checked = match self.kind {
+            EventKind::Sale => self.validate_sale(),
+            EventKind::Adjustment => self.validate_adjustment(),
+            EventKind::ShiftOpened => self.validate_shift_opened(),
+            EventKind::CashMovement => self.validate_cash_movement(),
+            EventKind::ShiftClosed => self.validate_shift_closed(),
+            EventKind::Return => self.validate_return(),
+            EventKind::Unknown => Ok(()),
+        };
+        checked.map_err(|m| format!("{kind} event {seq}: {m}"))
+    }
+
+    fn validate_sale(&self) -> Result<(), String> {
+        check_sale_id(self.sale_id.as_deref())?;
+        let total = lines_total(self.lines.as_deref())?;
+        if self.total_cents != Some(total) {
+            return Err(format!("total_cents does not match its lines ({total})"));
+        }
+        if let Some(c) = &self.cashier_id {
+            crate::ids::check_text("cashier_id", c, 1, 64)?;
+        }
+        if self.user_id.is_some() {
+            return Err("a sale names its user in cashier_id".into());
+        }
+        if let Some(s) = &self.shift_id {
+            crate::till::check_till_id("shift_id", s)?;
+        }
+        if let Some(ps) = &self.payments {
+            crate::till::check_payments(ps, total)?;
         }
         Ok(())
     }
+
+    fn validate_adjustment(&self) -> Result<(), String> {
+        if self.product_id.is_none() {
+            return Err("product_id missing".into());
+        }
+        let d = self.quantity_delta.ok_or("quantity_delta missing")?;
+        crate::ids::check_delta("quantity_delta", d)?;
+        check_reason(self.reason.as_deref())
+    }
+
+    fn validate_shift_opened(&self) -> Result<(), String> {
+        crate::till::check_till_id("shift_id", self.shift_id.as_deref().ok_or("shift_id missing")?)?;
+        crate::till::check_till_id("till_id", self.till_id.as_deref().ok_or("till_id missing")?)?;
+        crate::till::check_amount(
+            "opening_float_cents",
+            self.opening_float_cents.ok_or("opening_float_cents missing")?,
+        )?;
+        Ok(())
+    }
+
+    fn validate_cash_movement(&self) -> Result<(), String> {
+        crate::till::check_till_id("shift_id", self.shift_id.as_deref().ok_or("shift_id missing")?)?;
+        self.movement.ok_or("movement missing")?;
+        crate::till::check_positive_amount("amount_cents", self.amount_cents.ok_or("amount_cents missing")?)?;
+        check_reason(self.reason.as_deref())
+    }
+
+    fn validate_shift_closed(&self) -> Result<(), String> {
+        crate::till::check_till_id("shift_id", self.shift_id.as_deref().ok_or("shift_id missing")?)?;
+        let counted = self.counted_cash_cents.ok_or("counted_cash_cents missing")?;
+        crate::till::check_amount("counted_cash_cents", counted)?;
+        let summary = self.summary.as_ref().ok_or("summary missing")?;
+        if summary.counted_cash_cents != Some(counted) {
+            return Err("summary.counted_cash_cents differs from counted_cash_cents".into());
+        }
+        if summary.by_method.len() > 64 {
+            return Err("summary.by_method has more than 64 methods".into());
+        }
+        for m in summary.by_method.keys() {
+            crate::till::check_method("summary.by_method", m)?;
+        }
+        Ok(())
+    }
+
+    fn validate_return(&self) -> Result<(), String> {
+        let return_id = self.return_id.as_deref().ok_or("return_id missing")?;
+        crate::till::check_till_id("return_id", return_id)?;
+        check_sale_id(self.sale_id.as_deref())?;
+        let total = lines_total(self.lines.as_deref())?;
+        if self.total_cents != Some(total) {
+            return Err(format!("total_cents does not match its lines ({total})"));
+        }
+        self.restock.ok_or("restock missing")?;
+        crate::till::check_method("refund_method", self.refund_method.as_deref().ok_or("refund_method missing")?)?;
+        if let Some(s) = &self.shift_id {
+            crate::till::check_till_id("shift_id", s)?;
+        }
+        check_reason(self.reason.as_deref())
+    }
+}
+
+fn check_sale_id(sale_id: Option<&str>) -> Result<(), String> {
+    let sale_id = sale_id.ok_or("sale_id missing")?;
+    if sale_id.is_empty() || sale_id.len() > 64 {
+        return Err("sale_id must be 1-64 chars".into());
+    }
+    Ok(())
+}
+
+fn check_reason(reason: Option<&str>) -> Result<(), String> {
+    match reason {
+        Some(r) if r.chars().count() > 64 => Err("reason longer than 64 chars".into()),
+        _ => Ok(()),
+    }
+}
+
+/// The sum of a sale's or a return's lines, each with a valid quantity and price.
+fn lines_total(lines: Option<&[EventLine]>) -> Result<i64, String> {
+    let lines = lines.ok_or("lines missing")?;
+    if lines.is_empty() {
+        return Err("no lines".into());
+    }
+    let mut total: i64 = 0;
+    for l in lines {
+        crate::ids::check_quantity("quantity", l.quantity)?;
+        if l.unit_price_cents < 0 {
+            return Err("negative unit_price_cents".into());
+        }
+        let line = l
+            .unit_price_cents
+            .checked_mul(l.quantity)
+            .ok_or("line total overflows")?;
+        total = total.checked_add(line).ok_or("total overflows")?;
+    }
+    Ok(total)
 }
 
 /// `POST /sync/push`.
@@ -530,6 +694,12 @@ pub struct CentralSale {
     pub cashier_id: Option<String>,
     #[schema(format = DateTime)]
     pub received_at: String,
+    /// The tenders (one `unspecified` payment when the branch recorded none).
+    pub payments: Vec<crate::till::Payment>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shift_id: Option<String>,
+    /// What the branch's returns of this sale have refunded so far.
+    pub returned_cents: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -563,11 +733,7 @@ mod tests {
                 unit_price_cents: 550,
             }]),
             total_cents: Some(1100),
-            cashier_id: None,
-            product_id: None,
-            quantity_delta: None,
-            reason: None,
-            user_id: None,
+            ..Default::default()
         }
     }
 

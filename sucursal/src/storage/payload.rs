@@ -92,14 +92,11 @@ pub fn adjustment(
         seq,
         kind: EventKind::Adjustment,
         occurred_at: occurred_at.to_string(),
-        sale_id: None,
-        lines: None,
-        total_cents: None,
-        cashier_id: None,
         product_id: Some(product_id.clone()),
         quantity_delta: Some(delta),
         reason: Some(reason.to_string()),
         user_id: user_id.cloned(),
+        ..Event::default()
     };
     serde_json::to_string(&ev).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
@@ -152,10 +149,7 @@ mod tests {
                 ),
                 total_cents: Some(total),
                 cashier_id: cashier.map(|c| c.to_string()),
-                product_id: None,
-                quantity_delta: None,
-                reason: None,
-                user_id: None,
+                ..Event::default()
             };
             buf.clear();
             write_sale(

@@ -162,6 +162,9 @@ pub(super) async fn read_sales(
                 sold_at: clock::millis_to_rfc3339(sold_ms),
                 cashier_id: r.try_get(5)?,
                 received_at: clock::millis_to_rfc3339(r.try_get(3)?),
+                payments: Vec::new(),
+                shift_id: None,
+                returned_cents: 0,
             });
             last = Some(SalesCursor {
                 branch: key,

@@ -149,6 +149,9 @@ pub(super) fn read_sales(
                 sold_at: clock::millis_to_rfc3339(sold_ms),
                 cashier_id: r.get(5)?,
                 received_at: clock::millis_to_rfc3339(r.get(3)?),
+                payments: Vec::new(),
+                shift_id: None,
+                returned_cents: 0,
             });
             last = Some(SalesCursor {
                 sold_ms,

@@ -39,11 +39,7 @@ fn sale(seq: u64, product: &str, q: i64) -> Event {
             unit_price_cents: 5,
         }]),
         total_cents: Some(5 * q),
-        cashier_id: None,
-        product_id: None,
-        quantity_delta: None,
-        reason: None,
-        user_id: None,
+        ..Event::default()
     }
 }
 

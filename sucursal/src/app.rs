@@ -45,6 +45,8 @@ pub struct AppState {
     pub backups: colmena_shared::backup::Backups,
     /// Users, sessions and logins.
     pub people: Arc<People>,
+    /// Open shifts and the till's rules.
+    pub till: Arc<crate::till::Till>,
 }
 
 impl AppState {

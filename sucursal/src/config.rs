@@ -69,6 +69,13 @@ pub struct Settings {
     #[arg(long, env = "COLMENA_REQUIRE_LOGIN", default_value_t = false, num_args = 0..=1,
         default_missing_value = "true", action = clap::ArgAction::Set)]
     pub require_login: bool,
+    /// How long after a sale it may be returned (`POST /sales/{id}/returns`).
+    #[arg(long, env = "COLMENA_RETURN_WINDOW", default_value = "30d", value_parser = parse_duration)]
+    pub return_window: Duration,
+    /// The largest refund (cents) a cashier may give alone; above it a supervisor or manager.
+    #[arg(long, env = "COLMENA_CASHIER_RETURN_LIMIT", default_value_t = 5000,
+        value_parser = clap::value_parser!(i64).range(0..))]
+    pub cashier_return_limit: i64,
     /// How long a login session lasts (`POST /login`).
     #[arg(long, env = "COLMENA_SESSION_TTL", default_value = "12h", value_parser = parse_duration)]
     pub session_ttl: Duration,

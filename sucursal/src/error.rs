@@ -40,6 +40,21 @@ pub enum BranchError {
         available: i64,
         requested: i64,
     },
+    /// The payments do not settle the total, or a non-cash tender exceeds it.
+    #[error("{0}")]
+    PaymentMismatch(String),
+    #[error("till {till_id} already has shift {shift_id} open")]
+    ShiftAlreadyOpen { till_id: String, shift_id: String },
+    #[error("shift {0} is not open")]
+    ShiftNotOpen(String),
+    #[error("shift {shift_id} was already closed with a count of {counted_cash_cents}")]
+    ShiftClosed { shift_id: String, counted_cash_cents: i64 },
+    #[error("{0}: no such sale at this branch")]
+    UnknownSale(String),
+    #[error("{0}")]
+    ReturnExceedsSale(String),
+    #[error("{0}")]
+    ReturnWindowExpired(String),
     #[error("a request with this Idempotency-Key is being processed")]
     IdempotencyKeyInFlight,
     #[error("this Idempotency-Key was used with a different body")]
@@ -63,6 +78,13 @@ impl BranchError {
             BranchError::UnknownProduct(_) => ErrorCode::UnknownProduct,
             BranchError::NotFound(_) => ErrorCode::NotFound,
             BranchError::InsufficientStock { .. } => ErrorCode::InsufficientStock,
+            BranchError::PaymentMismatch(_) => ErrorCode::PaymentMismatch,
+            BranchError::ShiftAlreadyOpen { .. } => ErrorCode::ShiftAlreadyOpen,
+            BranchError::ShiftNotOpen(_) => ErrorCode::ShiftNotOpen,
+            BranchError::ShiftClosed { .. } => ErrorCode::ShiftClosed,
+            BranchError::UnknownSale(_) => ErrorCode::UnknownSale,
+            BranchError::ReturnExceedsSale(_) => ErrorCode::ReturnExceedsSale,
+            BranchError::ReturnWindowExpired(_) => ErrorCode::ReturnWindowExpired,
             BranchError::IdempotencyKeyInFlight => ErrorCode::IdempotencyKeyInFlight,
             BranchError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             BranchError::StorageUnavailable(_) => ErrorCode::StorageUnavailable,
@@ -95,6 +117,33 @@ impl ResponseError for BranchError {
     }
 }
 
+impl From<crate::storage::Refusal> for BranchError {
+    /// A refusal on a shift's own endpoint; a sale or return naming an unknown shift is
+    /// mapped by its caller to `shift_not_open` instead.
+    fn from(r: crate::storage::Refusal) -> Self {
+        use crate::storage::Refusal;
+        match r {
+            Refusal::UnknownShift(id) => BranchError::NotFound(format!("no shift {id} at this branch")),
+            Refusal::ShiftNotOpen(id) => BranchError::ShiftNotOpen(id),
+            Refusal::ShiftAlreadyOpen { till_id, shift_id } => BranchError::ShiftAlreadyOpen { till_id, shift_id },
+            Refusal::ShiftClosed {
+                shift_id,
+                counted_cash_cents,
+            } => BranchError::ShiftClosed {
+                shift_id,
+                counted_cash_cents,
+            },
+            Refusal::ReturnExceedsSale {
+                product_id,
+                left,
+                requested,
+            } => BranchError::ReturnExceedsSale(format!(
+                "{product_id}: {left} left to return, {requested} requested"
+            )),
+        }
+    }
+}
+
 impl From<crate::storage::StoreError> for BranchError {
     fn from(e: crate::storage::StoreError) -> Self {
         BranchError::StorageUnavailable(e.to_string())
@@ -124,6 +173,27 @@ mod tests {
                 409,
                 "insufficient_stock",
             ),
+            (BranchError::PaymentMismatch("x".into()), 400, "payment_mismatch"),
+            (
+                BranchError::ShiftAlreadyOpen {
+                    till_id: "T1".into(),
+                    shift_id: "S".into(),
+                },
+                409,
+                "shift_already_open",
+            ),
+            (BranchError::ShiftNotOpen("S".into()), 409, "shift_not_open"),
+            (
+                BranchError::ShiftClosed {
+                    shift_id: "S".into(),
+                    counted_cash_cents: 1,
+                },
+                409,
+                "shift_closed",
+            ),
+            (BranchError::UnknownSale("x".into()), 404, "unknown_sale"),
+            (BranchError::ReturnExceedsSale("x".into()), 409, "return_exceeds_sale"),
+            (BranchError::ReturnWindowExpired("x".into()), 409, "return_window_expired"),
             (BranchError::IdempotencyKeyInFlight, 409, "idempotency_key_in_flight"),
             (BranchError::IdempotencyKeyReused, 422, "idempotency_key_reused"),
             (BranchError::StorageUnavailable("x".into()), 503, "storage_unavailable"),

@@ -1,5 +1,6 @@
 //! Housekeeping: every 10 minutes, purges acknowledged outbox events older than
-//! `--outbox-retention` and idempotency records older than `--idempotency-ttl`.
+//! `--outbox-retention` and idempotency records older than `--idempotency-ttl`; the sales
+//! among the purged events that are younger than `--return-window` are kept returnable.
 //!
 //! The purge runs in the writer, which deletes only events at or below the *stored*
 //! `acked_through`, so nothing central has not acknowledged is ever lost; retention keeps
@@ -16,6 +17,8 @@ pub struct Housekeeping {
     pub writer: WriterHandle,
     pub outbox_retention: Duration,
     pub idempotency_ttl: Duration,
+    /// Sales this recent stay returnable after their outbox rows go.
+    pub return_window: Duration,
 }
 
 impl Housekeeping {
@@ -30,6 +33,7 @@ impl Housekeeping {
             let job = Purge {
                 outbox_before_ms: now - self.outbox_retention.as_millis() as i64,
                 idempotency_before_ms: now - self.idempotency_ttl.as_millis() as i64,
+                returns_since_ms: now - self.return_window.as_millis() as i64,
             };
             if let Err(e) = self.writer.submit(job).await {
                 tracing::error!(error = %e, "housekeeping purge failed");

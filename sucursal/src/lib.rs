@@ -33,3 +33,4 @@ pub mod routes;
 pub mod sales;
 pub mod startup;
 pub mod storage;
+pub mod till;

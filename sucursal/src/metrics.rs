@@ -26,6 +26,11 @@ pub struct BranchMetrics {
     pub breaker_transitions: IntCounterVec,
     pub push_batches: IntCounterVec,
     pub logins: IntCounterVec,
+    pub returns: IntCounter,
+    pub refunded_cents: IntCounter,
+    pub shifts_closed: IntCounter,
+    pub shift_cash_difference: IntGauge,
+    pub open_shifts: IntGauge,
 }
 
 /// Registers `c` in `registry` and hands it back.
@@ -134,6 +139,26 @@ impl BranchMetrics {
                     "outcome",
                 )?,
             )?,
+            returns: registered(
+                r,
+                IntCounter::new("colmena_returns_total", "Returns and voids recorded (201) by this branch.")?,
+            )?,
+            refunded_cents: registered(
+                r,
+                IntCounter::new(
+                    "colmena_refunded_cents_total",
+                    "Money given back by returns, in cents (at the sales' own prices).",
+                )?,
+            )?,
+            shifts_closed: registered(r, IntCounter::new("colmena_shifts_closed_total", "Shifts closed at this branch.")?)?,
+            shift_cash_difference: registered(
+                r,
+                IntGauge::new(
+                    "colmena_shift_cash_difference_cents",
+                    "Counted minus expected cash of the last shift closed here (negative: cash missing).",
+                )?,
+            )?,
+            open_shifts: registered(r, IntGauge::new("colmena_open_shifts", "Shifts open at this branch now.")?)?,
             registry,
         };
         m.seed_labels();
@@ -149,13 +174,15 @@ impl BranchMetrics {
         };
         seed(
             &self.sync_errors,
-            &["timeout", "connect", "http_5xx", "rejected", "circuit_open"],
+            &["timeout", "connect", "http_5xx", "rejected", "unsupported_event", "circuit_open"],
         );
         let refusals = [
             ErrorCode::InsufficientStock,
             ErrorCode::UnknownProduct,
             ErrorCode::InvalidRequest,
             ErrorCode::StorageUnavailable,
+            ErrorCode::PaymentMismatch,
+            ErrorCode::ShiftNotOpen,
         ];
         seed(&self.sale_rejections, &refusals.map(|c| c.as_str()));
         seed(&self.breaker_transitions, &["closed", "open", "half_open"]);

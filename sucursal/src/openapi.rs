@@ -38,6 +38,11 @@ token from `POST /login`, or the branch admin token; what each may do is the per
         routes::backups::list_backups,
         routes::backups::download_backup,
         routes::backups::verify_backup,
+        routes::shifts::open,
+        routes::shifts::get,
+        routes::shifts::cash_movement,
+        routes::shifts::close,
+        routes::returns::record,
         colmena_shared::http::health,
         routes::metrics::metrics,
         openapi_json,
@@ -49,6 +54,7 @@ token from `POST /login`, or the branch admin token; what each may do is the per
         (name = "inventory", description = "Stock at this branch"),
         (name = "operations", description = "Sync state, backups, health, metrics"),
         (name = "people", description = "Logging users in and out"),
+        (name = "till", description = "Shifts, cash movements, returns and voids"),
     )
 )]
 struct BranchApi;

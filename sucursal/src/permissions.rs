@@ -47,10 +47,14 @@ pub enum Action {
     ReadOutbox,
     /// `POST /logout`.
     Logout,
-    // Next to come, with their rows in `allows`: open/close own shift and cash movements
-    // (cashier, supervisor, manager), returns up to the cashier limit (same) and above it or
-    // closing another's shift (supervisor, manager), counts and transfers (supervisor,
-    // manager, admin).
+    /// `/shifts*`: open, read, cash movements, close. Whose shift (a cashier only their
+    /// own) is decided by [`crate::till`], which knows the shift.
+    Till,
+    /// `POST /sales/{id}/returns`. Above `--cashier-return-limit` a supervisor or manager
+    /// ([`crate::till::returns`], which knows the amount).
+    Return,
+    // Next to come, with their rows in `allows`: counts and transfers (supervisor, manager,
+    // admin).
 }
 
 /// Whether `caller` may perform `action`. `require_login` (`--require-login`) takes selling
@@ -76,7 +80,8 @@ pub fn allows(caller: &Caller, action: Action, require_login: bool) -> bool {
         Action::Backups | Action::ExportSales | Action::ReadOutbox => {
             matches!(caller, Caller::Admin | Caller::User { role: Manager, .. })
         }
-        Action::Logout => matches!(caller, Caller::User { .. }),
+        // A till is a person's: the POS and admin tokens name nobody to record.
+        Action::Logout | Action::Till | Action::Return => matches!(caller, Caller::User { .. }),
     }
 }
 
@@ -90,6 +95,10 @@ pub fn action_of(pattern: &str) -> Option<Action> {
         "/sales/export" => Action::ExportSales,
         "/outbox" => Action::ReadOutbox,
         "/logout" => Action::Logout,
+        "/shifts" | "/shifts/{shift_id}" | "/shifts/{shift_id}/cash-movements" | "/shifts/{shift_id}/close" => {
+            Action::Till
+        }
+        "/sales/{sale_id}/returns" => Action::Return,
         p if p == "/admin" || p.starts_with("/admin/") => Action::Backups,
         _ => return None,
     })
@@ -117,7 +126,7 @@ mod tests {
             Caller::Admin,
         ];
         // Columns: device, cashier, supervisor, manager, admin.
-        let table: [(Action, [bool; 5]); 8] = [
+        let table: [(Action, [bool; 5]); 10] = [
             (ReadInventory, [true, true, true, true, true]),
             (ReadStatus, [true, true, true, true, true]),
             (Sell, [true, true, true, true, false]),
@@ -126,6 +135,8 @@ mod tests {
             (ExportSales, [false, false, false, true, true]),
             (ReadOutbox, [false, false, false, true, true]),
             (Logout, [false, true, true, true, false]),
+            (Till, [false, true, true, true, false]),
+            (Return, [false, true, true, true, false]),
         ];
         for (action, row) in table {
             for (caller, want) in callers.iter().zip(row) {

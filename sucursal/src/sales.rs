@@ -10,8 +10,11 @@ use crate::error::BranchError;
 use crate::idempotency::Begin;
 use crate::inventory::{ReserveError, Reserved};
 use crate::permissions::Caller;
-use crate::storage::{Receipt, RecordAdjustment, RecordSale, Remember};
+use crate::storage::{Receipt, RecordAdjustment, RecordSale, Refusal, Remember};
 use colmena_shared::ids::{check_delta, check_quantity, check_text, check_visible_ascii, ProductId};
+use colmena_shared::till::{
+    check_method, check_payments, check_positive_amount, check_till_id, Payment, MAX_PAYMENTS, UNSPECIFIED,
+};
 use colmena_shared::wire::{AdjustmentRequest, AdjustmentResponse, SaleLineOut, SaleResponse, SellRequest};
 use std::sync::Arc;
 
@@ -22,6 +25,9 @@ pub const MAX_LINES: usize = 500;
 pub struct ValidSale {
     pub lines: Vec<(ProductId, i64)>,
     pub cashier_id: Option<String>,
+    /// Checked in shape here; whether they settle the total once it is priced.
+    pub payments: Option<Vec<Payment>>,
+    pub shift_id: Option<String>,
 }
 
 /// A basket priced from its reservations: what the storage records and the 201 reports.
@@ -30,16 +36,24 @@ pub struct PricedSale {
     pub lines: Vec<SaleLineOut>,
     pub total_cents: i64,
     pub cashier_id: Option<String>,
+    /// `None`: the tender is unspecified.
+    pub payments: Option<Vec<Payment>>,
+    pub change_cents: i64,
+    pub shift_id: Option<String>,
 }
 
 /// Prices each line at the unit price it was reserved at (the price in force when its
 /// stock was taken). Sums saturate: with quantities ≤ 1,000,000 and prices ≤ 10^10 cents a
 /// basket cannot overflow an i64, but a saturated total is still no panic.
-pub fn price(
-    lines: Vec<(ProductId, i64)>,
-    reserved: &[Reserved],
-    cashier_id: Option<String>,
-) -> Result<PricedSale, BranchError> {
+/// The tenders are checked against the total here: `payment_mismatch` when they do not
+/// settle it (only cash may exceed it; the excess is the change).
+pub fn price(sale: ValidSale, reserved: &[Reserved]) -> Result<PricedSale, BranchError> {
+    let ValidSale {
+        lines,
+        cashier_id,
+        payments,
+        shift_id,
+    } = sale;
     let mut out = Vec::with_capacity(lines.len());
     let mut total: i64 = 0;
     for (product_id, quantity) in lines {
@@ -57,10 +71,17 @@ pub fn price(
             remaining_stock: r.remaining,
         });
     }
+    let change_cents = match &payments {
+        None => 0,
+        Some(ps) => check_payments(ps, total).map_err(BranchError::PaymentMismatch)?,
+    };
     Ok(PricedSale {
         lines: out,
         total_cents: total,
         cashier_id,
+        payments,
+        change_cents,
+        shift_id,
     })
 }
 
@@ -74,12 +95,14 @@ pub fn response(branch_id: &str, sale: PricedSale, receipt: Receipt) -> SaleResp
         total_cents: sale.total_cents,
         sold_at: receipt.committed_at,
         cashier_id: sale.cashier_id,
-        payments: vec![colmena_shared::till::Payment {
-            method: colmena_shared::till::UNSPECIFIED.into(),
-            amount_cents: sale.total_cents,
-        }],
-        change_cents: 0,
-        shift_id: None,
+        payments: sale.payments.unwrap_or_else(|| {
+            vec![Payment {
+                method: UNSPECIFIED.into(),
+                amount_cents: sale.total_cents,
+            }]
+        }),
+        change_cents: sale.change_cents,
+        shift_id: sale.shift_id,
         sync: "pending".into(),
     }
 }
@@ -130,9 +153,28 @@ pub fn validate_sale(req: SellRequest) -> Result<ValidSale, BranchError> {
     if let Some(c) = &req.cashier_id {
         check_text("cashier_id", c, 1, 64).map_err(invalid)?;
     }
+    if let Some(id) = &req.shift_id {
+        check_till_id("shift_id", id).map_err(invalid)?;
+    }
+    if let Some(ps) = &req.payments {
+        // Their shape is a malformed request; whether they settle the total is decided
+        // once the basket is priced (`payment_mismatch`).
+        if ps.is_empty() || ps.len() > MAX_PAYMENTS {
+            return Err(BranchError::PaymentMismatch(format!(
+                "payments must hold 1 to {MAX_PAYMENTS} tenders (leave it out for an unspecified tender)"
+            )));
+        }
+        for (i, p) in ps.iter().enumerate() {
+            check_method(&format!("payments[{i}].method"), &p.method).map_err(invalid)?;
+            check_positive_amount(&format!("payments[{i}].amount_cents"), p.amount_cents)
+                .map_err(BranchError::PaymentMismatch)?;
+        }
+    }
     Ok(ValidSale {
         lines,
         cashier_id: req.cashier_id,
+        payments: req.payments,
+        shift_id: req.shift_id,
     })
 }
 
@@ -155,7 +197,8 @@ pub fn attribute(sale: &mut ValidSale, caller: &Caller) -> Result<(), BranchErro
 /// that re-serialise (whitespace, key order, `1` vs `"1"`) still match.
 pub fn fingerprint(v: &ValidSale) -> String {
     let lines: Vec<(&str, i64)> = v.lines.iter().map(|(p, q)| (p.as_str(), *q)).collect();
-    serde_json::json!({"lines": lines, "cashier_id": v.cashier_id}).to_string()
+    serde_json::json!({"lines": lines, "cashier_id": v.cashier_id, "payments": v.payments, "shift_id": v.shift_id})
+        .to_string()
 }
 
 pub fn check_idempotency_key(key: &str) -> Result<(), BranchError> {
@@ -188,9 +231,16 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
             Begin::InFlight => return Err(BranchError::IdempotencyKeyInFlight),
         },
     };
+    // A shift closed before this sale is refused before any stock is held; one closed
+    // while it commits is refused by the writer, which orders the two.
+    if let Some(id) = &sale.shift_id {
+        if !app.till.is_open(id) {
+            return Err(BranchError::ShiftNotOpen(id.clone()));
+        }
+    }
     let wanted: Vec<(String, i64)> = sale.lines.iter().map(|(p, q)| (p.to_string(), *q)).collect();
     let reserved = app.inventory.reserve(&wanted).map_err(reserve_error)?;
-    let priced = match price(sale.lines, &reserved, sale.cashier_id) {
+    let priced = match price(sale, &reserved) {
         Ok(p) => p,
         Err(e) => {
             app.inventory.release(&reserved);
@@ -205,8 +255,11 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
             render: response_body,
         }),
     };
-    // On failure the writer has already given the reserved units back.
-    let recorded = app.writer.submit_from_handler(cmd).await?;
+    // On failure or refusal the writer has already given the reserved units back.
+    let recorded = app.writer.submit_from_handler(cmd).await?.map_err(|r| match r {
+        Refusal::UnknownShift(id) | Refusal::ShiftNotOpen(id) => BranchError::ShiftNotOpen(id),
+        other => BranchError::from(other),
+    })?;
     crate::failpoints::after_commit();
     Ok(SellOutcome::Created(response(
         app.branch_id.as_str(),

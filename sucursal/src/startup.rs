@@ -162,6 +162,7 @@ fn spawn_background(
         writer: app.writer.clone(),
         outbox_retention: settings.outbox_retention,
         idempotency_ttl: settings.idempotency_ttl,
+        return_window: settings.return_window,
     };
     let mut tasks = vec![
         tokio::spawn(relay.clone().run_push(cancel.clone())),
@@ -203,6 +204,13 @@ impl Application {
             .store(loaded.users_catch_up.1, Ordering::Release);
         let metrics = BranchMetrics::new().map_err(|e| format!("metrics: {e}"))?;
         let people = Arc::new(People::new(v.branch_id.as_str(), loaded.users, settings.session_ttl)?);
+        let till = Arc::new(crate::till::Till::new(
+            loaded.open_shifts,
+            crate::till::Rules {
+                return_window: settings.return_window,
+                cashier_return_limit_cents: settings.cashier_return_limit,
+            },
+        ));
 
         let (writer, writer_thread) = storage::spawn(storage::WriterParts {
             conn: store.conn,
@@ -213,6 +221,7 @@ impl Application {
             idempotency: idempotency.clone(),
             state: outbox_state.clone(),
             people: people.clone(),
+            till: till.clone(),
             fsync_duration: metrics.fsync_duration.clone(),
         })
         .map_err(|e| format!("writer thread: {e}"))?;
@@ -241,6 +250,7 @@ impl Application {
             sync,
             backups: colmena_shared::backup::Backups::new(backup_dir, "sucursal", settings.backups_keep),
             people,
+            till,
         });
         let relay_deps = RelayDeps {
             branch_id: app.branch_id.clone(),

@@ -182,6 +182,19 @@ impl ShiftTally {
         }
     }
 
+    /// Adds another tally's figures to this one (the branch keeps one per open shift and
+    /// adds each durable batch's).
+    pub fn merge(&mut self, other: &ShiftTally) {
+        self.sales_count += other.sales_count;
+        self.gross_cents = self.gross_cents.saturating_add(other.gross_cents);
+        self.returns_cents = self.returns_cents.saturating_add(other.returns_cents);
+        for (m, c) in &other.by_method {
+            self.method(m, *c);
+        }
+        self.cash_in_cents = self.cash_in_cents.saturating_add(other.cash_in_cents);
+        self.cash_out_cents = self.cash_out_cents.saturating_add(other.cash_out_cents);
+    }
+
     /// The summary for a shift opened with `opening_float_cents`; with a count once closed.
     pub fn summary(&self, opening_float_cents: i64, counted_cash_cents: Option<i64>) -> ShiftSummary {
         let cash = self.by_method.get(CASH).copied().unwrap_or(0);

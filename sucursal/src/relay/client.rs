@@ -9,7 +9,8 @@
 //! - Failover: a call goes to the first URL whose breaker is not OPEN (or is due for its
 //!   half-open trial), and moves on at once when that URL's breaker opens during the call.
 //! - Classification (see docs/protocol.md, "The relay"): timeouts, transport errors, 5xx,
-//!   408 and 429 are breaker failures; other 4xx are not (counted `rejected`). A 429/503 with
+//!   408 and 429 are breaker failures; other 4xx are not (counted `rejected`, or
+//!   `unsupported_event` for a central that predates an event kind: the batch is kept and resent). A 429/503 with
 //!   `Retry-After` is handed to the caller, which honours it.
 use super::RelaySettings;
 use crate::app::SyncStatus;
@@ -74,6 +75,12 @@ struct BreakerMiddleware {
 #[derive(Debug, thiserror::Error)]
 #[error("circuit breaker open: request not sent")]
 struct CircuitOpen;
+
+/// Whether an error body is central's 422 `unsupported_event`.
+pub fn is_unsupported_event(body: &str) -> bool {
+    serde_json::from_str::<colmena_shared::error::ErrorBody>(body)
+        .is_ok_and(|b| b.error.code == colmena_shared::error::ErrorCode::UnsupportedEvent)
+}
 
 /// Whether a response status is a breaker failure (see docs/protocol.md, "The relay").
 pub fn is_breaker_failure(status: StatusCode) -> bool {
@@ -301,7 +308,15 @@ impl Central {
                 if is_breaker_failure(status) {
                     Err(CallError::Failed(msg))
                 } else {
-                    self.metrics.sync_errors.with_label_values(&["rejected"]).inc();
+                    // A central older than this branch refuses an event kind it does not know:
+                    // the batch is kept and resent (with the rejection backoff) until central
+                    // is upgraded; counted apart so that an alert names the cause.
+                    let kind = if is_unsupported_event(&body) {
+                        "unsupported_event"
+                    } else {
+                        "rejected"
+                    };
+                    self.metrics.sync_errors.with_label_values(&[kind]).inc();
                     Err(CallError::Rejected(msg))
                 }
             }

@@ -56,16 +56,7 @@ async fn sell(
 }
 
 async fn sell_inner(app: &AppState, req: &HttpRequest, body: SellRequest) -> Result<HttpResponse, BranchError> {
-    let key = match req.headers().get("idempotency-key") {
-        None => None,
-        Some(v) => {
-            let k = v
-                .to_str()
-                .map_err(|_| BranchError::InvalidRequest("Idempotency-Key must be visible ASCII".into()))?;
-            sales::check_idempotency_key(k)?;
-            Some(k.to_string())
-        }
-    };
+    let key = super::idempotency_key(req)?;
     let mut sale = sales::validate_sale(body)?;
     if let Some(caller) = crate::auth::caller(req) {
         sales::attribute(&mut sale, &caller)?;

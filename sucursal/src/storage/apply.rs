@@ -4,14 +4,18 @@
 //! Adding an event kind means one `apply_*` function here (it takes the next seq, writes the
 //! payload with [`super::outbox::insert`] and its table changes) and one [`Pending`] variant
 //! for what memory learns after the fsync.
+use super::apply_till::{self, ReturnDone};
 use super::commands::{
-    AdjustmentRecorded, ApplyPull, Op, Purge, Receipt, RecordAck, RecordAdjustment, RecordSale, SaleRecorded, Seed,
+    AdjustmentRecorded, ApplyPull, Op, Outcome, Purge, Receipt, RecordAck, RecordAdjustment, RecordSale, Refusal,
+    SaleRecorded, Seed,
 };
 use super::db::{self, Result, StoreError};
-use super::reply::{Replier, Unanswered};
-use super::{idempotency, meta, outbox, payload, products, users};
+use super::reply::{Refused, Replier, Unanswered};
+use super::shifts::{self, ShiftRow};
+use super::{idempotency, meta, outbox, payload, products, returns, users};
 use crate::idempotency::InFlightGuard;
 use crate::inventory::Reserved;
+use colmena_shared::till::{CashMovement, ReturnResponse, Shift, ShiftTally};
 use colmena_shared::wire::{CatalogSeedItem, Change, ChangeKind};
 use rusqlite::Transaction;
 use std::collections::HashMap;
@@ -37,9 +41,30 @@ pub(super) enum Pending {
     Sale {
         recorded: SaleRecorded,
         /// The guard, the answer to replay and its time, to put in memory after the fsync.
-        remembered: Option<(InFlightGuard, Arc<str>, i64)>,
-        reply: Replier<SaleRecorded>,
+        remembered: Remembered,
+        /// The open shift the sale counts in, and what it adds.
+        shift: Option<(String, ShiftTally)>,
+        reply: Replier<Outcome<SaleRecorded>>,
     },
+    /// A shift opened or closed (or a close repeated): memory takes the row as it now is.
+    Shift {
+        row: ShiftRow,
+        remembered: Remembered,
+        reply: Replier<Outcome<Shift>>,
+    },
+    CashMovement {
+        tally: ShiftTally,
+        answer: CashMovement,
+        remembered: Remembered,
+        reply: Replier<Outcome<CashMovement>>,
+    },
+    Return {
+        done: ReturnDone,
+        reply: Replier<Outcome<ReturnResponse>>,
+    },
+    /// A command the writer refused: it wrote nothing; its answer waits for the batch like
+    /// any other (the refusal read the batch's state), and its reserved stock is given back.
+    Refused(Refused),
     Adjustment {
         seq: u64,
         product_id: String,
@@ -74,6 +99,10 @@ impl Pending {
         match self {
             Pending::Sale { reply, .. } => reply.into(),
             Pending::Adjustment { reply, .. } => reply.into(),
+            Pending::Shift { reply, .. } => reply.into(),
+            Pending::CashMovement { reply, .. } => reply.into(),
+            Pending::Return { reply, .. } => reply.into(),
+            Pending::Refused(r) => r.into(),
             Pending::Pull { reply, .. }
             | Pending::Ack { reply, .. }
             | Pending::Purge { reply, .. }
@@ -95,11 +124,38 @@ pub(super) fn apply(
     }
     match op {
         Op::Sale(cmd, reply) => match sale(tx, ctx, cmd, reserved) {
-            Ok((recorded, remembered)) => Ok(Pending::Sale {
+            Ok(Ok((recorded, remembered, shift))) => Ok(Pending::Sale {
                 recorded,
+                remembered,
+                shift,
+                reply,
+            }),
+            Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::OpenShift(cmd, reply) => match apply_till::open_shift(tx, ctx, cmd) {
+            Ok(Ok((row, remembered))) => Ok(Pending::Shift { row, remembered, reply }),
+            Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::CloseShift(cmd, reply) => match apply_till::close_shift(tx, ctx, cmd) {
+            Ok(Ok((row, remembered))) => Ok(Pending::Shift { row, remembered, reply }),
+            Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::CashMovement(cmd, reply) => match apply_till::cash_movement(tx, ctx, cmd) {
+            Ok(Ok((tally, answer, remembered))) => Ok(Pending::CashMovement {
+                tally,
+                answer,
                 remembered,
                 reply,
             }),
+            Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::Return(cmd, reply) => match apply_till::record_return(tx, ctx, cmd) {
+            Ok(Ok(done)) => Ok(Pending::Return { done, reply }),
+            Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
             Err(e) => Err(fail(reply)(e)),
         },
         Op::Adjustment(cmd, reply) => match adjustment(tx, ctx, &cmd) {
@@ -148,14 +204,33 @@ pub(super) fn apply(
     }
 }
 
-type Remembered = Option<(InFlightGuard, Arc<str>, i64)>;
+/// The guard, the answer a retry replays and its time, to put in memory after the fsync.
+pub(super) type Remembered = Option<(InFlightGuard, Arc<str>, i64)>;
+
+type SaleDone = (SaleRecorded, Remembered, Option<(String, ShiftTally)>);
 
 fn sale(
     tx: &Transaction,
     ctx: &mut BatchCtx,
     cmd: RecordSale,
     reserved: &[Reserved],
-) -> Result<(SaleRecorded, Remembered)> {
+) -> Result<std::result::Result<SaleDone, Refusal>> {
+    // Only a sale on a shift pays for this; the check and the shift's figures move in the
+    // sale's transaction, after any close committed before it.
+    let shift = match &cmd.sale.shift_id {
+        None => None,
+        Some(id) => {
+            let mut tally = ShiftTally::default();
+            tally.sale(cmd.sale.total_cents, cmd.sale.payments.as_deref());
+            if !shifts::add(tx, id, &tally)? {
+                return Ok(Err(match shifts::get(tx, id)? {
+                    None => Refusal::UnknownShift(id.clone()),
+                    Some(_) => Refusal::ShiftNotOpen(id.clone()),
+                }));
+            }
+            Some((id.clone(), tally))
+        }
+    };
     ctx.seq += 1;
     let receipt = Receipt {
         seq: ctx.seq,
@@ -180,6 +255,8 @@ fn sale(
             lines: &cmd.sale.lines,
             total_cents: cmd.sale.total_cents,
             cashier_id: cmd.sale.cashier_id.as_deref(),
+            shift_id: cmd.sale.shift_id.as_deref(),
+            payments: cmd.sale.payments.as_deref(),
         },
     );
     outbox::insert(tx, receipt.seq, "sale", ctx.now_ms, &ctx.payload)?;
@@ -192,13 +269,14 @@ fn sale(
         }
         None => None,
     };
-    Ok((
+    Ok(Ok((
         SaleRecorded {
             receipt,
             sale: cmd.sale,
         },
         remembered,
-    ))
+        shift,
+    )))
 }
 
 fn adjustment(tx: &Transaction, ctx: &mut BatchCtx, cmd: &RecordAdjustment) -> Result<u64> {
@@ -266,6 +344,7 @@ pub(super) fn user_change(c: &Change) -> Option<&colmena_shared::users::UserReco
 
 fn purge(tx: &Transaction, cmd: &Purge) -> Result<()> {
     let acked = meta::get(tx, meta::ACKED_THROUGH)?;
+    returns::archive_before_purge(tx, acked, cmd.outbox_before_ms, cmd.returns_since_ms)?;
     outbox::purge_acked(tx, acked, cmd.outbox_before_ms)?;
     idempotency::purge_before(tx, cmd.idempotency_before_ms)
 }

@@ -9,8 +9,10 @@ use crate::idempotency::InFlightGuard;
 use crate::inventory::Reserved;
 use crate::sales::PricedSale;
 use colmena_shared::ids::ProductId;
+use colmena_shared::till::{CashMovement, CashMovementKind, ReturnLine, ReturnResponse, Shift};
 use colmena_shared::users::UserId;
 use colmena_shared::wire::{CatalogSeedItem, Change};
+use std::collections::HashMap;
 
 /// A request to the writer thread.
 pub trait Command: Send + 'static {
@@ -19,7 +21,24 @@ pub trait Command: Send + 'static {
     fn into_op(self, reply: Replier<Self::Reply>) -> Op;
 }
 
+/// Why the writer refused a command: the till's rules that only the writer can check for
+/// certain, because it alone sees every command in commit order (a sale and the close of
+/// its shift, two returns of one sale). A refused command writes nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    UnknownShift(String),
+    ShiftNotOpen(String),
+    ShiftAlreadyOpen { till_id: String, shift_id: String },
+    /// Closed before, with another count.
+    ShiftClosed { shift_id: String, counted_cash_cents: i64 },
+    ReturnExceedsSale { product_id: String, left: i64, requested: i64 },
+}
+
+/// A command's reply when the writer may refuse it.
+pub type Outcome<T> = Result<T, Refusal>;
+
 /// Record a sale priced by [`crate::sales`]: an event in the outbox and the stock it takes.
+/// Refused when it names a shift that is not open.
 pub struct RecordSale {
     pub sale: PricedSale,
     /// The units reserved in memory for this sale; given back if the commit fails.
@@ -70,6 +89,49 @@ pub struct AdjustmentRecorded {
     pub stock: i64,
 }
 
+/// Open a shift on a till (refused while the till has one open).
+pub struct OpenShift {
+    pub till_id: String,
+    pub opening_float_cents: i64,
+    pub opened_by: Option<UserId>,
+    pub remember: Option<InFlightGuard>,
+}
+
+/// Put cash into, or take it out of, an open shift's drawer.
+pub struct RecordCashMovement {
+    pub shift_id: String,
+    pub kind: CashMovementKind,
+    pub amount_cents: i64,
+    pub reason: String,
+    pub user_id: Option<UserId>,
+    pub remember: Option<InFlightGuard>,
+}
+
+/// Close a shift with the cash counted. Closing a closed shift with the same count answers
+/// the same closed shift; another count is refused.
+pub struct CloseShift {
+    pub shift_id: String,
+    pub counted_cash_cents: i64,
+    pub closed_by: Option<UserId>,
+    pub remember: Option<InFlightGuard>,
+}
+
+/// Record a return of (part of) a sale, priced at the sale's unit prices by
+/// [`crate::till::returns`]. Refused if it would take any product past what was sold.
+pub struct RecordReturn {
+    pub sale_seq: u64,
+    pub sale_id: String,
+    pub lines: Vec<ReturnLine>,
+    /// Units of each product the sale sold.
+    pub sold: HashMap<String, i64>,
+    pub restock: bool,
+    pub refund_method: String,
+    pub shift_id: Option<String>,
+    pub reason: String,
+    pub user_id: Option<UserId>,
+    pub remember: Option<InFlightGuard>,
+}
+
 /// Apply a page of central's changes and store the new cursor, in one transaction.
 pub struct ApplyPull {
     pub changes: Vec<Change>,
@@ -85,10 +147,11 @@ pub struct ApplyPull {
 pub struct RecordAck(pub u64);
 
 /// Drop acknowledged events older than `outbox_before_ms` and idempotency records older
-/// than `idempotency_before_ms`.
+/// than `idempotency_before_ms`; keep the sales sold since `returns_since_ms` returnable.
 pub struct Purge {
     pub outbox_before_ms: i64,
     pub idempotency_before_ms: i64,
+    pub returns_since_ms: i64,
 }
 
 /// First-boot catalog; ignored unless the store is empty.
@@ -100,8 +163,12 @@ pub struct Shutdown;
 /// A command with its replier, as the writer thread receives it.
 #[doc(hidden)]
 pub enum Op {
-    Sale(RecordSale, Replier<SaleRecorded>),
+    Sale(RecordSale, Replier<Outcome<SaleRecorded>>),
     Adjustment(RecordAdjustment, Replier<AdjustmentRecorded>),
+    OpenShift(OpenShift, Replier<Outcome<Shift>>),
+    CashMovement(RecordCashMovement, Replier<Outcome<CashMovement>>),
+    CloseShift(CloseShift, Replier<Outcome<Shift>>),
+    Return(RecordReturn, Replier<Outcome<ReturnResponse>>),
     Pull(ApplyPull, Replier<()>),
     Ack(RecordAck, Replier<()>),
     Purge(Purge, Replier<()>),
@@ -116,7 +183,15 @@ impl Op {
         match self {
             Op::Sale(s, _) => std::mem::take(&mut s.reserved),
             Op::Adjustment(a, _) => a.reserved.take().into_iter().collect(),
-            Op::Pull(..) | Op::Ack(..) | Op::Purge(..) | Op::Seed(..) | Op::Shutdown(_) => Vec::new(),
+            Op::OpenShift(..)
+            | Op::CashMovement(..)
+            | Op::CloseShift(..)
+            | Op::Return(..)
+            | Op::Pull(..)
+            | Op::Ack(..)
+            | Op::Purge(..)
+            | Op::Seed(..)
+            | Op::Shutdown(_) => Vec::new(),
         }
     }
 
@@ -125,6 +200,9 @@ impl Op {
         match self {
             Op::Sale(_, r) => r.into(),
             Op::Adjustment(_, r) => r.into(),
+            Op::OpenShift(_, r) | Op::CloseShift(_, r) => r.into(),
+            Op::CashMovement(_, r) => r.into(),
+            Op::Return(_, r) => r.into(),
             Op::Pull(_, r) | Op::Ack(_, r) | Op::Purge(_, r) | Op::Seed(_, r) | Op::Shutdown(r) => r.into(),
         }
     }
@@ -141,8 +219,12 @@ macro_rules! command {
     };
 }
 
-command!(RecordSale => SaleRecorded, Sale);
+command!(RecordSale => Outcome<SaleRecorded>, Sale);
 command!(RecordAdjustment => AdjustmentRecorded, Adjustment);
+command!(OpenShift => Outcome<Shift>, OpenShift);
+command!(RecordCashMovement => Outcome<CashMovement>, CashMovement);
+command!(CloseShift => Outcome<Shift>, CloseShift);
+command!(RecordReturn => Outcome<ReturnResponse>, Return);
 command!(ApplyPull => (), Pull);
 command!(RecordAck => (), Ack);
 command!(Purge => (), Purge);

@@ -3,7 +3,8 @@
 //! table's module ([`super::meta`], [`super::products`], [`super::outbox`],
 //! [`super::idempotency`], [`super::users`]), reads and writes side by side.
 //!
-//! Schema versions (`PRAGMA user_version`): 1 the first; 2 adds `users`. Every statement of
+//! Schema versions (`PRAGMA user_version`): 1 the first; 2 adds `users`; 3 the till's tables
+//! ([`super::shifts`], [`super::returns`]). Every statement of
 //! the migration is idempotent (`IF NOT EXISTS`), so a store of any older version is brought
 //! up by running it whole. A store upgraded from 1 has a pull cursor past users central
 //! created before the upgrade; [`migrate`] records that range so the relay pulls its users
@@ -15,13 +16,13 @@
 //! - Every connection opens with `synchronous=FULL`. The writer's own connection then turns
 //!   it OFF and leaves the fsync to its syncer thread (see [`super`]); readers only ever read
 //!   up to `OutboxState::last_seq`, the last seq that is durable.
-use super::{idempotency, meta, outbox, products, users};
+use super::{idempotency, meta, outbox, products, returns, shifts, users};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// `PRAGMA application_id` of a branch store ("COLB"), so restore can tell our files.
 pub const APPLICATION_ID: i32 = 0x434F_4C42;
-const SCHEMA_VERSION: i32 = 2;
+const SCHEMA_VERSION: i32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -109,6 +110,8 @@ pub fn migrate(conn: &Connection) -> Result<()> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let upgraded = (|| {
         conn.execute_batch(MIGRATIONS)?;
+        conn.execute_batch(shifts::SCHEMA)?;
+        conn.execute_batch(returns::SCHEMA)?;
         if version == 1 && meta::get(conn, meta::PULL_CURSOR)? > 0 {
             // Users are pulled only from schema 2 on; those central changed before this
             // upgrade lie below the stored cursor, so they are pulled again up to it.
@@ -137,6 +140,7 @@ pub struct Loaded {
     pub pull_cursor: u64,
     pub idempotency: Vec<idempotency::IdempotencyRow>,
     pub users: Vec<colmena_shared::users::UserRecord>,
+    pub open_shifts: Vec<shifts::ShiftRow>,
     /// Users still to be pulled again after an upgrade: `(from, to)` cursors, empty when
     /// `from >= to`.
     pub users_catch_up: (u64, u64),
@@ -151,6 +155,7 @@ pub fn load(conn: &Connection, idempotency_since_ms: i64) -> Result<Loaded> {
         pull_cursor: meta::get(conn, meta::PULL_CURSOR)?,
         idempotency: idempotency::load_since(conn, idempotency_since_ms)?,
         users: users::load_all(conn)?,
+        open_shifts: shifts::load_open(conn)?,
         users_catch_up: (
             meta::get(conn, meta::USERS_CATCH_UP_FROM)?,
             meta::get(conn, meta::USERS_CATCH_UP_TO)?,

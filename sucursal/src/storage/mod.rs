@@ -15,14 +15,16 @@
 //! - [`syncer`]: the fsync, then publish, apply in memory, answer;
 //! - [`durability`]: what "durable" means (the WAL's fdatasync);
 //! - [`reply`]: how answers reach handlers (per-worker dispatch);
-//! - [`apply`]: what each command writes in the transaction, and does after the fsync;
+//! - [`apply`]: what each command writes in the transaction, and does after the fsync
+//!   ([`apply_till`]: the till's commands);
 //! - [`payload`]: the events' JSON, as stored and shipped to central;
 //! - [`db`]: the file, its schema and start-up load; [`meta`], [`products`], [`outbox`],
-//!   [`idempotency`], [`users`]: each table's reads and writes;
+//!   [`idempotency`], [`users`], [`shifts`], [`returns`]: each table's reads and writes;
 //! - [`state`]: the durable counters the relay, `/status` and backups read.
 //!
 //! How to add an event kind: ARCHITECTURE.md, "Adding an event kind".
 pub mod apply;
+pub mod apply_till;
 pub mod commands;
 pub mod db;
 pub mod durability;
@@ -32,6 +34,8 @@ pub mod outbox;
 pub mod payload;
 pub mod products;
 pub mod reply;
+pub mod returns;
+pub mod shifts;
 pub mod state;
 pub mod syncer;
 pub mod users;
@@ -41,8 +45,8 @@ pub mod writer;
 mod tests;
 
 pub use commands::{
-    AdjustmentRecorded, ApplyPull, Command, Purge, Receipt, RecordAck, RecordAdjustment, RecordSale, Remember,
-    SaleRecorded, Seed, Shutdown,
+    AdjustmentRecorded, ApplyPull, CloseShift, Command, OpenShift, Outcome, Purge, Receipt, RecordAck,
+    RecordAdjustment, RecordCashMovement, RecordReturn, RecordSale, Refusal, Remember, SaleRecorded, Seed, Shutdown,
 };
 pub use db::{db_path, open, StoreError, APPLICATION_ID};
 pub use durability::{Durability, WalFile};
@@ -68,6 +72,8 @@ pub struct WriterParts {
     pub state: Arc<OutboxState>,
     /// The user directory, told of pulled users once they are durable.
     pub people: Arc<crate::people::People>,
+    /// The open shifts in memory, told of each durable event on them.
+    pub till: Arc<crate::till::Till>,
     /// Observes every fsync the syncer makes.
     pub fsync_duration: prometheus::Histogram,
 }
@@ -84,6 +90,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         idempotency,
         state,
         people,
+        till,
         fsync_duration,
     } = parts;
     // Durability is the syncer's job; the writer must never checkpoint (see `writer`).
@@ -113,6 +120,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         idempotency,
         state: state.clone(),
         people,
+        till,
         poisoned: poisoned.clone(),
         fsync_duration,
     };

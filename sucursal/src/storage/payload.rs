@@ -8,6 +8,7 @@
 //! `Event`'s clones. Rarer kinds go through serde_json.
 use super::db::{Result, StoreError};
 use colmena_shared::ids::ProductId;
+use colmena_shared::till::Payment;
 use colmena_shared::users::UserId;
 use colmena_shared::wire::{Event, EventKind, SaleLineOut};
 
@@ -33,6 +34,9 @@ pub struct SalePayload<'a> {
     pub lines: &'a [SaleLineOut],
     pub total_cents: i64,
     pub cashier_id: Option<&'a str>,
+    pub shift_id: Option<&'a str>,
+    /// Absent: the sale's tender is unspecified.
+    pub payments: Option<&'a [Payment]>,
 }
 
 /// Appends a sale's payload to `buf`.
@@ -62,6 +66,24 @@ pub fn write_sale(buf: &mut String, p: &SalePayload<'_>) {
     if let Some(c) = p.cashier_id {
         buf.push_str(",\"cashier_id\":");
         push_json_str(buf, c);
+    }
+    if let Some(s) = p.shift_id {
+        buf.push_str(",\"shift_id\":");
+        push_json_str(buf, s);
+    }
+    if let Some(ps) = p.payments {
+        buf.push_str(",\"payments\":[");
+        for (i, pay) in ps.iter().enumerate() {
+            if i > 0 {
+                buf.push(',');
+            }
+            buf.push_str("{\"method\":");
+            push_json_str(buf, &pay.method);
+            buf.push_str(",\"amount_cents\":");
+            buf.push_str(n.format(pay.amount_cents));
+            buf.push('}');
+        }
+        buf.push(']');
     }
     buf.push('}');
 }
@@ -130,8 +152,26 @@ mod tests {
                     remaining_stock: 7,
                 })
                 .collect();
-            let total = lines.iter().map(|l| l.line_total_cents).sum();
+            let total: i64 = lines.iter().map(|l| l.line_total_cents).sum();
             let id = sale_id("CUS", seq);
+            // Every other sale is on a shift with tenders (one with change).
+            let (shift, payments) = if i % 2 == 0 {
+                (
+                    Some(format!("CUS-SH-{i:06}")),
+                    Some(vec![
+                        Payment {
+                            method: "card".into(),
+                            amount_cents: total / 2 + 1,
+                        },
+                        Payment {
+                            method: "cash".into(),
+                            amount_cents: total + 250,
+                        },
+                    ]),
+                )
+            } else {
+                (None, None)
+            };
             let ev = Event {
                 seq,
                 kind: EventKind::Sale,
@@ -149,6 +189,8 @@ mod tests {
                 ),
                 total_cents: Some(total),
                 cashier_id: cashier.map(|c| c.to_string()),
+                shift_id: shift.clone(),
+                payments: payments.clone(),
                 ..Event::default()
             };
             buf.clear();
@@ -161,6 +203,8 @@ mod tests {
                     lines: &lines,
                     total_cents: total,
                     cashier_id: cashier.copied(),
+                    shift_id: shift.as_deref(),
+                    payments: payments.as_deref(),
                 },
             );
             assert_eq!(buf, serde_json::to_string(&ev).unwrap(), "cashier {cashier:?}");

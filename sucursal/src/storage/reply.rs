@@ -44,6 +44,38 @@ impl<T: Send + 'static> Replier<T> {
     }
 }
 
+impl<T: Send + 'static, E: Send + 'static> Replier<Result<T, E>> {
+    /// The command was refused (`Ok(Err(e))` to its caller) — once its batch is durable; if
+    /// the batch fails instead, the caller is told that.
+    pub(super) fn refuse(self, e: E) -> Refused {
+        Refused(Box::new(move |failed| match failed {
+            Some(err) => {
+                self.send(Err(err));
+                None
+            }
+            None => Some(self.ok(Err(e))),
+        }))
+    }
+}
+
+/// A refusal waiting for its batch (see [`Replier::refuse`]).
+pub(super) struct Refused(Box<dyn FnOnce(Option<StoreError>) -> Option<(Option<Route>, Delivery)> + Send>);
+
+impl Refused {
+    /// The batch is durable: the refusal to deliver.
+    pub(super) fn answer(self) -> Option<(Option<Route>, Delivery)> {
+        (self.0)(None)
+    }
+}
+
+impl From<Refused> for Unanswered {
+    fn from(r: Refused) -> Self {
+        Unanswered(Box::new(move |e| {
+            (r.0)(Some(e));
+        }))
+    }
+}
+
 /// A replier whose type no longer matters because it will only ever be told the command
 /// failed (what a failed commit or fsync does to every command of its batch).
 pub struct Unanswered(Box<dyn FnOnce(StoreError) + Send>);

@@ -46,6 +46,8 @@ pub(super) struct Syncer {
     pub idempotency: Arc<Idempotency>,
     pub state: Arc<OutboxState>,
     pub people: Arc<crate::people::People>,
+    /// The open shifts' figures, told of each durable event on them.
+    pub till: Arc<crate::till::Till>,
     pub poisoned: Arc<AtomicBool>,
     pub fsync_duration: prometheus::Histogram,
 }
@@ -120,21 +122,48 @@ impl Syncer {
             Pending::Sale {
                 recorded,
                 remembered,
+                shift,
                 reply,
             } => {
-                if let Some((guard, response, created_ms)) = remembered {
-                    self.idempotency.record(
-                        guard.key.clone(),
-                        Record {
-                            fingerprint: guard.fingerprint.clone(),
-                            response,
-                            created_ms,
-                        },
-                    );
-                    // Only now, with the record in place, may the key stop being in flight.
-                    drop(guard);
+                self.remember(remembered);
+                if let Some((id, tally)) = shift {
+                    self.till.add(&id, &tally);
                 }
-                answers.push(reply.ok(recorded));
+                answers.push(reply.ok(Ok(recorded)));
+            }
+            Pending::Shift { row, remembered, reply } => {
+                self.remember(remembered);
+                let shift = row.to_wire();
+                self.till.put(row);
+                answers.push(reply.ok(Ok(shift)));
+            }
+            Pending::CashMovement {
+                tally,
+                answer,
+                remembered,
+                reply,
+            } => {
+                self.remember(remembered);
+                self.till.add(&answer.shift_id, &tally);
+                answers.push(reply.ok(Ok(answer)));
+            }
+            Pending::Return { done, reply } => {
+                self.remember(done.remembered);
+                if done.answer.restock {
+                    for l in &done.answer.lines {
+                        self.inventory.add(&l.product_id, l.quantity);
+                    }
+                }
+                if let Some((id, tally)) = done.shift {
+                    self.till.add(&id, &tally);
+                }
+                answers.push(reply.ok(Ok(done.answer)));
+            }
+            Pending::Refused(refused) => {
+                self.inventory.release(&reserved);
+                if let Some(a) = refused.answer() {
+                    answers.push(a);
+                }
             }
             Pending::Adjustment {
                 seq,
@@ -195,6 +224,22 @@ impl Syncer {
                 answers.push(reply.ok(()));
             }
             Pending::Nothing(reply) => answers.push(reply.ok(())),
+        }
+    }
+
+    /// Puts a durable answer where a retry with its `Idempotency-Key` finds it.
+    fn remember(&self, remembered: super::apply::Remembered) {
+        if let Some((guard, response, created_ms)) = remembered {
+            self.idempotency.record(
+                guard.key.clone(),
+                Record {
+                    fingerprint: guard.fingerprint.clone(),
+                    response,
+                    created_ms,
+                },
+            );
+            // Only now, with the record in place, may the key stop being in flight.
+            drop(guard);
         }
     }
 

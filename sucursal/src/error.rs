@@ -137,9 +137,7 @@ impl From<crate::storage::Refusal> for BranchError {
                 product_id,
                 left,
                 requested,
-            } => BranchError::ReturnExceedsSale(format!(
-                "{product_id}: {left} left to return, {requested} requested"
-            )),
+            } => BranchError::ReturnExceedsSale(format!("{product_id}: {left} left to return, {requested} requested")),
         }
     }
 }
@@ -193,7 +191,11 @@ mod tests {
             ),
             (BranchError::UnknownSale("x".into()), 404, "unknown_sale"),
             (BranchError::ReturnExceedsSale("x".into()), 409, "return_exceeds_sale"),
-            (BranchError::ReturnWindowExpired("x".into()), 409, "return_window_expired"),
+            (
+                BranchError::ReturnWindowExpired("x".into()),
+                409,
+                "return_window_expired",
+            ),
             (BranchError::IdempotencyKeyInFlight, 409, "idempotency_key_in_flight"),
             (BranchError::IdempotencyKeyReused, 422, "idempotency_key_reused"),
             (BranchError::StorageUnavailable("x".into()), 503, "storage_unavailable"),

@@ -174,7 +174,14 @@ impl BranchMetrics {
         };
         seed(
             &self.sync_errors,
-            &["timeout", "connect", "http_5xx", "rejected", "unsupported_event", "circuit_open"],
+            &[
+                "timeout",
+                "connect",
+                "http_5xx",
+                "rejected",
+                "unsupported_event",
+                "circuit_open",
+            ],
         );
         let refusals = [
             ErrorCode::InsufficientStock,

@@ -18,3 +18,4 @@ mod observability_config;
 mod openapi;
 mod people;
 mod proxy;
+mod till;

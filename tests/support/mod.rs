@@ -6,6 +6,7 @@
 //! - [`central`], [`pos`]: both sides of the wire (pushes, events, catalogs, storms);
 //!   [`corpus`]: the one bad-input corpus; [`proxy`]: a fault proxy; [`postgres`]: a
 //!   private cluster; [`dashboards`]: the observability files as data; [`prometheus`]: a real Prometheus.
+//! - [`till`]: a logged-in clerk at a branch (shifts, tenders, returns).
 //! - [`http`]: GETs as JSON, text or bytes, `/metrics`, per-product maps of a listing.
 //! - Chain helpers (products, allocations, the invariant), [`metric`], [`gzip`],
 //!   [`free_port`], [`TempDir`] (on `tempfile`).
@@ -25,6 +26,7 @@ pub mod pos;
 pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
+pub mod till;
 // Not every binary uses every helper.
 #[allow(unused_imports)]
 pub use http::{by_product, get_bytes, get_json, get_ok, get_text, metrics_text, try_get_json};

@@ -36,7 +36,10 @@ pub fn check_till_id(field: &str, s: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("{field} must be 1-64 chars of [A-Za-z0-9._-], got {:?}", truncate(s)))
+        Err(format!(
+            "{field} must be 1-64 chars of [A-Za-z0-9._-], got {:?}",
+            truncate(s)
+        ))
     }
 }
 
@@ -211,7 +214,7 @@ impl ShiftTally {
             cash_in_cents: self.cash_in_cents,
             cash_out_cents: self.cash_out_cents,
             expected_cash_cents: expected,
-            counted_cash_cents: counted_cash_cents,
+            counted_cash_cents,
             difference_cents: counted_cash_cents.map(|c| c.saturating_sub(expected)),
         }
     }

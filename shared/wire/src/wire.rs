@@ -494,7 +494,10 @@ impl Event {
             return Err(format!("total_cents does not match its lines ({total})"));
         }
         self.restock.ok_or("restock missing")?;
-        crate::till::check_method("refund_method", self.refund_method.as_deref().ok_or("refund_method missing")?)?;
+        crate::till::check_method(
+            "refund_method",
+            self.refund_method.as_deref().ok_or("refund_method missing")?,
+        )?;
         if let Some(s) = &self.shift_id {
             crate::till::check_till_id("shift_id", s)?;
         }

@@ -46,7 +46,13 @@ async fn record(
 ) -> Result<HttpResponse, BranchError> {
     let key = idempotency_key(&req)?;
     let caller = crate::auth::caller(&req);
-    let a = crate::till::returns::record(&app, &path.into_inner(), body.into_inner(), caller.as_ref(), key.as_deref())
-        .await?;
+    let a = crate::till::returns::record(
+        &app,
+        &path.into_inner(),
+        body.into_inner(),
+        caller.as_ref(),
+        key.as_deref(),
+    )
+    .await?;
     Ok(answered(StatusCode::CREATED, a))
 }

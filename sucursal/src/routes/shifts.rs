@@ -88,7 +88,14 @@ async fn cash_movement(
 ) -> Result<HttpResponse, BranchError> {
     let key = idempotency_key(&req)?;
     let caller = crate::auth::caller(&req);
-    let a = shifts::cash_movement(&app, &path.into_inner(), body.into_inner(), caller.as_ref(), key.as_deref()).await?;
+    let a = shifts::cash_movement(
+        &app,
+        &path.into_inner(),
+        body.into_inner(),
+        caller.as_ref(),
+        key.as_deref(),
+    )
+    .await?;
     Ok(answered(StatusCode::CREATED, a))
 }
 
@@ -119,6 +126,13 @@ async fn close(
 ) -> Result<HttpResponse, BranchError> {
     let key = idempotency_key(&req)?;
     let caller = crate::auth::caller(&req);
-    let a = shifts::close(&app, &path.into_inner(), body.into_inner(), caller.as_ref(), key.as_deref()).await?;
+    let a = shifts::close(
+        &app,
+        &path.into_inner(),
+        body.into_inner(),
+        caller.as_ref(),
+        key.as_deref(),
+    )
+    .await?;
     Ok(answered(StatusCode::OK, a))
 }

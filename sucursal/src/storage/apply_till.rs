@@ -161,7 +161,13 @@ pub(super) fn close_shift(
     row.closed_by = user(&cmd.closed_by);
     row.closed_ms = Some(ctx.now_ms);
     row.counted_cash_cents = Some(cmd.counted_cash_cents);
-    shifts::close(tx, &row.shift_id, row.closed_by.as_deref(), ctx.now_ms, cmd.counted_cash_cents)?;
+    shifts::close(
+        tx,
+        &row.shift_id,
+        row.closed_by.as_deref(),
+        ctx.now_ms,
+        cmd.counted_cash_cents,
+    )?;
     let shift = row.to_wire();
     write_event(
         tx,

@@ -28,10 +28,20 @@ pub trait Command: Send + 'static {
 pub enum Refusal {
     UnknownShift(String),
     ShiftNotOpen(String),
-    ShiftAlreadyOpen { till_id: String, shift_id: String },
+    ShiftAlreadyOpen {
+        till_id: String,
+        shift_id: String,
+    },
     /// Closed before, with another count.
-    ShiftClosed { shift_id: String, counted_cash_cents: i64 },
-    ReturnExceedsSale { product_id: String, left: i64, requested: i64 },
+    ShiftClosed {
+        shift_id: String,
+        counted_cash_cents: i64,
+    },
+    ReturnExceedsSale {
+        product_id: String,
+        left: i64,
+        requested: i64,
+    },
 }
 
 /// A command's reply when the writer may refuse it.

@@ -58,8 +58,11 @@ impl<T: Send + 'static, E: Send + 'static> Replier<Result<T, E>> {
     }
 }
 
+/// Given the batch's failure (or `None` once it is durable): the refusal to deliver, if any.
+type Refusing = Box<dyn FnOnce(Option<StoreError>) -> Option<(Option<Route>, Delivery)> + Send>;
+
 /// A refusal waiting for its batch (see [`Replier::refuse`]).
-pub(super) struct Refused(Box<dyn FnOnce(Option<StoreError>) -> Option<(Option<Route>, Delivery)> + Send>);
+pub(super) struct Refused(Refusing);
 
 impl Refused {
     /// The batch is durable: the refusal to deliver.

@@ -73,7 +73,14 @@ pub fn add_returned(conn: &Connection, sale_seq: u64, product_id: &str, quantity
     Ok(())
 }
 
-pub fn insert(conn: &Connection, return_id: &str, seq: u64, sale_seq: u64, now_ms: i64, total_cents: i64) -> Result<()> {
+pub fn insert(
+    conn: &Connection,
+    return_id: &str,
+    seq: u64,
+    sale_seq: u64,
+    now_ms: i64,
+    total_cents: i64,
+) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO returns(return_id, seq, sale_seq, created_ms, total_cents) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?

@@ -147,7 +147,13 @@ pub fn insert(conn: &Connection, s: &ShiftRow) -> Result<()> {
         "INSERT INTO shifts(shift_id, till_id, opened_by, opened_ms, opening_float_cents, status) \
          VALUES (?1, ?2, ?3, ?4, ?5, 'open')",
     )?
-    .execute(params![s.shift_id, s.till_id, s.opened_by, s.opened_ms, s.opening_float_cents])?;
+    .execute(params![
+        s.shift_id,
+        s.till_id,
+        s.opened_by,
+        s.opened_ms,
+        s.opening_float_cents
+    ])?;
     Ok(())
 }
 

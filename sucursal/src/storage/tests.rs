@@ -473,7 +473,11 @@ fn two_returns_in_one_batch_cannot_together_take_back_more_than_was_sold() {
     let done = first.recv_timeout(Duration::from_secs(5)).unwrap().unwrap().unwrap();
     assert_eq!(done.total_cents, 200);
     assert_eq!(
-        second.recv_timeout(Duration::from_secs(5)).unwrap().unwrap().unwrap_err(),
+        second
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .unwrap()
+            .unwrap_err(),
         Refusal::ReturnExceedsSale {
             product_id: "P1".into(),
             left: 0,

@@ -37,7 +37,9 @@ pub fn sale_seq(branch_id: &str, sale_id: &str) -> Option<u64> {
 fn sold_of(sale: &Event) -> BTreeMap<String, (i64, i64)> {
     let mut sold = BTreeMap::new();
     for l in sale.lines.iter().flatten() {
-        let e = sold.entry(l.product_id.as_str().to_string()).or_insert((0, l.unit_price_cents));
+        let e = sold
+            .entry(l.product_id.as_str().to_string())
+            .or_insert((0, l.unit_price_cents));
         e.0 += l.quantity;
     }
     sold
@@ -57,9 +59,16 @@ fn lines_to_return(
     sold: &BTreeMap<String, (i64, i64)>,
     returned: &HashMap<String, i64>,
 ) -> Result<Vec<ReturnLine>, BranchError> {
-    let left = |p: &str| sold.get(p).map_or(0, |(q, _)| q - returned.get(p).copied().unwrap_or(0));
+    let left = |p: &str| {
+        sold.get(p)
+            .map_or(0, |(q, _)| q - returned.get(p).copied().unwrap_or(0))
+    };
     let wanted: BTreeMap<String, i64> = match req_lines {
-        None => sold.keys().map(|p| (p.clone(), left(p))).filter(|(_, q)| *q > 0).collect(),
+        None => sold
+            .keys()
+            .map(|p| (p.clone(), left(p)))
+            .filter(|(_, q)| *q > 0)
+            .collect(),
         Some(lines) => {
             if lines.is_empty() || lines.len() > crate::sales::MAX_LINES {
                 return Err(invalid(format!(
@@ -76,12 +85,16 @@ fn lines_to_return(
         }
     };
     if wanted.is_empty() {
-        return Err(BranchError::ReturnExceedsSale("everything this sale sold was already returned".into()));
+        return Err(BranchError::ReturnExceedsSale(
+            "everything this sale sold was already returned".into(),
+        ));
     }
     let mut out = Vec::with_capacity(wanted.len());
     for (product_id, quantity) in wanted {
         let Some((_, unit_price_cents)) = sold.get(&product_id) else {
-            return Err(BranchError::ReturnExceedsSale(format!("{product_id} is not in this sale")));
+            return Err(BranchError::ReturnExceedsSale(format!(
+                "{product_id} is not in this sale"
+            )));
         };
         let l = left(&product_id);
         if quantity > l {
@@ -187,7 +200,14 @@ mod tests {
     fn only_this_branchs_sale_ids_have_a_seq() {
         assert_eq!(sale_seq("CUS", "CUS-0000000042"), Some(42));
         assert_eq!(sale_seq("CUS", "CUS-12345678901"), Some(12_345_678_901));
-        for bad in ["ABA-0000000042", "CUS0000000042", "CUS-", "CUS-00000000x2", "CUS-0000000000", "CUS--1"] {
+        for bad in [
+            "ABA-0000000042",
+            "CUS0000000042",
+            "CUS-",
+            "CUS-00000000x2",
+            "CUS-0000000000",
+            "CUS--1",
+        ] {
             assert_eq!(sale_seq("CUS", bad), None, "{bad}");
         }
     }

@@ -106,8 +106,15 @@ impl<'a> PushColumns<'a> {
                     *c.deltas.entry(product).or_default() += delta;
                 }
                 // `domain::check_push` refuses every kind this central does not apply.
-                EventKind::ShiftOpened | EventKind::CashMovement | EventKind::ShiftClosed | EventKind::Return | EventKind::Unknown => {
-                    return Err(StoreError::Database(format!("event {seq}: kind {} is not applied here", e.kind.as_str())))
+                EventKind::ShiftOpened
+                | EventKind::CashMovement
+                | EventKind::ShiftClosed
+                | EventKind::Return
+                | EventKind::Unknown => {
+                    return Err(StoreError::Database(format!(
+                        "event {seq}: kind {} is not applied here",
+                        e.kind.as_str()
+                    )))
                 }
             }
         }

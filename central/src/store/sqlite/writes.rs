@@ -101,8 +101,15 @@ impl Writer {
                         *deltas.entry(product).or_default() += delta;
                     }
                     // `domain::check_push` refuses every kind this central does not apply.
-                    EventKind::ShiftOpened | EventKind::CashMovement | EventKind::ShiftClosed | EventKind::Return | EventKind::Unknown => {
-                        return Err(StoreError::Database(format!("event {seq}: kind {} is not applied here", e.kind.as_str())))
+                    EventKind::ShiftOpened
+                    | EventKind::CashMovement
+                    | EventKind::ShiftClosed
+                    | EventKind::Return
+                    | EventKind::Unknown => {
+                        return Err(StoreError::Database(format!(
+                            "event {seq}: kind {} is not applied here",
+                            e.kind.as_str()
+                        )))
                     }
                 }
             }

@@ -533,6 +533,53 @@ if central_works; then
   [ "$QUICK" = 1 ] && [ "$P10_R" = n/a ] && die "P10 login-storm failed: $P10_LINE"
 fi
 
+# ------------------------------------------------------------------ P11 (tenders and a shift on /sell)
+# One branch syncing to a live central, a cashier's shift open on it: rounds alternate plain
+# /sell and /sell naming the shift with a cash payment that gets change (the heaviest tender:
+# it moves the shift's figures in the sale's transaction). Ratio: tendered ÷ plain, per round.
+P11_R=n/a P11_NOTE="not measured: needs a working colmena-central"
+if central_works; then
+  log "P11: /sell with a shift and payments vs plain /sell, $ROUNDS alternating rounds"
+  mkdir -p "$WORK/p11c"
+  start central "$CEN" --listen 127.0.0.1:0 --database "$WORK/p11c/c.db" --admin-token adm --branch-token CUS=bench-branch-token
+  CPID=$START_PID CADDR=$START_ADDR
+  curl -sf -X PUT "http://$CADDR/users/bench-ana" -H 'Authorization: Bearer adm' -H 'Content-Type: application/json' \
+    -d '{"name":"Ana","role":"cashier","branches":["CUS"],"pin":"4821"}' > /dev/null || die "P11: PUT /users failed"
+  # shellcheck disable=SC2046
+  start branch $(branch_cmd "$WORK/p11" "http://$CADDR" "$WORK/catalog-sync.json" --central-token bench-branch-token --pull-interval 200ms)
+  BPID=$START_PID BADDR=$START_ADDR
+  ANA=""
+  for _ in $(seq 100); do
+    ANA=$(curl -sf -X POST "http://$BADDR/login" -H 'Content-Type: application/json' -d '{"user_id":"bench-ana","pin":"4821"}' \
+      | sed -n 's/.*"token":"\([^"]*\)".*/\1/p') && [ -n "$ANA" ] && break
+    sleep 0.1
+  done
+  SHIFT=$(curl -sf -X POST "http://$BADDR/shifts" -H "Authorization: Bearer $ANA" -H 'Content-Type: application/json' \
+    -d '{"till_id":"T1","opening_float_cents":10000}' | sed -n 's/.*"shift_id":"\([^"]*\)".*/\1/p')
+  [ -n "$SHIFT" ] || die "P11: could not open a shift"
+  cat > "$WORK/sell-tendered.lua" <<EOF
+local i = 0
+request = function()
+  i = (i % 100) + 1
+  return wrk.format("POST", "/sell", {["Content-Type"] = "application/json", ["Authorization"] = "Bearer t"},
+    '{"product_id":"P' .. i .. '","quantity":1,"shift_id":"$SHIFT","payments":[{"method":"cash","amount_cents":100000}]}')
+end
+EOF
+  echo "### P11 runs (one branch, central up, shift $SHIFT open; plain = sell-many.lua, tendered = the same sales with shift_id and a cash payment with change)" >> "$RAW"
+  PLAIN=() TENDERED=() P11_RR=()
+  for r in $(seq "$ROUNDS"); do
+    wrk_run "plain-r$r" "$BADDR" "$BPID" "$WORK/sell-many.lua"; PLAIN+=("$WRK_RPS")
+    wrk_run "tendered-r$r" "$BADDR" "$BPID" "$WORK/sell-tendered.lua"; TENDERED+=("$WRK_RPS")
+    P11_RR+=("$(ratio "$WRK_RPS" "${PLAIN[-1]}")")
+  done
+  SALES_ON_SHIFT=$(curl -s -H "Authorization: Bearer $ANA" "http://$BADDR/shifts/$SHIFT" | grep -o '"sales_count":[0-9]*' | cut -d: -f2 || true)
+  stop "$BPID"; stop "$CPID"
+  P11_R=$(median --decimals 2 "${P11_RR[@]}")
+  echo "P11 per-round ratios: ${P11_RR[*]} -> median $P11_R; the shift counted ${SALES_ON_SHIFT:-?} sales" | tee -a "$RAW" >&2
+  P11_NOTE="median of the per-round ratios ${P11_RR[*]}; medians: plain $(fmt0 "$(median "${PLAIN[@]}")") req/s, tendered $(fmt0 "$(median "${TENDERED[@]}")") req/s; the shift counted ${SALES_ON_SHIFT:-?} sales"
+  [ "$QUICK" = 1 ] && [ "$P11_R" = n/a ] && die "P11 failed"
+fi
+
 # ------------------------------------------------------------------ P8 + P6 + P9 (one big branch)
 # One store: first boot with P9_PRODUCTS products (RSS idle), filled with PENDING_TARGET pending
 # events while central is down (RSS under load), stopped, then restarted against a live
@@ -668,6 +715,7 @@ with the host.
 | P8 | branch restart to ready, 1,000,000 pending events, 100,000 products | $P8_S s — $P8_NOTE | ≤ 3 s | $(met "$P8_S" le 3) |
 | P9 | RSS | $P9_BRANCH${P9_CENTRAL:+; $P9_CENTRAL} | report, then halve | report |
 | P10 | \`/sell\` p99 during 200 concurrent logins ÷ idle, 200 sales/s open loop | **$P10_R** — $P10_NOTE | ≤ 2 | $(met "$P10_R" le 2) |
+| P11 | \`/sell\` on a shift with a cash payment (change) ÷ plain \`/sell\`, same branch, central up, alternating rounds | **$P11_R** — $P11_NOTE | ≥ 0.9 | $(met "$P11_R" ge 0.9) |
 
 ## What each figure runs
 

@@ -817,7 +817,7 @@ async fn check_cashiers(c: &reqwest::Client, central: &str, branch: &str, sold_b
 
 /// The sale ids in the branch's own store (its `/sales/export` CSV).
 async fn branch_sale_ids(c: &reqwest::Client, branch_url: &str) -> BTreeSet<String> {
-    let r = get_ok(&c, &format!("{branch_url}/sales/export"), BRANCH_ADMIN_TOKEN).await;
+    let r = get_ok(c, &format!("{branch_url}/sales/export"), BRANCH_ADMIN_TOKEN).await;
     let text = r.text().await.unwrap();
     text.lines()
         .skip(1)

@@ -185,7 +185,7 @@ async fn every_dashboard_query_has_data_on_a_real_prometheus_and_the_breaker_ser
 
     // promtool check metrics: nothing to report on either service after real traffic.
     for (name, url) in [("central", &central.url), ("CUS", &cus.url)] {
-        let body = metrics_text(&c, &url).await;
+        let body = metrics_text(&c, url).await;
         assert!(
             body.contains("colmena_http_requests_total"),
             "{name} /metrics looks empty"

@@ -16,3 +16,4 @@ mod postgres_failover;
 mod prometheus_e2e;
 mod relay_e2e;
 mod schemathesis;
+mod till;

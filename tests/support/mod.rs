@@ -247,6 +247,13 @@ impl Proc {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Drops `flag` and its value from the arguments of the next start.
+    pub fn remove_arg(&mut self, flag: &str) {
+        if let Some(i) = self.args.iter().position(|a| a == flag) {
+            self.args.drain(i..(i + 2).min(self.args.len()));
+        }
+    }
+
     pub fn set_arg(&mut self, flag: &str, value: &str) {
         match self.args.iter().position(|a| a == flag) {
             Some(i) => self.args[i + 1] = value.to_string(),

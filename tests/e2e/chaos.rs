@@ -5,7 +5,9 @@
 //!
 //! A round: sellers on every branch, each a cashier logged in with their PIN (random
 //! baskets, some with an Idempotency-Key and retried through failures, logging in again
-//! when a restart ended their session; some stock adjustments), allocations and price changes at
+//! when a restart ended their session; some stock adjustments), the till (each cashier on a
+//! shift of their own till, mixed tenders, returns, cash movements, some shifts closed:
+//! [`crate::chaos_till`]), allocations and price changes at
 //! central, and one to three faults drawn from a seeded schedule: `kill -9` of central or of
 //! a branch (restarted on the same data and port), SIGTERM restarts of either, and proxy
 //! toxics (latency beyond the request timeout, blackhole, resets, responses cut mid-way,
@@ -16,12 +18,15 @@
 //!   store, at most one per unanswered request, and are expected exactly from then on);
 //! - every sale answered 201 is at central with the `cashier_id` of the cashier whose
 //!   session sold it;
-//! - stock is equal product by product; `applied_through == last_seq`; prices agree.
+//! - stock is equal product by product; `applied_through == last_seq`; prices agree;
+//! - every closed shift is `consistent` at central (its figures, recomputed from the events
+//!   central applied, equal the branch's closing summary).
 //!
 //! `COLMENA_CHAOS_ROUNDS` (default 20) and `COLMENA_CHAOS_SEED` (default fixed) make longer
 //! runs and replays; a failure prints the seed and the fault schedule so far. See
 //! `RELIABILITY.md`.
 
+use crate::chaos_till;
 use crate::support::central::put_user_ok;
 use crate::support::proxy::Proxy;
 use crate::support::*;
@@ -203,10 +208,14 @@ struct Chain {
 /// One till's cashier: a user at central (working at every branch) who logs in at the
 /// branch with a PIN. The session outlives rounds; a branch restart ends it (sessions live
 /// in memory), and the seller logs in again.
-struct Cashier {
-    user_id: String,
+pub(super) struct Cashier {
+    pub(super) user_id: String,
     pin: String,
-    token: Mutex<Option<String>>,
+    pub(super) token: Mutex<Option<String>>,
+    /// Their own till, and the shift open on it (it outlives rounds and restarts until the
+    /// cashier closes it).
+    pub(super) till_id: String,
+    pub(super) shift: Mutex<Option<String>>,
 }
 
 fn cashier_pin(s: usize) -> String {
@@ -215,7 +224,7 @@ fn cashier_pin(s: usize) -> String {
 
 /// What one seller saw in a round.
 #[derive(Default)]
-struct SellerReport {
+pub(super) struct SellerReport {
     acked: Vec<String>,
     /// `(sale_id, cashier)` of every sale in `acked`.
     sold_by: Vec<(String, String)>,
@@ -226,14 +235,17 @@ struct SellerReport {
     unanswered: usize,
     adjustments: usize,
     replays: usize,
-    unexpected: Vec<String>,
+    pub(super) returns: usize,
+    pub(super) cash_moves: usize,
+    pub(super) shifts_closed: usize,
+    pub(super) unexpected: Vec<String>,
 }
 
 fn product(i: usize) -> String {
     format!("P{i:02}")
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -298,6 +310,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
     let mut faults_by_kind: BTreeMap<&'static str, usize> = BTreeMap::new();
     let (mut acked_total, mut lost_replies, mut adjustments, mut replays, mut admin_ops, mut logins) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut returns, mut cash_moves, mut shifts_closed, mut consistent) = (0usize, 0usize, 0usize, 0usize);
 
     for round in 1..=rounds {
         let faults = draw_round(&mut rng);
@@ -352,6 +365,11 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             into.acked.extend(r.acked);
             into.sold_by.extend(r.sold_by);
             logins += r.logins;
+            (returns, cash_moves, shifts_closed) = (
+                returns + r.returns,
+                cash_moves + r.cash_moves,
+                shifts_closed + r.shifts_closed,
+            );
             into.unanswered += r.unanswered;
             into.adjustments += r.adjustments;
             into.replays += r.replays;
@@ -412,6 +430,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             wait_pulled(&c, &chain.central_url, url, name, Duration::from_secs(60)).await;
             check_invariant(&c, &chain.central_url, url, name, &expected[b], !killed).await;
             check_cashiers(&c, &chain.central_url, name, &r.sold_by, round).await;
+            consistent += chaos_till::check_shifts(&c, &chain.central_url, name, round).await;
             if killed {
                 // Sales committed whose 201 was lost in the kill: in the branch's own store,
                 // at central once, at most one per unanswered request; expected from now on.
@@ -459,6 +478,9 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
     println!("sales verified at central in all: {verified} (0 lost, 0 duplicated)");
     println!("idempotent replays after failures: {replays}; stock adjustments: {adjustments}; admin changes at central: {admin_ops}");
     println!("cashier logins (first ones, then after restarts ended sessions): {logins}; every sale at central carries its seller's cashier_id");
+    println!(
+        "till: {returns} returns, {cash_moves} cash movements, {shifts_closed} shifts closed; closed shifts checked consistent at central after each round: {consistent} checks"
+    );
     for (i, p) in chain.proxies.iter().enumerate() {
         let s = p.stats();
         println!(
@@ -521,6 +543,8 @@ async fn start_chain() -> Chain {
                         user_id: format!("caja-{s}"),
                         pin: cashier_pin(s),
                         token: Mutex::new(None),
+                        till_id: format!("T{s}"),
+                        shift: Mutex::new(None),
                     })
                 })
                 .collect()
@@ -606,7 +630,7 @@ async fn inject(f: Fault, central: Shared<Proc>, branch: Shared<Proc>, proxy: Ar
 
 /// The cashier's session token, logging in first if they have none. `None` if the branch
 /// did not answer the login in time (it is down); a refused login is unexpected.
-async fn session(c: &reqwest::Client, url: &str, till: &Cashier, r: &mut SellerReport) -> Option<String> {
+pub(super) async fn session(c: &reqwest::Client, url: &str, till: &Cashier, r: &mut SellerReport) -> Option<String> {
     if let Some(t) = lock(&till.token).clone() {
         return Some(t);
     }
@@ -647,9 +671,21 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, till
         .unwrap();
     let mut r = SellerReport::default();
     let mut n = 0u64;
+    // Sales of this round that a return may take a unit of: (sale_id, a product of it).
+    let mut returnable: Vec<(String, String)> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         n += 1;
-        if rng.u32(0..10) == 0 {
+        let Some(shift) = chaos_till::shift(&c, &url, &till, &mut r).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let dice = rng.u32(0..40);
+        if dice == 0 {
+            chaos_till::move_cash(&c, &url, &till, &shift, &mut rng, &mut r).await;
+        } else if dice < 3 && !returnable.is_empty() {
+            let (sale, product) = returnable.swap_remove(rng.usize(..returnable.len()));
+            chaos_till::return_one(&c, &url, &till, (&sale, &product), &shift, &mut r).await;
+        } else if rng.u32(0..10) == 0 {
             let delta = if rng.bool() { rng.i64(1..50) } else { -rng.i64(1..5) };
             let body =
                 json!({"product_id": product(rng.usize(..PRODUCTS)), "quantity_delta": delta, "reason": "count"});
@@ -674,11 +710,14 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, till
                 .map(|_| json!({"product_id": product(rng.usize(..PRODUCTS)), "quantity": rng.i64(1..=3)}))
                 .collect();
             // The cashier comes from the session; naming it in the body too is allowed.
-            let body = if rng.bool() {
-                json!({"items": lines})
+            let mut body = if rng.bool() {
+                json!({"items": lines, "shift_id": shift})
             } else {
-                json!({"items": lines, "cashier_id": till.user_id})
+                json!({"items": lines, "cashier_id": till.user_id, "shift_id": shift})
             };
+            if let Some(p) = chaos_till::payments(&mut rng) {
+                body["payments"] = p;
+            }
             let key = rng.bool().then(|| format!("{}-{}-{n}", till.user_id, rng.u64(..)));
             let deadline = Instant::now() + Duration::from_secs(30);
             loop {
@@ -698,6 +737,9 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, till
                         let v: Value = resp.json().await.unwrap_or(Value::Null);
                         match v["sale_id"].as_str() {
                             Some(id) => {
+                                if let Some(p) = v["lines"][0]["product_id"].as_str() {
+                                    returnable.push((id.to_string(), p.to_string()));
+                                }
                                 r.acked.push(id.to_string());
                                 r.sold_by.push((id.to_string(), till.user_id.clone()));
                             }
@@ -746,6 +788,10 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, till
             }
         }
         tokio::time::sleep(Duration::from_millis(rng.u64(5..20))).await;
+    }
+    // A third of the rounds end this cashier's shift (the next round opens another).
+    if rng.u32(0..3) == 0 {
+        chaos_till::close(&c, &url, &till, &mut rng, &mut r).await;
     }
     r
 }

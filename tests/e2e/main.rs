@@ -10,6 +10,7 @@ mod bad_input_corpus;
 mod branch_api;
 mod central_api;
 mod chaos;
+mod chaos_till;
 mod operations;
 mod people;
 mod postgres_failover;

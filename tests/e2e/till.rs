@@ -8,7 +8,11 @@ use crate::support::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const STAFF: [(&str, &str, &str); 3] = [("ana", "cashier", "4821"), ("beto", "cashier", "2468"), ("sara", "supervisor", "7390")];
+const STAFF: [(&str, &str, &str); 3] = [
+    ("ana", "cashier", "4821"),
+    ("beto", "cashier", "2468"),
+    ("sara", "supervisor", "7390"),
+];
 
 /// A central with P1 (100) and P2 (2550) allocated to CUS and the staff, and CUS on it.
 async fn chain(dir: &TempDir, central_flags: &[&str]) -> (Proc, Proc) {
@@ -19,13 +23,29 @@ async fn chain(dir: &TempDir, central_flags: &[&str]) -> (Proc, Proc) {
     allocate(&c, &central.url, "CUS", "P1", 1000).await;
     allocate(&c, &central.url, "CUS", "P2", 100).await;
     for (id, role, pin) in STAFF {
-        put_user_ok(&c, &central.url, id, json!({"name": id, "role": role, "branches": ["CUS"], "pin": pin})).await;
+        put_user_ok(
+            &c,
+            &central.url,
+            id,
+            json!({"name": id, "role": role, "branches": ["CUS"], "pin": pin}),
+        )
+        .await;
     }
-    let branch = spawn_branch(dir.path(), "CUS", &central.url, &["--pull-interval", "300ms", "--breaker-wait-max", "2s"]);
+    let branch = spawn_branch(
+        dir.path(),
+        "CUS",
+        &central.url,
+        &["--pull-interval", "300ms", "--breaker-wait-max", "2s"],
+    );
     let url = branch.url.clone();
     eventually(Duration::from_secs(20), "stock and staff at CUS", || async {
         let p2 = get_json(&c, &format!("{url}/inventory/P2"), POS_TOKEN).await;
-        let login = c.post(format!("{url}/login")).json(&json!({"user_id": "sara", "pin": "7390"})).send().await.ok()?;
+        let login = c
+            .post(format!("{url}/login"))
+            .json(&json!({"user_id": "sara", "pin": "7390"}))
+            .send()
+            .await
+            .ok()?;
         (p2["stock"] == 100 && login.status().as_u16() == 200).then_some(())
     })
     .await;
@@ -44,7 +64,10 @@ fn line(p: &str, q: i64) -> Value {
 async fn central_stock(c: &reqwest::Client, central: &str, product: &str) -> i64 {
     let inv = get_json(c, &format!("{central}/inventory"), ADMIN_TOKEN).await;
     let products = inv["products"].as_array().cloned().unwrap_or_default();
-    let p = products.iter().find(|p| p["product_id"] == product).expect("product at central");
+    let p = products
+        .iter()
+        .find(|p| p["product_id"] == product)
+        .expect("product at central");
     p["by_branch"]["CUS"].as_i64().expect("CUS stock")
 }
 
@@ -69,31 +92,61 @@ async fn a_full_day_at_two_tills_closes_consistent_at_central() {
     ana.sell(&t1, json!([line("P1", 3)]), json!([pay("cash", 500)])).await; // change 200
     ana.sell(&t1, json!([line("P2", 1)]), json!([pay("card", 2550)])).await;
     let split = ana
-        .sell(&t1, json!([line("P1", 5), line("P2", 1)]), json!([pay("card", 1000), pay("cash", 2100)]))
+        .sell(
+            &t1,
+            json!([line("P1", 5), line("P2", 1)]),
+            json!([pay("card", 1000), pay("cash", 2100)]),
+        )
         .await; // 3050, change 50
-    let w = beto.sell(&t2, json!([line("P1", 2)]), json!([pay("wallet", 200)])).await;
+    let w = beto
+        .sell(&t2, json!([line("P1", 2)]), json!([pay("wallet", 200)]))
+        .await;
     let big = beto.sell(&t2, json!([line("P2", 3)]), json!([pay("cash", 8000)])).await; // 7650, change 350
     beto.sell(&t2, json!([line("P1", 1)]), Value::Null).await;
     let cash = |k: &str, cents: i64| json!({"kind": k, "amount_cents": cents, "reason": "caja chica"});
-    assert_eq!(ana.post(&format!("/shifts/{t1}/cash-movements"), &cash("out", 1500)).await.0, 201);
-    assert_eq!(beto.post(&format!("/shifts/{t2}/cash-movements"), &cash("in", 1000)).await.0, 201);
+    assert_eq!(
+        ana.post(&format!("/shifts/{t1}/cash-movements"), &cash("out", 1500))
+            .await
+            .0,
+        201
+    );
+    assert_eq!(
+        beto.post(&format!("/shifts/{t2}/cash-movements"), &cash("in", 1000))
+            .await
+            .0,
+        201
+    );
     // A partial return paid from T1's drawer, and a void of beto's wallet sale.
     let partial = json!({"lines": [line("P1", 2)], "refund_method": "cash", "shift_id": t1});
     let sid = |v: &Value| v["sale_id"].as_str().unwrap().to_string();
-    assert_eq!(ana.post(&format!("/sales/{}/returns", sid(&split)), &partial).await.0, 201);
-    assert_eq!(beto.post(&format!("/sales/{}/returns", sid(&w)), &json!({"shift_id": t2})).await.0, 201);
+    assert_eq!(
+        ana.post(&format!("/sales/{}/returns", sid(&split)), &partial).await.0,
+        201
+    );
+    assert_eq!(
+        beto.post(&format!("/sales/{}/returns", sid(&w)), &json!({"shift_id": t2}))
+            .await
+            .0,
+        201
+    );
     // 7650 is over a cashier's limit: beto is refused, the supervisor refunds it from T2.
     let all_back = json!({"shift_id": t2, "refund_method": "cash"});
     let (st, v) = beto.post(&format!("/sales/{}/returns", sid(&big)), &all_back).await;
     assert_eq!((st, code(&v)), (403, "forbidden"), "{v}");
-    assert_eq!(sara.post(&format!("/sales/{}/returns", sid(&big)), &all_back).await.0, 201);
+    assert_eq!(
+        sara.post(&format!("/sales/{}/returns", sid(&big)), &all_back).await.0,
+        201
+    );
 
     // T1 cash: 300 + 2050 - 200 = 2150 → expected 10000 + 2150 - 1500 = 12650.
     let c1 = ana.close(&t1, 12_650).await;
     // T2 cash: 7650 - 7650 = 0 → expected 5000 + 0 + 1000 = 6000; counted 5990.
     let c2 = beto.close(&t2, 5_990).await;
     assert_eq!(
-        (c1["summary"]["expected_cash_cents"].as_i64(), c1["summary"]["difference_cents"].as_i64()),
+        (
+            c1["summary"]["expected_cash_cents"].as_i64(),
+            c1["summary"]["difference_cents"].as_i64()
+        ),
         (Some(12_650), Some(0))
     );
     assert_eq!(
@@ -105,7 +158,10 @@ async fn a_full_day_at_two_tills_closes_consistent_at_central() {
     let at_central = central_shifts(&c, &central.url, &branch.url).await;
     assert_eq!(at_central.len(), 2, "{at_central:?}");
     for (mine, closed) in [(&t1, &c1), (&t2, &c2)] {
-        let s = at_central.iter().find(|s| s["shift_id"] == **mine).expect("shift at central");
+        let s = at_central
+            .iter()
+            .find(|s| s["shift_id"] == **mine)
+            .expect("shift at central");
         assert_eq!(s["consistent"], true, "{s}");
         assert_eq!(s["summary"], closed["summary"], "central's own figures: {s}");
     }
@@ -123,25 +179,39 @@ async fn a_kill_9_in_the_middle_of_a_shift_loses_nothing_and_keeps_what_is_left_
     let shift = ana.open("T1", 2_000).await;
     let mut sales = Vec::new();
     for i in 0..20 {
-        sales.push(ana.sell(&shift, json!([line("P1", 1 + i % 3)]), json!([pay("cash", 500)])).await);
+        sales.push(
+            ana.sell(&shift, json!([line("P1", 1 + i % 3)]), json!([pay("cash", 500)]))
+                .await,
+        );
     }
     let first = format!("/sales/{}/returns", sales[0]["sale_id"].as_str().unwrap());
     assert_eq!(ana.post(&first, &json!({"shift_id": shift})).await.0, 201);
     let before = ana.get(&format!("/shifts/{shift}")).await.1;
     branch.restart(); // kill -9, then start on the same data dir
     let ana = Clerk::login(&branch.url, "ana", "4821").await;
-    assert_eq!(ana.get(&format!("/shifts/{shift}")).await.1, before, "the shift survives as it was");
+    assert_eq!(
+        ana.get(&format!("/shifts/{shift}")).await.1,
+        before,
+        "the shift survives as it was"
+    );
     let (st, v) = ana.post(&first, &json!({})).await;
     assert_eq!((st, code(&v)), (409, "return_exceeds_sale"), "{v}");
-    ana.sell(&shift, json!([line("P1", 1)]), json!([pay("card", 100)])).await;
-    let closed = ana.close(&shift, before["summary"]["expected_cash_cents"].as_i64().unwrap()).await;
+    ana.sell(&shift, json!([line("P1", 1)]), json!([pay("card", 100)]))
+        .await;
+    let closed = ana
+        .close(&shift, before["summary"]["expected_cash_cents"].as_i64().unwrap())
+        .await;
     assert_eq!(closed["summary"]["sales_count"], 21);
     assert_eq!(closed["summary"]["difference_cents"], 0);
     let at_central = central_shifts(&c, &central.url, &branch.url).await;
     assert_eq!(at_central.len(), 1);
     assert_eq!(at_central[0]["consistent"], true, "{}", at_central[0]);
     assert_eq!(at_central[0]["summary"], closed["summary"]);
-    assert_eq!(central_sales(&c, &central.url, "CUS").await.len(), 21, "no sale lost or doubled");
+    assert_eq!(
+        central_sales(&c, &central.url, "CUS").await.len(),
+        21,
+        "no sale lost or doubled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +222,12 @@ async fn a_central_that_predates_an_event_kind_gets_it_later_and_nothing_is_skip
     let sara = Clerk::login(&branch.url, "sara", "7390").await;
     let a = sara.post("/sell", &json!({"product_id": "P1", "quantity": 2})).await.1;
     let seq_of = |v: &Value| v["seq"].as_u64().unwrap();
-    let (st, r) = sara.post(&format!("/sales/{}/returns", a["sale_id"].as_str().unwrap()), &json!({})).await;
+    let (st, r) = sara
+        .post(
+            &format!("/sales/{}/returns", a["sale_id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
     assert_eq!(st, 201, "{r}");
     let after = sara.post("/sell", &json!({"product_id": "P1", "quantity": 1})).await.1;
     // Central applies up to the return and no further: the return is kept, never skipped.
@@ -165,7 +240,10 @@ async fn a_central_that_predates_an_event_kind_gets_it_later_and_nothing_is_skip
         (metric(&m, "colmena_sync_errors_total{kind=\"unsupported_event\"}").unwrap_or(0.0) >= 1.0).then_some(())
     })
     .await;
-    assert!(applied(c.clone(), central.url.clone()).await < seq_of(&r), "central applied past the kind it refuses");
+    assert!(
+        applied(c.clone(), central.url.clone()).await < seq_of(&r),
+        "central applied past the kind it refuses"
+    );
     let status = get_json(&c, &format!("{}/status", branch.url), POS_TOKEN).await;
     assert!(status["outbox"]["pending"].as_u64().unwrap() >= 2, "{status}");
     // Central is upgraded (the flag goes): everything arrives, in order, once.

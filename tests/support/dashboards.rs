@@ -40,6 +40,11 @@ pub const KNOWN_METRICS: &[&str] = &[
     "colmena_circuit_breaker_state",
     "colmena_circuit_breaker_transitions_total",
     "colmena_logins_total",
+    "colmena_returns_total",
+    "colmena_refunded_cents_total",
+    "colmena_shifts_closed_total",
+    "colmena_shift_cash_difference_cents",
+    "colmena_open_shifts",
     // central
     "colmena_sync_events_applied_total",
     "colmena_sync_duplicate_events_total",

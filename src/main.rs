@@ -144,16 +144,21 @@ fn print_banner(dir: &std::path::Path, users_ok: bool) {
     }
     let cus = BRANCHES[0].1;
     println!();
-    println!("Log in as Ana at CUS, then sell two bags of rice with her token (the sale records her as cashier):");
-    println!(
-        "  TOKEN=$(curl -s -X POST http://{cus}/login -H 'Content-Type: application/json' -d '{{\"user_id\":\"cus-ana\",\"pin\":\"4821\"}}' | sed -E 's/.*\"token\":\"([^\"]+)\".*/\\1/')"
-    );
-    println!(
-        "  curl -s -X POST http://{cus}/sell -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' -d '{{\"product_id\":\"ARROZ-1KG\",\"quantity\":2}}'"
-    );
+    println!("Log in as Ana at CUS, open her till, sell two bags of rice paid in cash, take one back, close the till:");
+    let lines = [
+        r#"TOKEN=$(curl -s -X POST http://{cus}/login -H 'Content-Type: application/json' -d '{"user_id":"cus-ana","pin":"4821"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')"#,
+        r#"SHIFT=$(curl -s -X POST http://{cus}/shifts -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"till_id":"T1","opening_float_cents":10000}' | sed -E 's/.*"shift_id":"([^"]+)".*/\1/')"#,
+        r#"SALE=$(curl -s -X POST http://{cus}/sell -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"product_id":"ARROZ-1KG","quantity":2,"shift_id":"'$SHIFT'","payments":[{"method":"cash","amount_cents":2000}]}' | tee /dev/stderr | sed -E 's/.*"sale_id":"([^"]+)".*/\1/')"#,
+        r#"curl -s -X POST http://{cus}/sales/$SALE/returns -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"lines":[{"product_id":"ARROZ-1KG","quantity":1}],"shift_id":"'$SHIFT'"}'"#,
+        r#"curl -s -X POST http://{cus}/shifts/$SHIFT/close -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"counted_cash_cents":10520}'"#,
+    ];
+    for l in lines {
+        println!("  {}", l.replace("{cus}", cus));
+    }
     println!("(The POS token sells too, without a cashier: -H 'Authorization: Bearer {POS_TOKEN}'.)");
-    println!("See it at central:");
+    println!("See it at central (stock, and the shift as central recomputed it):");
     println!("  curl -s http://{CENTRAL}/inventory/ARROZ-1KG -H 'Authorization: Bearer {ADMIN_TOKEN}'");
+    println!("  curl -s 'http://{CENTRAL}/shifts?branch_id=CUS' -H 'Authorization: Bearer {ADMIN_TOKEN}'");
     println!(
         "Branch status:  curl -s http://{}/status -H 'Authorization: Bearer {POS_TOKEN}'",
         BRANCHES[0].1

@@ -14,10 +14,10 @@ async fn hundreds_of_bad_requests_get_4xx_json_and_change_nothing() {
     let c = client();
     corpus::seed_central(&c, &central.url).await;
     let branch = app::spawn_branch(dir.path(), "CUS", &central.url, &corpus::BRANCH_FLAGS).await;
-    let through = corpus::ready_chain(&c, &central.url, &branch.url).await;
+    let (through, till) = corpus::ready_chain(&c, &central.url, &branch.url).await;
     let before = corpus::snapshot(&c, &central.url, &branch.url).await;
 
-    let cases = corpus::full_corpus(through);
+    let cases = corpus::full_corpus(through, &till);
     assert!(cases.len() >= 200, "only {} cases", cases.len());
     let failures = corpus::run_all(&cases, |svc| match svc {
         Svc::Branch => branch.addr.clone(),

@@ -33,13 +33,13 @@ async fn hundreds_of_bad_requests_get_4xx_json_and_change_nothing_while_memory_s
     let c = client();
     corpus::seed_central(&c, &central.url).await;
     let mut branch = spawn_branch(dir.path(), "CUS", &central.url, &corpus::BRANCH_FLAGS);
-    let through = corpus::ready_chain(&c, &central.url, &branch.url).await;
+    let (through, till) = corpus::ready_chain(&c, &central.url, &branch.url).await;
 
     let before = corpus::snapshot(&c, &central.url, &branch.url).await;
     let (bpid, cpid) = (branch.pid().unwrap(), central.pid().unwrap());
     let (mem_b0, mem_c0) = (mem(bpid), mem(cpid));
 
-    let cases = corpus::full_corpus(through);
+    let cases = corpus::full_corpus(through, &till);
     assert!(cases.len() >= 200, "only {} cases", cases.len());
 
     let started = Instant::now();

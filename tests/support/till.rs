@@ -37,6 +37,16 @@ impl Clerk {
         }
     }
 
+    /// A clerk whose session token is already known.
+    pub fn with_token(base: &str, user: &str, token: String) -> Clerk {
+        Clerk {
+            base: base.to_string(),
+            user: user.to_string(),
+            token,
+            c: client(),
+        }
+    }
+
     /// `POST path` with an optional `Idempotency-Key`: status, body, replayed.
     pub async fn post_key(&self, path: &str, body: &Value, key: Option<&str>) -> (u16, Value, bool) {
         let mut rb = self

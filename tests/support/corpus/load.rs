@@ -25,9 +25,26 @@
 //! Templates: `{{pos}}`, `{{admin}}`, `{{branch_admin}}` (the tests' tokens: POS, central's
 //! admin, a branch's admin), `{{cus}}` (branch CUS's token),
 //! `{{next}}`, `{{next+k}}` (CUS's next seq at central, plus k), `{{next+k:010}}` (the same,
-//! zero-padded to 10 digits as in sale ids). Anything else is an error, so a typo cannot
+//! zero-padded to 10 digits as in sale ids), and for the till `{{cashier}}` (a cashier's
+//! session token at CUS), `{{shift}}` (their open shift), `{{sale}}` (their sale of one P1).
+//! Anything else is an error, so a typo cannot
 //! silently turn into a different request.
 use super::{Body, Case, Expect, Svc};
+
+/// What templates are filled from.
+pub struct Ctx {
+    /// CUS's next seq at central.
+    pub next: Option<u64>,
+    pub till: Option<TillFixture>,
+}
+
+/// A cashier logged in at CUS with a shift open, and a sale of theirs (one unit of P1).
+#[derive(Clone)]
+pub struct TillFixture {
+    pub cashier_token: String,
+    pub shift_id: String,
+    pub sale_id: String,
+}
 use crate::support::{branch_token, ADMIN_TOKEN, BRANCH_ADMIN_TOKEN, POS_TOKEN};
 use serde_json::{json, Value};
 use std::io::Write as _;
@@ -37,6 +54,11 @@ use std::path::PathBuf;
 /// being `next` (`None` for a file with no `{{next}}` template). Panics, naming the file and case, on a malformed file: a corpus that
 /// cannot be read must fail the test, not shrink it.
 pub fn load(file: &str, next: Option<u64>) -> Vec<Case> {
+    load_with(file, &Ctx { next, till: None })
+}
+
+/// [`load`] with the till's templates too (see the module doc).
+pub fn load_with(file: &str, ctx: &Ctx) -> Vec<Case> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/support/corpus")
         .join(file);
@@ -45,7 +67,7 @@ pub fn load(file: &str, next: Option<u64>) -> Vec<Case> {
     cases
         .iter()
         .enumerate()
-        .map(|(i, v)| case_of(v, next).unwrap_or_else(|e| panic!("{file}, case {i}: {e}")))
+        .map(|(i, v)| case_of(v, ctx).unwrap_or_else(|e| panic!("{file}, case {i}: {e}")))
         .collect()
 }
 
@@ -57,7 +79,7 @@ fn event_sale(seq: u64) -> Value {
 
 type R<T> = Result<T, String>;
 
-fn case_of(v: &Value, next: Option<u64>) -> R<Case> {
+fn case_of(v: &Value, ctx: &Ctx) -> R<Case> {
     let s = |k: &str| v[k].as_str().ok_or_else(|| format!("`{k}` must be a string"));
     let svc = match s("svc")? {
         "branch" => Svc::Branch,
@@ -65,7 +87,7 @@ fn case_of(v: &Value, next: Option<u64>) -> R<Case> {
         other => return Err(format!("unknown svc {other:?}")),
     };
     let method = s("method")?;
-    let path = String::from_utf8(bytes(&v["path"], next)?).map_err(|_| "path is not UTF-8")?;
+    let path = String::from_utf8(bytes(&v["path"], ctx)?).map_err(|_| "path is not UTF-8")?;
     let mut c = super::case(svc, method, &path);
     c.name = s("name")?.to_string();
     if let Some(hs) = v.get("headers") {
@@ -73,13 +95,13 @@ fn case_of(v: &Value, next: Option<u64>) -> R<Case> {
         c.headers = hs
             .iter()
             .map(|h| match (h[0].as_str(), h.get(1)) {
-                (Some(k), Some(val)) => Ok((k.to_string(), bytes(val, next)?)),
+                (Some(k), Some(val)) => Ok((k.to_string(), bytes(val, ctx)?)),
                 _ => Err(format!("a header must be [name, value], not {h}")),
             })
             .collect::<R<_>>()?;
     }
     c.raw_framing = v.get("framing").and_then(Value::as_bool).unwrap_or(false);
-    c.body = body(v.get("body"), next)?;
+    c.body = body(v.get("body"), ctx)?;
     c.expect = match &v["expect"] {
         Value::Array(a) => match (a.first().and_then(Value::as_u64), a.get(1).and_then(Value::as_str)) {
             (Some(st), Some(code)) => Expect::Json(status(st)?, code.to_string()),
@@ -94,7 +116,7 @@ fn status(n: u64) -> R<u16> {
     u16::try_from(n).map_err(|_| format!("status {n}"))
 }
 
-fn body(v: Option<&Value>, next: Option<u64>) -> R<Body> {
+fn body(v: Option<&Value>, ctx: &Ctx) -> R<Body> {
     let Some(v) = v else {
         return Ok(Body::Bytes(Vec::new()));
     };
@@ -111,28 +133,28 @@ fn body(v: Option<&Value>, next: Option<u64>) -> R<Body> {
             len: len.as_u64().ok_or("chunked must be a length")?,
         });
     }
-    Ok(Body::Bytes(bytes(v, next)?))
+    Ok(Body::Bytes(bytes(v, ctx)?))
 }
 
 /// Bytes: a string, one segment or a list of them (see the module doc).
-fn bytes(v: &Value, next: Option<u64>) -> R<Vec<u8>> {
+fn bytes(v: &Value, ctx: &Ctx) -> R<Vec<u8>> {
     match v {
-        Value::String(s) => Ok(expand(s, next)?.into_bytes()),
+        Value::String(s) => Ok(expand(s, ctx)?.into_bytes()),
         Value::Array(parts) => {
             let mut out = Vec::new();
             for p in parts {
-                out.extend(bytes(p, next)?);
+                out.extend(bytes(p, ctx)?);
             }
             Ok(out)
         }
-        Value::Object(_) => segment(v, next),
+        Value::Object(_) => segment(v, ctx),
         _ => Err(format!("not bytes: {v}")),
     }
 }
 
-fn segment(v: &Value, next: Option<u64>) -> R<Vec<u8>> {
+fn segment(v: &Value, ctx: &Ctx) -> R<Vec<u8>> {
     if let Some(j) = v.get("json") {
-        return Ok(json_of(j, next)?.to_string().into_bytes());
+        return Ok(json_of(j, ctx)?.to_string().into_bytes());
     }
     if let Some(r) = v.get("repeat") {
         let times = v["times"].as_u64().ok_or("repeat needs times")?;
@@ -147,7 +169,7 @@ fn segment(v: &Value, next: Option<u64>) -> R<Vec<u8>> {
             _ => flate2::Compression::default(),
         };
         let mut e = flate2::write::GzEncoder::new(Vec::new(), level);
-        e.write_all(&bytes(g, next)?).map_err(|e| e.to_string())?;
+        e.write_all(&bytes(g, ctx)?).map_err(|e| e.to_string())?;
         let mut z = e.finish().map_err(|e| e.to_string())?;
         if let Some(n) = v.get("take").and_then(Value::as_u64) {
             z.truncate(n as usize);
@@ -155,7 +177,7 @@ fn segment(v: &Value, next: Option<u64>) -> R<Vec<u8>> {
         return Ok(z);
     }
     if let Some(n) = v.get("sale_events").and_then(Value::as_u64) {
-        let first = seq("next", next)?;
+        let first = seq("next", ctx.next)?;
         let events: Vec<String> = (0..n).map(|i| event_sale(first + i).to_string()).collect();
         return Ok(events.join(",").into_bytes());
     }
@@ -174,16 +196,16 @@ fn hex(s: &str) -> R<Vec<u8>> {
 }
 
 /// `v` with its strings templated; a string that is only a seq template becomes a number.
-fn json_of(v: &Value, next: Option<u64>) -> R<Value> {
+fn json_of(v: &Value, ctx: &Ctx) -> R<Value> {
     Ok(match v {
         Value::String(s) => match s.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) {
-            Some(t) if t.starts_with("next") && !t.contains(':') && !t.contains("}}") => json!(seq(t, next)?),
-            _ => Value::String(expand(s, next)?),
+            Some(t) if t.starts_with("next") && !t.contains(':') && !t.contains("}}") => json!(seq(t, ctx.next)?),
+            _ => Value::String(expand(s, ctx)?),
         },
-        Value::Array(a) => Value::Array(a.iter().map(|x| json_of(x, next)).collect::<R<_>>()?),
+        Value::Array(a) => Value::Array(a.iter().map(|x| json_of(x, ctx)).collect::<R<_>>()?),
         Value::Object(o) => Value::Object(
             o.iter()
-                .map(|(k, x)| Ok((k.clone(), json_of(x, next)?)))
+                .map(|(k, x)| Ok((k.clone(), json_of(x, ctx)?)))
                 .collect::<R<_>>()?,
         ),
         other => other.clone(),
@@ -191,7 +213,7 @@ fn json_of(v: &Value, next: Option<u64>) -> R<Value> {
 }
 
 /// `s` with its `{{…}}` templates filled in.
-fn expand(s: &str, next: Option<u64>) -> R<String> {
+fn expand(s: &str, ctx: &Ctx) -> R<String> {
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find("{{") {
@@ -205,10 +227,18 @@ fn expand(s: &str, next: Option<u64>) -> R<String> {
             "admin" => ADMIN_TOKEN.to_string(),
             "branch_admin" => BRANCH_ADMIN_TOKEN.to_string(),
             "cus" => branch_token("CUS"),
+            "cashier" | "shift" | "sale" => {
+                let till = ctx.till.as_ref().ok_or_else(|| format!("{{{{{t}}}}} in a file loaded without a till"))?;
+                match t {
+                    "cashier" => till.cashier_token.clone(),
+                    "shift" => till.shift_id.clone(),
+                    _ => till.sale_id.clone(),
+                }
+            }
             _ => match t.split_once(':') {
-                Some((t, "010")) => format!("{:010}", seq(t, next)?),
+                Some((t, "010")) => format!("{:010}", seq(t, ctx.next)?),
                 Some(_) => return Err(format!("unknown template {t:?}")),
-                None => seq(t, next)?.to_string(),
+                None => seq(t, ctx.next)?.to_string(),
             },
         });
         rest = &rest[i + j + 2..];

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod load;
-pub use load::load;
+pub use load::{load, load_with, Ctx, TillFixture};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Svc {
@@ -351,31 +351,63 @@ pub async fn seed_central(c: &reqwest::Client, central: &str) {
     put_product(c, central, "P2", "dos", 200).await;
     allocate(c, central, "CUS", "P1", 100).await;
     allocate(c, central, "CUS", "P2", 5).await;
+    crate::support::central::put_user_ok(
+        c,
+        central,
+        "corpus-ana",
+        json!({"name": "Ana", "role": "cashier", "branches": ["CUS"], "pin": "4821"}),
+    )
+    .await;
 }
 
 /// Flags of the corpus' branch CUS.
 pub const BRANCH_FLAGS: [&str; 2] = ["--pull-interval", "300ms"];
 
-/// Once the branch runs: it has pulled, sold three units and pushed them. Returns the
-/// branch's last seq (where central stands for CUS).
-pub async fn ready_chain(c: &reqwest::Client, central: &str, branch: &str) -> u64 {
+/// Once the branch runs: it has pulled, sold three units and pushed them, and cashier
+/// `corpus-ana` has logged in, opened a shift on till T1 and sold one P1 on it. Returns the
+/// branch's last seq (where central stands for CUS) and the till's fixture.
+pub async fn ready_chain(c: &reqwest::Client, central: &str, branch: &str) -> (u64, TillFixture) {
     wait_pulled(c, central, branch, "CUS", Duration::from_secs(20)).await;
     for _ in 0..3 {
         sell(c, branch, &json!({"product_id": "P1", "quantity": 1}))
             .await
             .expect("a sale");
     }
+    let ana = crate::support::eventually(Duration::from_secs(20), "corpus-ana logs in at CUS", || async {
+        let r = c
+            .post(format!("{branch}/login"))
+            .json(&json!({"user_id": "corpus-ana", "pin": "4821"}))
+            .send()
+            .await
+            .ok()?;
+        (r.status() == 200).then_some(())?;
+        let token = r.json::<Value>().await.ok()?["token"].as_str()?.to_string();
+        Some(crate::support::till::Clerk::with_token(branch, "corpus-ana", token))
+    })
+    .await;
+    let shift_id = ana.open("T1", 1000).await;
+    let sale = ana.sell(&shift_id, json!([{"product_id": "P1", "quantity": 1}]), Value::Null).await;
     wait_drained(c, branch, Duration::from_secs(20)).await;
-    get_json(c, &format!("{branch}/status"), POS_TOKEN).await["outbox"]["last_seq"]
+    let through = get_json(c, &format!("{branch}/status"), POS_TOKEN).await["outbox"]["last_seq"]
         .as_u64()
-        .expect("the branch's last_seq")
+        .expect("the branch's last_seq");
+    let till = TillFixture {
+        cashier_token: ana.token.clone(),
+        shift_id,
+        sale_id: sale["sale_id"].as_str().expect("sale_id").to_string(),
+    };
+    (through, till)
 }
 
 /// The whole hostile corpus for the chain, CUS standing at `through` at central.
-pub fn full_corpus(through: u64) -> Vec<Case> {
-    ["branch.json", "central.json", "framing.json"]
+pub fn full_corpus(through: u64, till: &TillFixture) -> Vec<Case> {
+    let ctx = Ctx {
+        next: Some(through + 1),
+        till: Some(till.clone()),
+    };
+    ["branch.json", "till.json", "central.json", "framing.json"]
         .into_iter()
-        .flat_map(|f| load(f, Some(through + 1)))
+        .flat_map(|f| load_with(f, &ctx))
         .collect()
 }
 

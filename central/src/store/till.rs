@@ -92,6 +92,36 @@ pub(crate) fn occurred_ms(e: &Event) -> Result<i64, StoreError> {
         .ok_or_else(|| StoreError::Database(format!("event {}: unparsable occurred_at", e.seq)))
 }
 
+/// The `shifts` columns a [`ShiftRow`] is read from and written to, in this order.
+const SHIFT_COLUMNS: [&str; 15] = [
+    "shift_id",
+    "till_id",
+    "opened_by",
+    "opened_ms",
+    "opening_float_cents",
+    "closed_by",
+    "closed_ms",
+    "counted_cash_cents",
+    "branch_summary",
+    "sales_count",
+    "gross_cents",
+    "returns_cents",
+    "cash_in_cents",
+    "cash_out_cents",
+    "by_method",
+];
+
+/// [`SHIFT_COLUMNS`] for a select list, each prefixed with `table.` when given (another
+/// table of the query may have a column of the same name).
+pub(crate) fn shift_columns(table: Option<&str>) -> String {
+    let prefix = table.map(|t| format!("{t}.")).unwrap_or_default();
+    SHIFT_COLUMNS
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One shift as stored: what opened and closed it, and its running totals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct ShiftRow {

@@ -8,7 +8,9 @@
 //! the branch's row lock, so no other push of the branch can move them meanwhile). A push
 //! of plain sales sends none of these statements.
 use crate::store::common::{encode_lines, json_text, to_i64, to_u64, AppliedEvent};
-use crate::store::till::{apply_to_shifts, decode_return_lines, movement_text, touched_shifts, ShiftRow};
+use crate::store::till::{
+    apply_to_shifts, decode_return_lines, movement_text, shift_columns, touched_shifts, ShiftRow,
+};
 use crate::store::{ReturnsCursor, ReturnsFilter, ReturnsPageData, ShiftsFilter, StoreError, TillApplied};
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
@@ -127,10 +129,7 @@ impl<'a> TillColumns<'a> {
     }
 }
 
-const SHIFT_COLUMNS: &str = "shift_id, till_id, opened_by, opened_ms, opening_float_cents, closed_by, closed_ms, \
-     counted_cash_cents, branch_summary, sales_count, gross_cents, returns_cents, cash_in_cents, cash_out_cents, by_method";
-
-/// A `shifts` row, columns in [`SHIFT_COLUMNS`]' order from `first`.
+/// A `shifts` row, columns in `shift_columns`' order from `first`.
 fn shift_row(r: &tokio_postgres::Row, first: usize) -> Result<ShiftRow, StoreError> {
     let mut row = ShiftRow::new("");
     row.shift_id = r.try_get(first)?;
@@ -165,7 +164,8 @@ pub(super) async fn move_shifts(
     }
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT {SHIFT_COLUMNS} FROM shifts WHERE branch_key = $1 AND shift_id = ANY($2::text[])"
+            "SELECT {} FROM shifts WHERE branch_key = $1 AND shift_id = ANY($2::text[])",
+            shift_columns(None)
         ))
         .await?;
     let mut rows = BTreeMap::new();
@@ -405,10 +405,11 @@ pub(super) async fn applied_till_events(
 pub(super) async fn read_shifts(tx: &Transaction<'_>, filter: &ShiftsFilter) -> Result<Vec<CentralShift>, StoreError> {
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT b.branch_id, {SHIFT_COLUMNS} FROM branches b JOIN shifts s ON s.branch_key = b.branch_key \
+            "SELECT b.branch_id, {} FROM branches b JOIN shifts s ON s.branch_key = b.branch_key \
              WHERE ($1::text IS NULL OR b.branch_id = $1) AND s.opened_ms >= $2 AND s.opened_ms < $3 \
              AND ($4::bool IS NULL OR (s.closed_ms IS NOT NULL) = $4) \
-             ORDER BY b.branch_id, s.opened_ms, s.shift_id"
+             ORDER BY b.branch_id, s.opened_ms, s.shift_id",
+            shift_columns(Some("s"))
         ))
         .await?;
     let closed = filter.status.map(|s| s == ShiftStatus::Closed);

@@ -4,7 +4,9 @@
 //! reads of `GET /shifts` and `GET /returns`. Everything here runs inside the push's
 //! savepoint or a reader's snapshot; none of it runs for a push of plain sales.
 use crate::store::common::{encode_lines, json_text, to_i64, to_u64, AppliedEvent};
-use crate::store::till::{apply_to_shifts, decode_return_lines, movement_text, touched_shifts, ShiftRow};
+use crate::store::till::{
+    apply_to_shifts, decode_return_lines, movement_text, shift_columns, touched_shifts, ShiftRow,
+};
 use crate::store::{ReturnsCursor, ReturnsFilter, ReturnsPageData, ShiftsFilter, StoreError, TillApplied};
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
@@ -127,10 +129,7 @@ pub(super) fn insert_event<'e>(
     Ok(())
 }
 
-const SHIFT_COLUMNS: &str = "shift_id, till_id, opened_by, opened_ms, opening_float_cents, closed_by, closed_ms, \
-     counted_cash_cents, branch_summary, sales_count, gross_cents, returns_cents, cash_in_cents, cash_out_cents, by_method";
-
-/// A `shifts` row, columns in [`SHIFT_COLUMNS`]' order from `first`.
+/// A `shifts` row, columns in `shift_columns`' order from `first`.
 fn shift_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<(ShiftRow, String)> {
     let mut row = ShiftRow::new("");
     row.shift_id = r.get(first)?;
@@ -165,7 +164,8 @@ pub(super) fn move_shifts(
     let mut rows = BTreeMap::new();
     {
         let mut select = tx.prepare_cached(&format!(
-            "SELECT {SHIFT_COLUMNS} FROM shifts WHERE branch_key = ?1 AND shift_id = ?2"
+            "SELECT {} FROM shifts WHERE branch_key = ?1 AND shift_id = ?2",
+            shift_columns(None)
         ))?;
         for id in touched {
             let found = select.query_row(params![key, id], |r| shift_row(r, 0)).optional()?;
@@ -181,8 +181,9 @@ pub(super) fn move_shifts(
     }
     apply_to_shifts(&mut rows, events, till)?;
     let mut upsert = tx.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO shifts(branch_key, {SHIFT_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+        "INSERT OR REPLACE INTO shifts(branch_key, {}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        shift_columns(None)
     ))?;
     for row in rows.values() {
         let t = &row.tally;
@@ -294,10 +295,11 @@ pub(super) fn applied_till_events(
 /// `GET /shifts`: by branch_id, opened_ms, shift_id.
 pub(super) fn read_shifts(conn: &Connection, filter: &ShiftsFilter) -> Result<Vec<CentralShift>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT b.branch_id, {SHIFT_COLUMNS} FROM branches b JOIN shifts s ON s.branch_key = b.branch_key \
+        "SELECT b.branch_id, {} FROM branches b JOIN shifts s ON s.branch_key = b.branch_key \
          WHERE (?1 IS NULL OR b.branch_id = ?1) AND s.opened_ms >= ?2 AND s.opened_ms < ?3 \
          AND (?4 IS NULL OR (s.closed_ms IS NOT NULL) = ?4) \
-         ORDER BY b.branch_id, s.opened_ms, s.shift_id"
+         ORDER BY b.branch_id, s.opened_ms, s.shift_id",
+        shift_columns(Some("s"))
     ))?;
     let closed = filter.status.map(|s| s == ShiftStatus::Closed);
     let rows = stmt.query_map(

@@ -8,6 +8,7 @@ use clap::Parser;
 use colmena_shared::http::DEFAULT_BODY_LIMIT;
 use colmena_shared::ids::BranchId;
 use colmena_shared::telemetry::LogFormat;
+use colmena_shared::wire::EventKind;
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
@@ -70,6 +71,18 @@ pub struct Settings {
     /// How many backups to keep (oldest deleted first).
     #[arg(long, env = "COLMENA_BACKUPS_KEEP", default_value_t = 30)]
     pub backups_keep: usize,
+
+    /// Refuse pushed events of this kind (e.g. `return`) as if this central predated it:
+    /// the push is 422 `unsupported_event` and the branch keeps the events. Repeatable. A
+    /// test and rollout aid, hidden from `--help` (docs/protocol.md, "Command line").
+    #[arg(
+        long = "refuse-event-kind",
+        env = "COLMENA_REFUSE_EVENT_KINDS",
+        value_delimiter = ',',
+        value_parser = crate::domain::refusable_kind,
+        hide = true
+    )]
+    pub refuse_event_kinds: Vec<EventKind>,
 }
 
 /// `colmena-central restore FILE --database PATH`: offline restore of the embedded store
@@ -299,6 +312,27 @@ mod tests {
         assert!(matches!(s.database, DatabaseUrl::Postgres(_)));
         let s = parse(&["--admin-token", "a", "--database", "x.db"]).unwrap();
         assert!(matches!(s.database, DatabaseUrl::Sqlite(_)));
+    }
+
+    #[test]
+    fn refused_event_kinds_are_repeatable_known_kinds_and_hidden_from_help() {
+        let s = parse(&[
+            "--admin-token",
+            "a",
+            "--refuse-event-kind",
+            "return",
+            "--refuse-event-kind",
+            "shift_opened",
+        ])
+        .unwrap();
+        assert_eq!(s.refuse_event_kinds, [EventKind::Return, EventKind::ShiftOpened]);
+        assert!(parse(&["--admin-token", "a"]).unwrap().refuse_event_kinds.is_empty());
+        assert!(invalid(&["--admin-token", "a", "--refuse-event-kind", "refund"]).contains("refund"));
+        assert!(invalid(&["--admin-token", "a", "--refuse-event-kind", "unknown"]).contains("unknown"));
+        match parse(&["--help"]) {
+            Err(ConfigError::Display(help)) => assert!(!help.contains("refuse"), "{help}"),
+            other => panic!("expected the help text, got {other:?}"),
+        }
     }
 
     #[test]

@@ -2,9 +2,10 @@
 //! into typed values before the store sees it, so the store never has to doubt its input and
 //! every bad input is a 400 that changed nothing.
 use crate::error::CentralError;
-use crate::store::{AuditFilter, SalesCursor, SalesFilter, UserChange};
+use crate::store::{AuditFilter, ReturnsCursor, ReturnsFilter, SalesCursor, SalesFilter, ShiftsFilter, UserChange};
 use colmena_shared::clock;
 use colmena_shared::ids::{check_delta, check_text, BranchId, ProductId};
+use colmena_shared::till::ShiftStatus;
 use colmena_shared::users::{Pin, UserId, UserPut};
 use colmena_shared::wire::{Event, EventKind, ProductUpsert};
 use serde::Deserialize;
@@ -94,15 +95,17 @@ pub fn allocation_quantity(q: i64) -> Result<i64, CentralError> {
     check_delta("quantity", q).map_err(CentralError::InvalidRequest)
 }
 
-/// Checks a push before it reaches the store: every event valid by the shared rules
-/// ([`Event::validate`], which the branch applied before committing it — central adds no
-/// stricter rule, or a branch's outbox could get stuck on an event it already sold), seqs
-/// strictly increasing and storable. Whether the seqs continue the branch's sequence is the store's call (it
-/// needs `applied_through`, read in the same transaction).
-pub fn check_push(events: &[Event]) -> Result<(), CentralError> {
+/// Checks a push before it reaches the store: every event of a kind this central applies
+/// and does not refuse (else the whole push is 422, so nothing of it, not even the events
+/// before the refused one, is applied, and the branch keeps them all), valid by the shared
+/// rules ([`Event::validate`], which the branch applied before committing it — central adds
+/// no stricter rule, or a branch's outbox could get stuck on an event it already sold), seqs
+/// strictly increasing and storable. Whether the seqs continue the branch's sequence is the
+/// store's call (it needs `applied_through`, read in the same transaction).
+pub fn check_push(events: &[Event], refused: &RefusedKinds) -> Result<(), CentralError> {
     let mut prev: Option<u64> = None;
     for e in events {
-        check_event(e)?;
+        check_event(e, refused)?;
         if let Some(p) = prev {
             if e.seq <= p {
                 return Err(CentralError::InvalidRequest(format!(
@@ -120,17 +123,54 @@ pub fn check_push(events: &[Event]) -> Result<(), CentralError> {
 /// are refused whole (422 `unsupported_event`), never skipped, so the branch keeps them.
 pub fn applies(kind: EventKind) -> bool {
     match kind {
-        EventKind::Sale | EventKind::Adjustment => true,
-        EventKind::ShiftOpened
+        EventKind::Sale
+        | EventKind::Adjustment
+        | EventKind::ShiftOpened
         | EventKind::CashMovement
         | EventKind::ShiftClosed
-        | EventKind::Return
-        | EventKind::Unknown => false,
+        | EventKind::Return => true,
+        EventKind::Unknown => false,
     }
 }
 
-fn check_event(e: &Event) -> Result<(), CentralError> {
-    if !applies(e.kind) {
+/// Kinds this central knows but refuses as if it predated them (`--refuse-event-kind`, a
+/// test and rollout aid: docs/protocol.md, "Command line").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefusedKinds(pub Vec<EventKind>);
+
+impl RefusedKinds {
+    fn refuses(&self, kind: EventKind) -> bool {
+        !applies(kind) || self.0.contains(&kind)
+    }
+}
+
+/// A `--refuse-event-kind` value: the wire name of a kind central applies.
+pub fn refusable_kind(s: &str) -> Result<EventKind, String> {
+    let kind: EventKind = serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|e| format!("not an event kind: {e}"))?;
+    if !applies(kind) {
+        let known: Vec<&str> = [
+            EventKind::Sale,
+            EventKind::Adjustment,
+            EventKind::ShiftOpened,
+            EventKind::CashMovement,
+            EventKind::ShiftClosed,
+            EventKind::Return,
+        ]
+        .iter()
+        .map(|k| k.as_str())
+        .collect();
+        return Err(format!(
+            "{:?} is not a kind central applies (one of {})",
+            truncate(s),
+            known.join(", ")
+        ));
+    }
+    Ok(kind)
+}
+
+fn check_event(e: &Event, refused: &RefusedKinds) -> Result<(), CentralError> {
+    if refused.refuses(e.kind) {
         return Err(CentralError::UnsupportedEvent {
             seq: e.seq,
             kind: e.kind.as_str(),
@@ -217,13 +257,7 @@ pub struct SalesQuery {
 /// `from` is inclusive, `to` exclusive; `from > to` is a mistake, not an empty range.
 pub fn sales_filter(q: SalesFilterQuery) -> Result<SalesFilter, CentralError> {
     let branch = q.branch_id.as_deref().map(branch_id).transpose()?;
-    let from_ms = q.from.as_deref().map(|s| time("from", s)).transpose()?;
-    let to_ms = q.to.as_deref().map(|s| time("to", s)).transpose()?;
-    if let (Some(f), Some(t)) = (from_ms, to_ms) {
-        if f > t {
-            return Err(CentralError::InvalidRequest("from is after to".into()));
-        }
-    }
+    let (from_ms, to_ms) = time_range(q.from.as_deref(), q.to.as_deref())?;
     let cashier = q
         .cashier_id
         .as_deref()
@@ -270,13 +304,7 @@ pub struct AuditQuery {
 
 /// `GET /audit` → bounds, the id to read after, page size.
 pub fn audit_query(q: AuditQuery) -> Result<(AuditFilter, u64, u32), CentralError> {
-    let from_ms = q.from.as_deref().map(|s| time("from", s)).transpose()?;
-    let to_ms = q.to.as_deref().map(|s| time("to", s)).transpose()?;
-    if let (Some(f), Some(t)) = (from_ms, to_ms) {
-        if f > t {
-            return Err(CentralError::InvalidRequest("from is after to".into()));
-        }
-    }
+    let (from_ms, to_ms) = time_range(q.from.as_deref(), q.to.as_deref())?;
     let after = q.after.as_deref().map(decode_audit_cursor).transpose()?.unwrap_or(0);
     let limit = page_limit(q.limit, DEFAULT_SALES_PAGE)?;
     Ok((AuditFilter { from_ms, to_ms }, after, limit))
@@ -295,6 +323,81 @@ fn decode_audit_cursor(s: &str) -> Result<u64, CentralError> {
         .ok_or_else(|| {
             CentralError::InvalidRequest(format!("after is not a cursor returned by /audit: {:?}", truncate(s)))
         })
+}
+
+/// `GET /shifts` query. Unknown parameters are rejected, as on `/sales`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ShiftsQuery {
+    /// Only this branch's shifts.
+    #[param(pattern = "^[A-Z0-9_-]{2,16}$")]
+    pub branch_id: Option<String>,
+    /// Earliest `opened_at`, inclusive (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Latest `opened_at`, exclusive (RFC 3339).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+    /// Only open or only closed shifts.
+    #[param(inline)]
+    pub status: Option<ShiftStatus>,
+}
+
+/// `from`/`to` as Unix ms: `from` inclusive, `to` exclusive; `from > to` is a mistake.
+fn time_range(from: Option<&str>, to: Option<&str>) -> Result<(Option<i64>, Option<i64>), CentralError> {
+    let from_ms = from.map(|s| time("from", s)).transpose()?;
+    let to_ms = to.map(|s| time("to", s)).transpose()?;
+    if let (Some(f), Some(t)) = (from_ms, to_ms) {
+        if f > t {
+            return Err(CentralError::InvalidRequest("from is after to".into()));
+        }
+    }
+    Ok((from_ms, to_ms))
+}
+
+pub fn shifts_query(q: ShiftsQuery) -> Result<ShiftsFilter, CentralError> {
+    let (from_ms, to_ms) = time_range(q.from.as_deref(), q.to.as_deref())?;
+    Ok(ShiftsFilter {
+        branch: q.branch_id.as_deref().map(branch_id).transpose()?,
+        from_ms,
+        to_ms,
+        status: q.status,
+    })
+}
+
+/// `GET /returns` query. Unknown parameters are rejected, as on `/sales`.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReturnsQuery {
+    /// Only this branch's returns.
+    #[param(pattern = "^[A-Z0-9_-]{2,16}$")]
+    pub branch_id: Option<String>,
+    /// Earliest `returned_at`, inclusive (RFC 3339).
+    #[param(format = DateTime)]
+    pub from: Option<String>,
+    /// Latest `returned_at`, exclusive (RFC 3339).
+    #[param(format = DateTime)]
+    pub to: Option<String>,
+    /// Page size (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The `next` of the previous page (opaque).
+    pub after: Option<String>,
+}
+
+/// `GET /returns` → filter, position, page size.
+pub fn returns_query(q: ReturnsQuery) -> Result<(ReturnsFilter, Option<ReturnsCursor>, u32), CentralError> {
+    let (from_ms, to_ms) = time_range(q.from.as_deref(), q.to.as_deref())?;
+    let filter = ReturnsFilter {
+        branch: q.branch_id.as_deref().map(branch_id).transpose()?,
+        from_ms,
+        to_ms,
+    };
+    let after = q.after.as_deref().map(decode_returns_cursor).transpose()?;
+    let limit = page_limit(q.limit, DEFAULT_SALES_PAGE)?;
+    Ok((filter, after, limit))
 }
 
 /// What a pull asks for beyond products and allocations: `include=users`, or nothing. Any
@@ -317,8 +420,22 @@ pub fn encode_cursor(c: SalesCursor) -> String {
 }
 
 pub fn decode_cursor(s: &str) -> Result<SalesCursor, CentralError> {
-    let bad = || CentralError::InvalidRequest(format!("after is not a cursor returned by /sales: {:?}", truncate(s)));
-    let rest = s.strip_prefix('s').ok_or_else(bad)?;
+    decode_position('s', "/sales", s)
+}
+
+/// The opaque `next`/`after` of `/returns`: `r<branch>.<returned_ms>.<seq>` (a cursor of
+/// `/sales` is refused, and the other way round).
+pub fn encode_returns_cursor(c: ReturnsCursor) -> String {
+    format!("r{}.{}.{}", c.branch, c.sold_ms, c.seq)
+}
+
+pub fn decode_returns_cursor(s: &str) -> Result<ReturnsCursor, CentralError> {
+    decode_position('r', "/returns", s)
+}
+
+fn decode_position(prefix: char, route: &str, s: &str) -> Result<SalesCursor, CentralError> {
+    let bad = || CentralError::InvalidRequest(format!("after is not a cursor returned by {route}: {:?}", truncate(s)));
+    let rest = s.strip_prefix(prefix).ok_or_else(bad)?;
     let mut parts = rest.split('.');
     let mut next = || -> Result<i64, CentralError> { parts.next().and_then(|p| p.parse().ok()).ok_or_else(bad) };
     let c = SalesCursor {
@@ -350,6 +467,44 @@ mod tests {
         assert_eq!(decode_cursor(&encode_cursor(c)).unwrap(), c);
         for bad in ["", "s", "s1.2", "s1.2.3.4", "x1.2.3", "s1.a.3", "s1..3"] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
+        }
+        assert_eq!(decode_returns_cursor(&encode_returns_cursor(c)).unwrap(), c);
+        assert!(decode_returns_cursor(&encode_cursor(c)).is_err());
+        assert!(decode_cursor(&encode_returns_cursor(c)).is_err());
+    }
+
+    fn event(seq: u64, kind: EventKind) -> Event {
+        Event {
+            seq,
+            kind,
+            occurred_at: "2026-12-07T13:00:00Z".into(),
+            shift_id: Some("SH1".into()),
+            till_id: Some("T1".into()),
+            opening_float_cents: Some(0),
+            ..Event::default()
+        }
+    }
+
+    #[test]
+    fn every_till_kind_is_applied_unless_refused_and_an_unknown_kind_never_is() {
+        let open = [event(1, EventKind::ShiftOpened)];
+        assert!(check_push(&open, &RefusedKinds::default()).is_ok());
+        let refused = RefusedKinds(vec![EventKind::ShiftOpened]);
+        assert!(matches!(
+            check_push(&open, &refused),
+            Err(CentralError::UnsupportedEvent {
+                seq: 1,
+                kind: "shift_opened"
+            })
+        ));
+        let unknown = [event(1, EventKind::Unknown)];
+        assert!(matches!(
+            check_push(&unknown, &RefusedKinds::default()),
+            Err(CentralError::UnsupportedEvent { kind: "unknown", .. })
+        ));
+        assert_eq!(refusable_kind("return"), Ok(EventKind::Return));
+        for bad in ["unknown", "refund", "", "Return"] {
+            assert!(refusable_kind(bad).is_err(), "{bad}");
         }
     }
 

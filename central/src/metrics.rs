@@ -2,6 +2,7 @@
 //! registry beside the shared HTTP metrics.
 //!
 //! Updated by the routes *after* the store answered, never while the store holds a lock.
+use crate::store::TillApplied;
 use colmena_shared::wire::BranchSummary;
 use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
@@ -15,7 +16,15 @@ pub struct CentralMetrics {
     /// (branch, product) pairs with ledger stock below zero: oversells to reconcile.
     /// Refreshed from the store on every scrape.
     pub negative_stock: IntGauge,
+    /// Returns applied, per branch.
+    pub returns: IntCounterVec,
+    /// Shifts closed, per branch and `consistent` (`true`: the branch's closing summary is
+    /// the one central computed from the events it applied).
+    pub shifts_closed: IntCounterVec,
 }
+
+/// The values of `colmena_central_shifts_closed_total`'s `consistent` label.
+const CONSISTENT: [&str; 2] = ["true", "false"];
 
 impl CentralMetrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
@@ -57,12 +66,25 @@ impl CentralMetrics {
             "colmena_central_negative_stock_products",
             "Number of (branch, product) pairs whose stock at central is below zero.",
         )?;
+        let returns = IntCounterVec::new(
+            Opts::new("colmena_central_returns_total", "Returns applied at central."),
+            &["branch_id"],
+        )?;
+        let shifts_closed = IntCounterVec::new(
+            Opts::new(
+                "colmena_central_shifts_closed_total",
+                "Shifts closed at central, by whether the branch's closing summary matched central's.",
+            ),
+            &["branch_id", "consistent"],
+        )?;
         registry.register(Box::new(events_applied.clone()))?;
         registry.register(Box::new(duplicates.clone()))?;
         registry.register(Box::new(apply_duration.clone()))?;
         registry.register(Box::new(applied_through.clone()))?;
         registry.register(Box::new(last_push.clone()))?;
         registry.register(Box::new(negative_stock.clone()))?;
+        registry.register(Box::new(returns.clone()))?;
+        registry.register(Box::new(shifts_closed.clone()))?;
         Ok(CentralMetrics {
             events_applied,
             duplicates,
@@ -70,6 +92,8 @@ impl CentralMetrics {
             applied_through,
             last_push,
             negative_stock,
+            returns,
+            shifts_closed,
         })
     }
 
@@ -80,6 +104,12 @@ impl CentralMetrics {
             let id = b.branch_id.as_str();
             self.events_applied.with_label_values(&[id]);
             self.duplicates.with_label_values(&[id]);
+            self.returns.with_label_values(&[id]);
+            // Both exist at 0 from the start, so the first inconsistent close is an increase
+            // an alert can see, not a series appearing at 1.
+            for c in CONSISTENT {
+                self.shifts_closed.with_label_values(&[id, c]);
+            }
             self.applied_through
                 .with_label_values(&[id])
                 .set(gauge(b.applied_through));
@@ -101,6 +131,20 @@ impl CentralMetrics {
             .with_label_values(&[branch])
             .set(gauge(applied_through));
         self.last_push.with_label_values(&[branch]).set(now_secs);
+    }
+}
+
+impl CentralMetrics {
+    /// Records what an accepted push's till events did. Adding 0 too, so a branch first
+    /// heard of after the start has its series from its first push.
+    pub fn till_applied(&self, branch: &str, till: TillApplied) {
+        self.returns.with_label_values(&[branch]).inc_by(till.returns);
+        for (c, n) in CONSISTENT
+            .into_iter()
+            .zip([till.shifts_consistent, till.shifts_inconsistent])
+        {
+            self.shifts_closed.with_label_values(&[branch, c]).inc_by(n);
+        }
     }
 }
 

@@ -87,6 +87,11 @@ impl Application {
                 .map(|dir| colmena_shared::backup::Backups::new(dir, "central", settings.backups_keep)),
         );
         let backups_data = web::Data::new(backups.clone());
+        if !settings.refuse_event_kinds.is_empty() {
+            let kinds: Vec<&str> = settings.refuse_event_kinds.iter().map(|k| k.as_str()).collect();
+            tracing::warn!(kinds = %kinds.join(","), "refusing pushes with events of these kinds (--refuse-event-kind)");
+        }
+        let refused = web::Data::new(crate::domain::RefusedKinds(settings.refuse_event_kinds.clone()));
         let (body_limit, push_limit) = (settings.body_limit, settings.push_body_limit());
         let server = HttpServer::new(move || {
             App::new()
@@ -96,6 +101,7 @@ impl Application {
                 .app_data(http_metrics.clone())
                 .app_data(registry.clone())
                 .app_data(backups_data.clone())
+                .app_data(refused.clone())
                 .app_data(json_config(body_limit))
                 .app_data(query_config())
                 .app_data(path_config())

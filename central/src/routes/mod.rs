@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod responses;
 pub mod sales;
 pub mod sync;
+pub mod till;
 pub mod users;
 
 /// Registers every route but `/openapi.json`. `push_limit` is the body limit of
@@ -28,6 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, push_limit: usize) {
     inventory::config(cfg);
     branches::config(cfg);
     sales::config(cfg);
+    till::config(cfg);
     sync::config(cfg, push_limit);
     backups::config(cfg);
     users::config(cfg);

@@ -1,4 +1,5 @@
-//! `GET /sales` (paged) and `GET /sales/export` (CSV, one row per sale line).
+//! `GET /sales` (paged) and `GET /sales/export` (CSV, one row per sale line, with the
+//! sale's till columns: shift, payments, what its returns refunded).
 use super::responses::AdminErrors;
 use crate::domain::{self, SalesFilterQuery, SalesQuery};
 use crate::error::CentralError;
@@ -14,8 +15,9 @@ use std::fmt::Write as _;
 /// Sales read per store call while exporting.
 const EXPORT_PAGE: u32 = 1000;
 
+/// The till's columns come last, so a reader of the older columns by position still works.
 const CSV_HEADER: &str = "sale_id,branch_id,seq,sold_at,received_at,cashier_id,product_id,quantity,\
-unit_price_cents,line_total_cents,sale_total_cents\r\n";
+unit_price_cents,line_total_cents,sale_total_cents,shift_id,payments,returned_cents\r\n";
 
 pub fn config(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/sales").route(web::get().to(list)))
@@ -50,8 +52,10 @@ async fn list(store: web::Data<dyn Store>, query: web::Query<SalesQuery>) -> Res
     get, path = "/sales/export", tag = "sales",
     summary = "Sales as CSV, one row per sale line (admin)",
     description = "Columns: `sale_id,branch_id,seq,sold_at,received_at,cashier_id,product_id,quantity,\
-unit_price_cents,line_total_cents,sale_total_cents`; CRLF rows, RFC 4180 quoting, in the `/sales` order. \
-Streamed page by page.",
+unit_price_cents,line_total_cents,sale_total_cents,shift_id,payments,returned_cents`; CRLF rows, RFC 4180 \
+quoting, in the `/sales` order. The sale's columns repeat on each of its lines. `payments` is \
+`method:amount_cents` pairs joined by `;` in the order paid (`cash:2000;card:500`; `unspecified:<total>` when the \
+branch sent none); `shift_id` is empty for a sale outside a shift. Streamed page by page.",
     params(SalesFilterQuery),
     responses(
         (status = 200, description = "CSV with a header row", body = String, content_type = "text/csv; charset=utf-8",
@@ -102,13 +106,20 @@ fn write_csv(out: &mut String, sales: &[CentralSale]) {
             let _ = write!(out, "{},", csv(s.cashier_id.as_deref().unwrap_or("")));
             let _ = write!(
                 out,
-                "{},{},{},{},{}\r\n",
+                "{},{},{},{},{},",
                 csv(&l.product_id),
                 l.quantity,
                 l.unit_price_cents,
                 l.line_total_cents,
                 s.total_cents
             );
+            let _ = write!(out, "{},", csv(s.shift_id.as_deref().unwrap_or("")));
+            // Methods are `[a-z_]` and amounts integers: the field never needs quoting.
+            for (i, p) in s.payments.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ";" };
+                let _ = write!(out, "{sep}{}:{}", p.method, p.amount_cents);
+            }
+            let _ = write!(out, ",{}\r\n", s.returned_cents);
         }
     }
 }
@@ -127,7 +138,15 @@ fn csv(field: &str) -> std::borrow::Cow<'_, str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use colmena_shared::till::Payment;
     use colmena_shared::wire::CentralSaleLine;
+
+    fn pay(method: &str, amount_cents: i64) -> Payment {
+        Payment {
+            method: method.into(),
+            amount_cents,
+        }
+    }
 
     #[test]
     fn csv_fields_are_quoted_only_when_needed() {
@@ -155,16 +174,27 @@ mod tests {
             sold_at: "2026-11-23T16:00:00Z".into(),
             cashier_id: Some("Ana, caja 1".into()),
             received_at: "2026-11-23T16:00:01Z".into(),
-            payments: Vec::new(),
+            payments: vec![pay("card", 10), pay("cash", 50)],
+            shift_id: Some("CUS-SH-7".into()),
+            returned_cents: 10,
+        };
+        let plain = CentralSale {
+            seq: 2,
+            lines: vec![line("P1", 1)],
+            total_cents: 10,
+            cashier_id: None,
+            payments: vec![pay("unspecified", 10)],
             shift_id: None,
             returned_cents: 0,
+            ..sale.clone()
         };
         let mut out = String::new();
-        write_csv(&mut out, &[sale]);
+        write_csv(&mut out, &[sale, plain]);
         assert_eq!(
             out,
-            "CUS-1,CUS,1,2026-11-23T16:00:00Z,2026-11-23T16:00:01Z,\"Ana, caja 1\",P1,2,10,20,30\r\n\
-             CUS-1,CUS,1,2026-11-23T16:00:00Z,2026-11-23T16:00:01Z,\"Ana, caja 1\",P2,1,10,10,30\r\n"
+            "CUS-1,CUS,1,2026-11-23T16:00:00Z,2026-11-23T16:00:01Z,\"Ana, caja 1\",P1,2,10,20,30,CUS-SH-7,card:10;cash:50,10\r\n\
+             CUS-1,CUS,1,2026-11-23T16:00:00Z,2026-11-23T16:00:01Z,\"Ana, caja 1\",P2,1,10,10,30,CUS-SH-7,card:10;cash:50,10\r\n\
+             CUS-1,CUS,2,2026-11-23T16:00:00Z,2026-11-23T16:00:01Z,,P1,1,10,10,10,,unspecified:10,0\r\n"
         );
     }
 }

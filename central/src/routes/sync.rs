@@ -24,8 +24,8 @@ pub fn config(cfg: &mut web::ServiceConfig, push_limit: usize) {
 
 /// Applies a batch of a branch's events exactly once (see [`Store::apply_push`]). The body
 /// may be gzip-compressed (`Content-Encoding: gzip`); the limit applies to the decompressed
-/// JSON. Checks, in order: token scope (403), every event (400), then the sequence and that
-/// duplicates are the events applied (409).
+/// JSON. Checks, in order: token scope (403), every event of a kind this central applies
+/// (422) and valid (400), then the sequence and that duplicates are the events applied (409).
 #[utoipa::path(
     post, path = "/sync/push", tag = "sync",
     summary = "A branch ships a batch of its events (branch token, or admin for any branch)",
@@ -38,6 +38,7 @@ or below it are duplicates and skipped. The body may be sent with `Content-Encod
         (status = 400, description = "`invalid_request`: malformed JSON, an invalid event, seqs not strictly increasing, a corrupt gzip body", body = ErrorBody),
         (status = 403, description = "`forbidden`: a branch token pushing as another branch", body = ErrorBody),
         (status = 409, description = "`sequence_gap`: the first new event is not applied_through + 1; `duplicate_mismatch`: an event at an applied seq is not the event applied there. Both bodies have `applied_through`", body = ErrorBody),
+        (status = 422, description = "`unsupported_event`: an event of a kind this central does not apply (from a newer branch, or refused with `--refuse-event-kind`); nothing of the push is applied and the branch keeps its events", body = ErrorBody),
         SyncErrors,
         BodyErrors,
     )
@@ -46,11 +47,12 @@ async fn push(
     principal: Principal,
     store: web::Data<dyn Store>,
     metrics: web::Data<CentralMetrics>,
+    refused: web::Data<domain::RefusedKinds>,
     body: web::Json<PushRequest>,
 ) -> Result<HttpResponse, CentralError> {
     let PushRequest { branch_id, events } = body.into_inner();
     let branch = principal.sync_branch(Some(branch_id))?;
-    domain::check_push(&events)?;
+    domain::check_push(&events, &refused)?;
     let started = Instant::now();
     let outcome = store.apply_push(branch.clone(), events).await;
     metrics.apply_duration.observe(started.elapsed().as_secs_f64());
@@ -59,9 +61,11 @@ async fn push(
             applied_through,
             applied,
             duplicates,
+            till,
         } => {
             let now = colmena_shared::clock::now_millis() / 1000;
             metrics.pushed(branch.as_str(), applied, duplicates, applied_through, now);
+            metrics.till_applied(branch.as_str(), till);
             Ok(HttpResponse::Ok().json(PushResponse {
                 applied_through,
                 duplicates,

@@ -203,7 +203,7 @@ pub(crate) fn user_record(cursor: u64, payload: Option<&str>) -> Result<UserReco
 /// What central keeps of an applied event: enough to tell whether a pushed duplicate (an
 /// event at or below `applied_through`) is that very event, a retry, or a different event
 /// under an applied seq. Compared only when a push carries duplicates, so the ingest path
-/// pays nothing for it.
+/// pays nothing for it. Every field an event of its kind carries is here.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AppliedEvent {
     Sale {
@@ -213,10 +213,51 @@ pub(crate) enum AppliedEvent {
         cashier_id: Option<String>,
         /// [`encode_lines`]' text.
         lines: String,
+        shift_id: Option<String>,
+        /// [`super::till::encode_payments`]' text; `None` when the branch sent none.
+        payments: Option<String>,
     },
     Adjustment {
         product_id: String,
         quantity_delta: i64,
+        reason: Option<String>,
+        at_ms: i64,
+        user_id: Option<String>,
+    },
+    ShiftOpened {
+        shift_id: String,
+        till_id: String,
+        opening_float_cents: i64,
+        at_ms: i64,
+        user_id: Option<String>,
+    },
+    CashMovement {
+        shift_id: String,
+        /// `in` or `out`.
+        movement: String,
+        amount_cents: i64,
+        reason: Option<String>,
+        at_ms: i64,
+        user_id: Option<String>,
+    },
+    ShiftClosed {
+        shift_id: String,
+        counted_cash_cents: i64,
+        /// The branch's summary as JSON (serde's field order, methods sorted: one text per
+        /// summary).
+        summary: String,
+        at_ms: i64,
+        user_id: Option<String>,
+    },
+    Return {
+        return_id: String,
+        sale_id: String,
+        /// [`encode_lines`]' text.
+        lines: String,
+        total_cents: i64,
+        restock: bool,
+        refund_method: String,
+        shift_id: Option<String>,
         reason: Option<String>,
         at_ms: i64,
         user_id: Option<String>,
@@ -228,17 +269,22 @@ impl AppliedEvent {
     pub(crate) fn of(e: &Event, buf: &mut Vec<u8>) -> Result<AppliedEvent, StoreError> {
         let at_ms = clock::parse_rfc3339_millis(&e.occurred_at)
             .ok_or_else(|| StoreError::Database(format!("event {}: unparsable occurred_at", e.seq)))?;
+        let user_id = e.user_id.as_ref().map(|u| u.as_str().to_string());
+        let shift_id = e.shift_id.clone();
+        let lines = |buf: &mut Vec<u8>| {
+            encode_lines(buf, e.lines.as_deref().unwrap_or_default());
+            String::from_utf8(buf.clone()).map_err(|x| corrupt(x.to_string()))
+        };
         Ok(match e.kind {
-            EventKind::Sale => {
-                encode_lines(buf, e.lines.as_deref().unwrap_or_default());
-                AppliedEvent::Sale {
-                    sale_id: e.sale_id.clone().unwrap_or_default(),
-                    at_ms,
-                    total_cents: e.total_cents.unwrap_or_default(),
-                    cashier_id: e.cashier_id.clone(),
-                    lines: String::from_utf8(buf.clone()).map_err(|x| corrupt(x.to_string()))?,
-                }
-            }
+            EventKind::Sale => AppliedEvent::Sale {
+                sale_id: e.sale_id.clone().unwrap_or_default(),
+                at_ms,
+                total_cents: e.total_cents.unwrap_or_default(),
+                cashier_id: e.cashier_id.clone(),
+                lines: lines(buf)?,
+                shift_id,
+                payments: super::till::payments_text(e.payments.as_deref())?,
+            },
             EventKind::Adjustment => AppliedEvent::Adjustment {
                 product_id: e
                     .product_id
@@ -248,17 +294,51 @@ impl AppliedEvent {
                 quantity_delta: e.quantity_delta.unwrap_or_default(),
                 reason: e.reason.clone(),
                 at_ms,
-                user_id: e.user_id.as_ref().map(|u| u.as_str().to_string()),
+                user_id,
             },
-            EventKind::ShiftOpened
-            | EventKind::CashMovement
-            | EventKind::ShiftClosed
-            | EventKind::Return
-            | EventKind::Unknown => {
+            EventKind::ShiftOpened => AppliedEvent::ShiftOpened {
+                shift_id: shift_id.unwrap_or_default(),
+                till_id: e.till_id.clone().unwrap_or_default(),
+                opening_float_cents: e.opening_float_cents.unwrap_or_default(),
+                at_ms,
+                user_id,
+            },
+            EventKind::CashMovement => AppliedEvent::CashMovement {
+                shift_id: shift_id.unwrap_or_default(),
+                movement: e
+                    .movement
+                    .map(super::till::movement_text)
+                    .unwrap_or_default()
+                    .to_string(),
+                amount_cents: e.amount_cents.unwrap_or_default(),
+                reason: e.reason.clone(),
+                at_ms,
+                user_id,
+            },
+            EventKind::ShiftClosed => AppliedEvent::ShiftClosed {
+                shift_id: shift_id.unwrap_or_default(),
+                counted_cash_cents: e.counted_cash_cents.unwrap_or_default(),
+                summary: e.summary.as_ref().map(json_text).transpose()?.unwrap_or_default(),
+                at_ms,
+                user_id,
+            },
+            EventKind::Return => AppliedEvent::Return {
+                return_id: e.return_id.clone().unwrap_or_default(),
+                sale_id: e.sale_id.clone().unwrap_or_default(),
+                lines: lines(buf)?,
+                total_cents: e.total_cents.unwrap_or_default(),
+                restock: e.restock.unwrap_or_default(),
+                refund_method: e.refund_method.clone().unwrap_or_default(),
+                shift_id,
+                reason: e.reason.clone(),
+                at_ms,
+                user_id,
+            },
+            // `domain::check_push` refuses it before any store sees it.
+            EventKind::Unknown => {
                 return Err(StoreError::Database(format!(
-                    "event {}: kind {} is not applied here",
-                    e.seq,
-                    e.kind.as_str()
+                    "event {}: kind unknown is not applied here",
+                    e.seq
                 )))
             }
         })

@@ -13,11 +13,17 @@
 //!   branch never sees a change central does not have, and no admin change goes unrecorded
 //!   (docs/protocol.md, "Users" and "Audit trail").
 //!
+//! - The till's events (shifts, cash movements, returns) are applied in that same push
+//!   transaction. Each shift keeps running totals, updated once per push that touches it
+//!   (not per event), so `GET /shifts` reads a row per shift instead of re-adding its sales;
+//!   a push of plain sales (no shift, no payments) touches nothing more than before.
+//!
 //! Answers that are part of the domain (a gap, an unknown product) are values of the outcome
 //! enums; [`StoreError`] is only "could not read or persist right now" (503).
 use async_trait::async_trait;
 use colmena_shared::backup::{BackupError, BackupInfo, Backups};
 use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::till::{CentralReturn, CentralShift, ShiftStatus};
 use colmena_shared::users::{AuditEntry, Role, User, UserId};
 use colmena_shared::wire::{AllocationResponse, BranchSummary, CentralProductStock, CentralSale, Event, Product};
 use std::path::PathBuf;
@@ -26,6 +32,7 @@ use std::str::FromStr;
 mod common;
 pub mod postgres;
 pub mod sqlite;
+mod till;
 
 /// Where the store lives, from `--database`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +78,8 @@ pub enum PushOutcome {
         applied: u64,
         /// Events at or below the previous `applied_through`, skipped.
         duplicates: u64,
+        /// What the till's events of this push did, for the metrics.
+        till: TillApplied,
     },
     /// The first new event does not continue the branch's sequence, or the new events have
     /// a hole. Nothing was applied.
@@ -78,6 +87,17 @@ pub enum PushOutcome {
     /// An event at or below `applied_through` is not the event applied under its seq (its
     /// digest differs): not a retry but a different history. Nothing was applied.
     Mismatch { seq: u64, applied_through: u64 },
+}
+
+/// The till's part of an applied push (counted for `colmena_central_returns_total` and
+/// `colmena_central_shifts_closed_total`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TillApplied {
+    pub returns: u64,
+    /// Shifts closed whose branch summary equals central's.
+    pub shifts_consistent: u64,
+    /// Shifts closed whose branch summary differs from central's.
+    pub shifts_inconsistent: u64,
 }
 
 /// Result of [`Store::allocate`].
@@ -112,11 +132,15 @@ pub struct SalesCursor {
     pub seq: i64,
 }
 
-/// Where a page of sales starts within one branch (ordinal `branch`), as `(sold_ms, seq)`
-/// to be read *after*: just after the cursor when the cursor is in this branch and not
-/// before `from`, else at `from` (inclusive). Both stores page the same way.
-pub(crate) fn start_in_branch(filter: &SalesFilter, after: Option<SalesCursor>, branch: i64) -> (i64, i64) {
-    let from = filter.from_ms.unwrap_or(i64::MIN);
+/// A position in the returns order: by branch, then `returned_at`, then `seq`; the same
+/// shape (and the same paging) as the sales order, `sold_ms` holding the return's time.
+pub type ReturnsCursor = SalesCursor;
+
+/// Where a page starts within one branch (ordinal `branch`), as `(ms, seq)` to be read
+/// *after*: just after the cursor when the cursor is in this branch and not before
+/// `from_ms`, else at `from_ms` (inclusive). Both stores page sales and returns this way.
+pub(crate) fn start_in_branch(from_ms: Option<i64>, after: Option<SalesCursor>, branch: i64) -> (i64, i64) {
+    let from = from_ms.unwrap_or(i64::MIN);
     match after {
         Some(c) if c.branch == branch && c.sold_ms >= from => (c.sold_ms, c.seq),
         _ => (from, i64::MIN),
@@ -128,6 +152,31 @@ pub(crate) fn start_in_branch(filter: &SalesFilter, after: Option<SalesCursor>, 
 pub struct SalesPageData {
     pub sales: Vec<CentralSale>,
     pub next: Option<SalesCursor>,
+}
+
+/// Filters of `GET /shifts`. Times are Unix ms on the shift's `opened_at`: `from`
+/// inclusive, `to` exclusive.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShiftsFilter {
+    pub branch: Option<BranchId>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub status: Option<ShiftStatus>,
+}
+
+/// Filters of `GET /returns`, on the return's `returned_at` (as [`SalesFilter`]'s times).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReturnsFilter {
+    pub branch: Option<BranchId>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+}
+
+/// One page of returns and where the next page starts (`None` on the last page).
+#[derive(Debug, Clone)]
+pub struct ReturnsPageData {
+    pub returns: Vec<CentralReturn>,
+    pub next: Option<ReturnsCursor>,
 }
 
 /// A validated `PUT /users/{user_id}`, its PIN (if any) already hashed.
@@ -230,6 +279,18 @@ pub trait Store: Send + Sync {
         after: Option<SalesCursor>,
         limit: u32,
     ) -> Result<SalesPageData, StoreError>;
+
+    /// Shifts central has seen opened, by `branch_id`, then `opened_at`, then `shift_id`,
+    /// each with central's own summary from the events it applied (see the module doc).
+    async fn shifts(&self, filter: ShiftsFilter) -> Result<Vec<CentralShift>, StoreError>;
+
+    /// Returns in `(branch_id, returned_at, seq)` order after `after`, at most `limit`.
+    async fn returns(
+        &self,
+        filter: ReturnsFilter,
+        after: Option<ReturnsCursor>,
+        limit: u32,
+    ) -> Result<ReturnsPageData, StoreError>;
 
     /// Feed entries after `after` for `branch`: every product change and the branch's own
     /// allocations, in cursor order, at most `limit`; plus its `applied_through`. With

@@ -20,7 +20,9 @@
 //! - **Batched writes.** A push is a constant number of statements whatever its size: the
 //!   sales and adjustments go in as `UNNEST` arrays (one statement each), the stock ledger as
 //!   one multi-row upsert of the batch's per-product deltas, all pipelined on the connection
-//!   (sent together, one round trip), with prepared statements cached per connection.
+//!   (sent together, one round trip), with prepared statements cached per connection. The
+//!   till's events add one statement per table they fill, in the same pipeline, and a push
+//!   that touches a shift one read of those shifts before it ([`till`]).
 //! - **Migrations** are embedded ([`schema::MIGRATIONS`]) and applied at start inside one transaction
 //!   that first takes a transaction-scoped advisory lock, so two instances starting at once
 //!   apply them once (the second waits, then finds nothing to do).
@@ -32,12 +34,13 @@
 //! backed up with `pg_dump` or base backups plus WAL archiving (see DEPLOYMENT.md).
 use super::common::to_u64;
 use super::{
-    AllocationOutcome, AuditFilter, AuditPageData, PullData, PushOutcome, SalesCursor, SalesFilter, SalesPageData,
-    Store, StoreError, UserChange, UserOutcome,
+    AllocationOutcome, AuditFilter, AuditPageData, PullData, PushOutcome, ReturnsCursor, ReturnsFilter,
+    ReturnsPageData, SalesCursor, SalesFilter, SalesPageData, ShiftsFilter, Store, StoreError, UserChange, UserOutcome,
 };
 use async_trait::async_trait;
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::till::CentralShift;
 use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
@@ -47,6 +50,7 @@ use tokio_postgres::NoTls;
 
 mod reads;
 mod schema;
+mod till;
 mod writes;
 
 use reads::*;
@@ -227,6 +231,21 @@ impl Store for PgStore {
         limit: u32,
     ) -> Result<SalesPageData, StoreError> {
         self.snapshot_read(move |tx| Box::pin(async move { read_sales(tx, &filter, after, limit).await }))
+            .await
+    }
+
+    async fn shifts(&self, filter: ShiftsFilter) -> Result<Vec<CentralShift>, StoreError> {
+        self.snapshot_read(move |tx| Box::pin(async move { till::read_shifts(tx, &filter).await }))
+            .await
+    }
+
+    async fn returns(
+        &self,
+        filter: ReturnsFilter,
+        after: Option<ReturnsCursor>,
+        limit: u32,
+    ) -> Result<ReturnsPageData, StoreError> {
+        self.snapshot_read(move |tx| Box::pin(async move { till::read_returns(tx, &filter, after, limit).await }))
             .await
     }
 

@@ -1,6 +1,7 @@
 //! The reads, each in one read-only REPEATABLE READ snapshot.
 use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{audit_entry, decode_lines, inventory_entry, to_i64, to_u64, user_record, UserRow};
+use crate::store::till::decode_payments;
 use crate::store::{AuditFilter, AuditPageData, PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
@@ -127,7 +128,9 @@ pub(super) async fn read_sales(
         .await?;
     let stmt = tx
         .prepare_cached(
-            "SELECT sold_ms, seq, sale_id, received_ms, total_cents, cashier_id, lines FROM sales \
+            "SELECT sold_ms, seq, sale_id, received_ms, total_cents, cashier_id, lines, shift_id, payments, \
+             (SELECT coalesce(sum(r.total_cents), 0)::int8 FROM returns r \
+              WHERE r.branch_key = sales.branch_key AND r.sale_id = sales.sale_id) FROM sales \
              WHERE branch_key = $1 AND (sold_ms, seq) > ($2, $3) AND sold_ms < $4 \
              AND ($6::text IS NULL OR cashier_id = $6) ORDER BY sold_ms, seq LIMIT $5",
         )
@@ -139,7 +142,7 @@ pub(super) async fn read_sales(
     for b in branches {
         let key: i64 = b.try_get(0)?;
         let branch_id: String = b.try_get(1)?;
-        let (from_ms, from_seq) = crate::store::start_in_branch(filter, after, key);
+        let (from_ms, from_seq) = crate::store::start_in_branch(filter.from_ms, after, key);
         let to_ms = filter.to_ms.unwrap_or(i64::MAX);
         // One more than needed tells whether another page follows.
         let room = (want + 1 - sales.len()) as i64;
@@ -153,18 +156,19 @@ pub(super) async fn read_sales(
             let sold_ms: i64 = r.try_get(0)?;
             let seq: i64 = r.try_get(1)?;
             let lines: &str = r.try_get(6)?;
+            let total_cents: i64 = r.try_get(4)?;
             sales.push(CentralSale {
                 sale_id: r.try_get(2)?,
                 branch_id: branch_id.clone(),
                 seq: to_u64(seq),
                 lines: decode_lines(lines)?,
-                total_cents: r.try_get(4)?,
+                total_cents,
                 sold_at: clock::millis_to_rfc3339(sold_ms),
                 cashier_id: r.try_get(5)?,
                 received_at: clock::millis_to_rfc3339(r.try_get(3)?),
-                payments: Vec::new(),
-                shift_id: None,
-                returned_cents: 0,
+                payments: decode_payments(r.try_get(8)?, total_cents)?,
+                shift_id: r.try_get(7)?,
+                returned_cents: r.try_get(9)?,
             });
             last = Some(SalesCursor {
                 branch: key,

@@ -109,6 +109,80 @@ CREATE TABLE audit (
     r#"
 ALTER TABLE adjustments ADD COLUMN user_id TEXT;
 "#,
+    // 4: the till (docs/protocol.md, "The till at central"); as the SQLite store's, and
+    // idempotent (IF NOT EXISTS throughout).
+    r#"
+-- payments: [["cash",2000],...] = [method, amount_cents]; NULL = none sent (unspecified).
+-- Both NULL for a plain sale. A sale's returned_cents is read from returns_by_sale.
+ALTER TABLE sales ADD COLUMN IF NOT EXISTS shift_id TEXT, ADD COLUMN IF NOT EXISTS payments TEXT;
+CREATE TABLE IF NOT EXISTS returns (
+    branch_key    BIGINT NOT NULL,
+    seq           BIGINT NOT NULL,
+    return_id     TEXT NOT NULL,
+    sale_id       TEXT NOT NULL,
+    returned_ms   BIGINT NOT NULL,
+    received_ms   BIGINT NOT NULL,
+    total_cents   BIGINT NOT NULL,
+    restock       BOOLEAN NOT NULL,
+    refund_method TEXT NOT NULL,
+    shift_id      TEXT,
+    reason        TEXT,
+    user_id       TEXT,
+    lines         TEXT NOT NULL,
+    PRIMARY KEY (branch_key, seq)
+);
+CREATE INDEX IF NOT EXISTS returns_by_sale ON returns(branch_key, sale_id);
+CREATE INDEX IF NOT EXISTS returns_by_branch_time ON returns(branch_key, returned_ms, seq);
+CREATE TABLE IF NOT EXISTS cash_movements (
+    branch_key   BIGINT NOT NULL,
+    seq          BIGINT NOT NULL,
+    shift_id     TEXT NOT NULL,
+    movement     TEXT NOT NULL,
+    amount_cents BIGINT NOT NULL,
+    reason       TEXT,
+    occurred_ms  BIGINT NOT NULL,
+    received_ms  BIGINT NOT NULL,
+    user_id      TEXT,
+    PRIMARY KEY (branch_key, seq)
+);
+-- kind 0 = shift_opened (till_id, opening_float_cents), 1 = shift_closed
+-- (counted_cash_cents, summary: the branch's ShiftSummary as JSON), as applied.
+CREATE TABLE IF NOT EXISTS shift_events (
+    branch_key          BIGINT NOT NULL,
+    seq                 BIGINT NOT NULL,
+    kind                SMALLINT NOT NULL,
+    shift_id            TEXT NOT NULL,
+    occurred_ms         BIGINT NOT NULL,
+    received_ms         BIGINT NOT NULL,
+    user_id             TEXT,
+    till_id             TEXT,
+    opening_float_cents BIGINT,
+    counted_cash_cents  BIGINT,
+    summary             TEXT,
+    PRIMARY KEY (branch_key, seq)
+);
+-- One row per shift, running totals moved once per push (store/till.rs).
+CREATE TABLE IF NOT EXISTS shifts (
+    branch_key          BIGINT NOT NULL,
+    shift_id            TEXT COLLATE "C" NOT NULL,
+    till_id             TEXT,
+    opened_by           TEXT,
+    opened_ms           BIGINT,
+    opening_float_cents BIGINT NOT NULL DEFAULT 0,
+    closed_by           TEXT,
+    closed_ms           BIGINT,
+    counted_cash_cents  BIGINT,
+    branch_summary      TEXT,
+    sales_count         BIGINT NOT NULL DEFAULT 0,
+    gross_cents         BIGINT NOT NULL DEFAULT 0,
+    returns_cents       BIGINT NOT NULL DEFAULT 0,
+    cash_in_cents       BIGINT NOT NULL DEFAULT 0,
+    cash_out_cents      BIGINT NOT NULL DEFAULT 0,
+    by_method           TEXT NOT NULL DEFAULT '{}',
+    PRIMARY KEY (branch_key, shift_id)
+);
+CREATE INDEX IF NOT EXISTS shifts_by_branch_time ON shifts(branch_key, opened_ms);
+"#,
 ];
 
 impl PgStore {

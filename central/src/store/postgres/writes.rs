@@ -2,12 +2,14 @@
 //! a catalog upsert, an allocation and a user put (each taking the next feed cursor under
 //! the feed lock, and recording its audit entry).
 use super::reads::{user_row, SELECT_USERS};
+use super::till::TillColumns;
 use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{
     encode_lines, first_mismatch, json_text, plan_user_put, to_i64, to_u64, AppliedEvent, UserPlan,
     ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
 };
-use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
+use crate::store::till::payments_text;
+use crate::store::{AllocationOutcome, PushOutcome, StoreError, TillApplied, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
@@ -60,6 +62,8 @@ struct PushColumns<'a> {
     sale_total: Vec<i64>,
     sale_cashier: Vec<Option<&'a str>>,
     sale_lines: Vec<String>,
+    sale_shift: Vec<Option<&'a str>>,
+    sale_payments: Vec<Option<String>>,
     adj_seq: Vec<i64>,
     adj_product: Vec<&'a str>,
     adj_delta: Vec<i64>,
@@ -68,10 +72,11 @@ struct PushColumns<'a> {
     adj_user: Vec<Option<&'a str>>,
     /// Per-product ledger change of the whole batch: one upsert row per product touched.
     deltas: BTreeMap<&'a str, i64>,
+    till: TillColumns<'a>,
 }
 
 impl<'a> PushColumns<'a> {
-    fn from_events(events: &'a [Event]) -> Result<PushColumns<'a>, StoreError> {
+    fn from_events(events: &'a [Event], till: &mut TillApplied) -> Result<PushColumns<'a>, StoreError> {
         let mut c = PushColumns::default();
         let mut buf = Vec::with_capacity(256);
         for e in events {
@@ -90,6 +95,8 @@ impl<'a> PushColumns<'a> {
                     c.sale_total.push(e.total_cents.unwrap_or_default());
                     c.sale_cashier.push(e.cashier_id.as_deref());
                     c.sale_lines.push(encoded);
+                    c.sale_shift.push(e.shift_id.as_deref());
+                    c.sale_payments.push(payments_text(e.payments.as_deref())?);
                     for l in lines {
                         *c.deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
                     }
@@ -105,6 +112,7 @@ impl<'a> PushColumns<'a> {
                     c.adj_user.push(e.user_id.as_ref().map(|u| u.as_str()));
                     *c.deltas.entry(product).or_default() += delta;
                 }
+<<<<<<< HEAD
                 // `domain::check_push` refuses every kind this central does not apply.
                 EventKind::ShiftOpened
                 | EventKind::CashMovement
@@ -114,6 +122,15 @@ impl<'a> PushColumns<'a> {
                     return Err(StoreError::Database(format!(
                         "event {seq}: kind {} is not applied here",
                         e.kind.as_str()
+=======
+                EventKind::ShiftOpened | EventKind::CashMovement | EventKind::ShiftClosed | EventKind::Return => {
+                    c.till.push(e, seq, occurred, &mut c.deltas, till)?;
+                }
+                // `domain::check_push` refuses it before any store sees it.
+                EventKind::Unknown => {
+                    return Err(StoreError::Database(format!(
+                        "event {seq}: kind unknown is not applied here"
+>>>>>>> till-central
                     )))
                 }
             }
@@ -123,10 +140,11 @@ impl<'a> PushColumns<'a> {
 }
 
 const INSERT_SALES: &str =
-    "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
-     SELECT $1, s.seq, s.sale_id, s.sold_ms, $2, s.total_cents, s.cashier_id, s.lines \
-     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[]) \
-     AS s(seq, sale_id, sold_ms, total_cents, cashier_id, lines)";
+    "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines, shift_id, \
+     payments) \
+     SELECT $1, s.seq, s.sale_id, s.sold_ms, $2, s.total_cents, s.cashier_id, s.lines, s.shift_id, s.payments \
+     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[], $9::text[], $10::text[]) \
+     AS s(seq, sale_id, sold_ms, total_cents, cashier_id, lines, shift_id, payments)";
 const INSERT_ADJUSTMENTS: &str =
     "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms, \
      user_id) \
@@ -135,8 +153,8 @@ const INSERT_ADJUSTMENTS: &str =
      AS a(seq, product_id, delta, reason, occurred_ms, user_id)";
 /// What central stored of a branch's events in a seq range (compared with a push's
 /// duplicates).
-const SELECT_APPLIED_SALES: &str = "SELECT seq, sale_id, sold_ms, total_cents, cashier_id, lines FROM sales \
-     WHERE branch_key = $1 AND seq BETWEEN $2 AND $3";
+const SELECT_APPLIED_SALES: &str = "SELECT seq, sale_id, sold_ms, total_cents, cashier_id, lines, shift_id, \
+     payments FROM sales WHERE branch_key = $1 AND seq BETWEEN $2 AND $3";
 const SELECT_APPLIED_ADJUSTMENTS: &str = "SELECT seq, product_id, quantity_delta, reason, occurred_ms, user_id \
      FROM adjustments WHERE branch_key = $1 AND seq BETWEEN $2 AND $3";
 // Products come sorted (a BTreeMap), so concurrent upserts lock rows in one order.
@@ -145,6 +163,77 @@ const UPSERT_STOCK: &str = "INSERT INTO stock(branch_key, product_id, stock) \
      ON CONFLICT (branch_key, product_id) DO UPDATE SET stock = stock.stock + excluded.stock";
 const ADVANCE_BRANCH: &str = "UPDATE branches SET applied_through = $2, last_push_ms = $3, \
      events_applied = events_applied + $4, sales_count = sales_count + $5 WHERE branch_key = $1";
+
+/// How the branch row moves with a push.
+struct Advance {
+    through: i64,
+    now: i64,
+    applied: i64,
+    sales: i64,
+}
+
+/// Writes a push's sales, adjustments and ledger change and advances its branch: at most 4
+/// statements, prepared before any is sent, so they go out together and are answered in one
+/// round trip (tokio-postgres pipelines concurrent requests).
+async fn write_push(
+    tx: &deadpool_postgres::Transaction<'_>,
+    key: i64,
+    cols: &PushColumns<'_>,
+    a: Advance,
+) -> Result<(), StoreError> {
+    let products: Vec<&str> = cols.deltas.keys().copied().collect();
+    let deltas: Vec<i64> = cols.deltas.values().copied().collect();
+    let advance = tx.prepare_cached(ADVANCE_BRANCH).await?;
+    let insert_sales = match cols.sale_seq.is_empty() {
+        true => None,
+        false => Some(tx.prepare_cached(INSERT_SALES).await?),
+    };
+    let insert_adjustments = match cols.adj_seq.is_empty() {
+        true => None,
+        false => Some(tx.prepare_cached(INSERT_ADJUSTMENTS).await?),
+    };
+    let upsert_stock = match products.is_empty() {
+        true => None,
+        false => Some(tx.prepare_cached(UPSERT_STOCK).await?),
+    };
+    let sale_params: [&(dyn ToSql + Sync); 10] = [
+        &key,
+        &a.now,
+        &cols.sale_seq,
+        &cols.sale_id,
+        &cols.sale_sold,
+        &cols.sale_total,
+        &cols.sale_cashier,
+        &cols.sale_lines,
+        &cols.sale_shift,
+        &cols.sale_payments,
+    ];
+    let adjustment_params: [&(dyn ToSql + Sync); 8] = [
+        &key,
+        &a.now,
+        &cols.adj_seq,
+        &cols.adj_product,
+        &cols.adj_delta,
+        &cols.adj_reason,
+        &cols.adj_occurred,
+        &cols.adj_user,
+    ];
+    let stock_params: [&(dyn ToSql + Sync); 3] = [&key, &products, &deltas];
+    let advance_params: [&(dyn ToSql + Sync); 5] = [&key, &a.through, &a.now, &a.applied, &a.sales];
+    let mut statements: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = Vec::with_capacity(4);
+    if let Some(stmt) = &insert_sales {
+        statements.push(Box::pin(tx.execute(stmt, &sale_params)));
+    }
+    if let Some(stmt) = &insert_adjustments {
+        statements.push(Box::pin(tx.execute(stmt, &adjustment_params)));
+    }
+    if let Some(stmt) = &upsert_stock {
+        statements.push(Box::pin(tx.execute(stmt, &stock_params)));
+    }
+    statements.push(Box::pin(tx.execute(&advance, &advance_params)));
+    try_join_all(statements).await?;
+    Ok(())
+}
 
 /// The first of a push's duplicates (`dups`, at or below `at`) that is not the event
 /// stored under its seq, if any.
@@ -167,6 +256,8 @@ async fn first_mismatch_in(
             total_cents: r.try_get(3)?,
             cashier_id: r.try_get(4)?,
             lines: r.try_get(5)?,
+            shift_id: r.try_get(6)?,
+            payments: r.try_get(7)?,
         };
         stored.insert(to_u64(r.try_get(0)?), sale);
     }
@@ -180,6 +271,7 @@ async fn first_mismatch_in(
         };
         stored.insert(to_u64(r.try_get(0)?), adjustment);
     }
+    super::till::applied_till_events(tx, &params, &mut stored).await?;
     first_mismatch(dups, &stored)
 }
 
@@ -211,67 +303,26 @@ impl PgStore {
                 applied_through: at,
             });
         }
-        let cols = PushColumns::from_events(new)?;
+        let mut till = TillApplied::default();
+        let cols = PushColumns::from_events(new, &mut till)?;
+        let shifts = super::till::move_shifts(&tx, key, new, &mut till).await?;
         let applied_through = new.last().map_or(at, |e| e.seq);
-        let (applied, sales) = (new.len() as i64, cols.sale_seq.len() as i64);
-        let through = to_i64("seq", applied_through)?;
-        let products: Vec<&str> = cols.deltas.keys().copied().collect();
-        let deltas: Vec<i64> = cols.deltas.values().copied().collect();
-
-        // Prepared before any is sent, so the statements below go out together and are
-        // answered in one round trip (tokio-postgres pipelines concurrent requests).
-        let advance = tx.prepare_cached(ADVANCE_BRANCH).await?;
-        let insert_sales = match cols.sale_seq.is_empty() {
-            true => None,
-            false => Some(tx.prepare_cached(INSERT_SALES).await?),
+        let advance = Advance {
+            through: to_i64("seq", applied_through)?,
+            now,
+            applied: new.len() as i64,
+            sales: cols.sale_seq.len() as i64,
         };
-        let insert_adjustments = match cols.adj_seq.is_empty() {
-            true => None,
-            false => Some(tx.prepare_cached(INSERT_ADJUSTMENTS).await?),
-        };
-        let upsert_stock = match products.is_empty() {
-            true => None,
-            false => Some(tx.prepare_cached(UPSERT_STOCK).await?),
-        };
-        let sale_params: [&(dyn ToSql + Sync); 8] = [
-            &key,
-            &now,
-            &cols.sale_seq,
-            &cols.sale_id,
-            &cols.sale_sold,
-            &cols.sale_total,
-            &cols.sale_cashier,
-            &cols.sale_lines,
-        ];
-        let adjustment_params: [&(dyn ToSql + Sync); 8] = [
-            &key,
-            &now,
-            &cols.adj_seq,
-            &cols.adj_product,
-            &cols.adj_delta,
-            &cols.adj_reason,
-            &cols.adj_occurred,
-            &cols.adj_user,
-        ];
-        let stock_params: [&(dyn ToSql + Sync); 3] = [&key, &products, &deltas];
-        let advance_params: [&(dyn ToSql + Sync); 5] = [&key, &through, &now, &applied, &sales];
-        let mut statements: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = Vec::with_capacity(4);
-        if let Some(stmt) = &insert_sales {
-            statements.push(Box::pin(tx.execute(stmt, &sale_params)));
-        }
-        if let Some(stmt) = &insert_adjustments {
-            statements.push(Box::pin(tx.execute(stmt, &adjustment_params)));
-        }
-        if let Some(stmt) = &upsert_stock {
-            statements.push(Box::pin(tx.execute(stmt, &stock_params)));
-        }
-        statements.push(Box::pin(tx.execute(&advance, &advance_params)));
-        try_join_all(statements).await?;
+        futures::try_join!(
+            write_push(&tx, key, &cols, advance),
+            super::till::write(&tx, key, now, &cols.till, shifts),
+        )?;
         tx.commit().await?;
         Ok(PushOutcome::Applied {
             applied_through,
             applied: new.len() as u64,
             duplicates: dups.len() as u64,
+            till,
         })
     }
 

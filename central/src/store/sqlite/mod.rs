@@ -16,18 +16,20 @@
 //! Tables: `branches` (progress per branch), `products` (catalog), `changes` (the pull feed;
 //! its `cursor` is the rowid, strictly increasing, global to all branches), `stock` (the
 //! materialised ledger, one row per (product, branch) that ever had an entry), `sales` (one row
-//! per sale event, lines in a compact JSON column), `adjustments`, `users` (with their PIN
-//! hashes) and `audit` (every admin change). Allocations live in `changes`: they are the
+//! per sale event, lines and payments in compact JSON columns), `adjustments`, the till's
+//! `returns`, `cash_movements`, `shift_events` and `shifts` (see [`till`]), `users` (with
+//! their PIN hashes) and `audit` (every admin change). Allocations live in `changes`: they are the
 //! feed entries themselves.
 use super::common::to_u64;
 use super::{
-    AllocationOutcome, AuditFilter, AuditPageData, PullData, PushOutcome, SalesCursor, SalesFilter, SalesPageData,
-    Store, StoreError, UserChange, UserOutcome,
+    AllocationOutcome, AuditFilter, AuditPageData, PullData, PushOutcome, ReturnsCursor, ReturnsFilter,
+    ReturnsPageData, SalesCursor, SalesFilter, SalesPageData, ShiftsFilter, Store, StoreError, UserChange, UserOutcome,
 };
 use async_trait::async_trait;
 use colmena_shared::backup::{BackupError, BackupInfo, Backups};
 use colmena_shared::checkpoint::Checkpointer;
 use colmena_shared::ids::{BranchId, ProductId};
+use colmena_shared::till::CentralShift;
 use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use rusqlite::Connection;
@@ -40,6 +42,7 @@ mod reads;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod till;
 mod writer;
 mod writes;
 
@@ -127,7 +130,10 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(WRITE_QUEUE);
         let mut writer = Writer {
             conn,
-            buf: Vec::with_capacity(256),
+            bufs: writer::Buffers {
+                lines: Vec::with_capacity(256),
+                payments: Vec::with_capacity(64),
+            },
         };
         let thread = std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -244,6 +250,19 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<SalesPageData, StoreError> {
         self.read(move |c| read_sales(c, &filter, after, limit)).await
+    }
+
+    async fn shifts(&self, filter: ShiftsFilter) -> Result<Vec<CentralShift>, StoreError> {
+        self.read(move |c| till::read_shifts(c, &filter)).await
+    }
+
+    async fn returns(
+        &self,
+        filter: ReturnsFilter,
+        after: Option<ReturnsCursor>,
+        limit: u32,
+    ) -> Result<ReturnsPageData, StoreError> {
+        self.read(move |c| till::read_returns(c, &filter, after, limit)).await
     }
 
     async fn pull(

@@ -2,6 +2,7 @@
 use super::writes::user_row;
 use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{audit_entry, corrupt, decode_lines, inventory_entry, to_i64, to_u64, user_record};
+use crate::store::till::decode_payments;
 use crate::store::{AuditFilter, AuditPageData, PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
@@ -119,7 +120,9 @@ pub(super) fn read_sales(
         rows.collect::<Result<_, _>>()?
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT sold_ms, seq, sale_id, received_ms, total_cents, cashier_id, lines FROM sales \
+        "SELECT sold_ms, seq, sale_id, received_ms, total_cents, cashier_id, lines, shift_id, payments, \
+         (SELECT coalesce(sum(r.total_cents), 0) FROM returns r INDEXED BY returns_by_sale \
+          WHERE r.branch_key = sales.branch_key AND r.sale_id = sales.sale_id) FROM sales \
          WHERE branch_key = ?1 AND (sold_ms, seq) > (?2, ?3) AND sold_ms < ?4 \
          AND (?6 IS NULL OR cashier_id = ?6) ORDER BY sold_ms, seq LIMIT ?5",
     )?;
@@ -128,7 +131,7 @@ pub(super) fn read_sales(
     let mut sales = Vec::with_capacity(want.min(1024));
     let mut last = None;
     for (key, branch_id) in branches {
-        let (from_ms, from_seq) = crate::store::start_in_branch(filter, after, key);
+        let (from_ms, from_seq) = crate::store::start_in_branch(filter.from_ms, after, key);
         let to_ms = filter.to_ms.unwrap_or(i64::MAX);
         // One more than needed tells whether another page follows.
         let room = (want + 1 - sales.len()) as i64;
@@ -140,18 +143,20 @@ pub(super) fn read_sales(
             let sold_ms: i64 = r.get(0)?;
             let seq: i64 = r.get(1)?;
             let lines: String = r.get(6)?;
+            let total_cents: i64 = r.get(4)?;
+            let payments: Option<String> = r.get(8)?;
             sales.push(CentralSale {
                 sale_id: r.get(2)?,
                 branch_id: branch_id.clone(),
                 seq: to_u64(seq),
                 lines: decode_lines(&lines)?,
-                total_cents: r.get(4)?,
+                total_cents,
                 sold_at: clock::millis_to_rfc3339(sold_ms),
                 cashier_id: r.get(5)?,
                 received_at: clock::millis_to_rfc3339(r.get(3)?),
-                payments: Vec::new(),
-                shift_id: None,
-                returned_cents: 0,
+                payments: decode_payments(payments.as_deref(), total_cents)?,
+                shift_id: r.get(7)?,
+                returned_cents: r.get(9)?,
             });
             last = Some(SalesCursor {
                 sold_ms,

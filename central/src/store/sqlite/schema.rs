@@ -110,7 +110,101 @@ CREATE TABLE audit (
     r#"
 ALTER TABLE adjustments ADD COLUMN user_id TEXT;
 "#,
+    // 4: the till (docs/protocol.md, "The till at central"). Written so that running it on
+    // a database that already has it changes nothing: IF NOT EXISTS, and the sales columns
+    // are added by `add_missing_columns` (SQLite's ALTER has no IF NOT EXISTS).
+    r#"
+-- sales gains shift_id and payments (ADDED_COLUMNS): payments [["cash",2000],...] =
+-- [method, amount_cents], NULL = none sent (unspecified). Both are NULL for a plain sale,
+-- which therefore writes what it wrote before (two trailing NULLs).
+-- A sale's returned_cents is read from returns_by_sale, never written on the sale.
+CREATE TABLE IF NOT EXISTS returns (
+    branch_key    INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    return_id     TEXT NOT NULL,
+    sale_id       TEXT NOT NULL,
+    returned_ms   INTEGER NOT NULL,
+    received_ms   INTEGER NOT NULL,
+    total_cents   INTEGER NOT NULL,
+    restock       INTEGER NOT NULL,
+    refund_method TEXT NOT NULL,
+    shift_id      TEXT,
+    reason        TEXT,
+    user_id       TEXT,
+    lines         TEXT NOT NULL,                    -- as sales.lines
+    PRIMARY KEY (branch_key, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS returns_by_sale ON returns(branch_key, sale_id);
+CREATE INDEX IF NOT EXISTS returns_by_branch_time ON returns(branch_key, returned_ms);
+CREATE TABLE IF NOT EXISTS cash_movements (
+    branch_key   INTEGER NOT NULL,
+    seq          INTEGER NOT NULL,
+    shift_id     TEXT NOT NULL,
+    movement     TEXT NOT NULL,                     -- in | out
+    amount_cents INTEGER NOT NULL,
+    reason       TEXT,
+    occurred_ms  INTEGER NOT NULL,
+    received_ms  INTEGER NOT NULL,
+    user_id      TEXT,
+    PRIMARY KEY (branch_key, seq)
+) WITHOUT ROWID;
+-- shift_opened (kind 0: till_id, opening_float_cents) and shift_closed (kind 1:
+-- counted_cash_cents, summary = the branch's ShiftSummary as JSON), as applied.
+CREATE TABLE IF NOT EXISTS shift_events (
+    branch_key          INTEGER NOT NULL,
+    seq                 INTEGER NOT NULL,
+    kind                INTEGER NOT NULL,
+    shift_id            TEXT NOT NULL,
+    occurred_ms         INTEGER NOT NULL,
+    received_ms         INTEGER NOT NULL,
+    user_id             TEXT,
+    till_id             TEXT,
+    opening_float_cents INTEGER,
+    counted_cash_cents  INTEGER,
+    summary             TEXT,
+    PRIMARY KEY (branch_key, seq)
+) WITHOUT ROWID;
+-- One row per shift: what opened and closed it, and running totals moved once per push
+-- (store/till.rs). opened_ms NULL: never seen opened (not listed).
+CREATE TABLE IF NOT EXISTS shifts (
+    branch_key          INTEGER NOT NULL,
+    shift_id            TEXT NOT NULL,
+    till_id             TEXT,
+    opened_by           TEXT,
+    opened_ms           INTEGER,
+    opening_float_cents INTEGER NOT NULL DEFAULT 0,
+    closed_by           TEXT,
+    closed_ms           INTEGER,
+    counted_cash_cents  INTEGER,
+    branch_summary      TEXT,
+    sales_count         INTEGER NOT NULL DEFAULT 0,
+    gross_cents         INTEGER NOT NULL DEFAULT 0,
+    returns_cents       INTEGER NOT NULL DEFAULT 0,
+    cash_in_cents       INTEGER NOT NULL DEFAULT 0,
+    cash_out_cents      INTEGER NOT NULL DEFAULT 0,
+    by_method           TEXT NOT NULL DEFAULT '{}',  -- {"cash": 2850, ...}
+    PRIMARY KEY (branch_key, shift_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS shifts_by_branch_time ON shifts(branch_key, opened_ms);
+"#,
 ];
+
+/// Columns a migration adds to an existing table, by migration index: SQLite's `ALTER TABLE
+/// ADD COLUMN` fails on a column that exists, so each is added only when missing.
+const ADDED_COLUMNS: &[(usize, &str, &str, &str)] =
+    &[(3, "sales", "shift_id", "TEXT"), (3, "sales", "payments", "TEXT")];
+
+fn add_missing_columns(conn: &Connection, migration: usize) -> Result<(), StoreError> {
+    for (_, table, column, ty) in ADDED_COLUMNS.iter().filter(|c| c.0 == migration) {
+        let exists: bool = conn
+            .prepare(&format!("SELECT 1 FROM pragma_table_info('{table}') WHERE name = ?1"))?
+            .exists([column])?;
+        if !exists {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {ty}"))?;
+        }
+    }
+    Ok(())
+}
 
 pub(super) fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -142,6 +236,7 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
         let tx = conn.unchecked_transaction()?;
+        add_missing_columns(&tx, i)?;
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;

@@ -49,6 +49,7 @@ fn applied(through: u64, n: u64) -> PushOutcome {
         applied_through: through,
         applied: n,
         duplicates: 0,
+        till: crate::store::TillApplied::default(),
     }
 }
 
@@ -97,6 +98,72 @@ async fn queries_use_their_indexes() {
     assert!(p.contains("changes_users") && !p.contains("TEMP B-TREE"), "{p}");
     let p = plan("SELECT count(*) FROM stock WHERE stock < 0");
     assert!(p.contains("stock_negative"), "{p}");
+    // A sale's returned_cents: one lookup of returns_by_sale per sale read.
+    let p = plan(
+        "SELECT seq, (SELECT coalesce(sum(r.total_cents), 0) FROM returns r INDEXED BY returns_by_sale \
+         WHERE r.branch_key = sales.branch_key AND r.sale_id = sales.sale_id) FROM sales \
+         WHERE branch_key = 1 AND (sold_ms, seq) > (5, 6) ORDER BY sold_ms, seq LIMIT 3",
+    );
+    assert!(
+        p.contains("returns_by_sale") && p.contains("sales_by_branch_time"),
+        "{p}"
+    );
+    assert!(!p.contains("TEMP B-TREE"), "{p}");
+    let p = plan(
+        "SELECT * FROM returns WHERE branch_key = 1 AND (returned_ms, seq) > (5, 6) AND returned_ms < 9 \
+         ORDER BY returned_ms, seq LIMIT 3",
+    );
+    assert!(
+        p.contains("returns_by_branch_time") && !p.contains("TEMP B-TREE"),
+        "{p}"
+    );
+    let p = plan("SELECT * FROM shifts WHERE branch_key = 1 AND opened_ms >= 5 AND opened_ms < 9");
+    assert!(p.contains("shifts_by_branch_time"), "{p}");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_push_of_plain_sales_writes_only_its_sales_its_stock_and_its_branch_row() {
+    let tmp = tmp("plain");
+    let store = SqliteStore::open(&tmp.path).unwrap();
+    store.apply_push(cus(), vec![sale(1, "P1", 1)]).await.unwrap();
+    let changes = || store.write(|w| Ok(w.conn.total_changes()));
+    let before = changes().await.unwrap();
+    let batch: Vec<Event> = (2..=101)
+        .map(|s| sale(s, if s % 2 == 0 { "P1" } else { "P2" }, 1))
+        .collect();
+    assert_eq!(store.apply_push(cus(), batch).await.unwrap(), applied(101, 100));
+    // 100 sales, 2 stock rows, 1 branch row: nothing for the till.
+    assert_eq!(changes().await.unwrap() - before, 100 + 2 + 1);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn the_till_migration_run_again_changes_nothing_and_keeps_the_data() {
+    let tmp = tmp("remigrate");
+    let store = SqliteStore::open(&tmp.path).unwrap();
+    let mut paid = sale(1, "P1", 2);
+    paid.shift_id = Some("SH1".into());
+    paid.payments = Some(vec![colmena_shared::till::Payment {
+        method: "cash".into(),
+        amount_cents: 20,
+    }]);
+    store.apply_push(cus(), vec![paid]).await.unwrap();
+    store.close().await;
+    // As if the version bump had been lost after the migration ran.
+    Connection::open(&tmp.path)
+        .unwrap()
+        .pragma_update(None, "user_version", 3)
+        .unwrap();
+    let store = SqliteStore::open(&tmp.path).unwrap();
+    let page = store.sales(SalesFilter::default(), None, 10).await.unwrap();
+    assert_eq!(page.sales[0].shift_id.as_deref(), Some("SH1"));
+    assert_eq!(page.sales[0].payments[0].amount_cents, 20);
+    let version: i64 = Connection::open(&tmp.path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::MIGRATIONS.len() as i64);
     store.close().await;
 }
 

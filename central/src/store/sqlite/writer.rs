@@ -37,8 +37,15 @@ impl Readers {
 /// The writer thread's state.
 pub(super) struct Writer {
     pub(super) conn: Connection,
-    /// Reused for encoding sale lines, so the apply loop does not allocate per event.
-    pub(super) buf: Vec<u8>,
+    pub(super) bufs: Buffers,
+}
+
+/// Reused for encoding sale lines and payments, so the apply loop does not allocate per
+/// event.
+#[derive(Default)]
+pub(super) struct Buffers {
+    pub(super) lines: Vec<u8>,
+    pub(super) payments: Vec<u8>,
 }
 
 impl Writer {

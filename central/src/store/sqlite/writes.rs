@@ -1,13 +1,14 @@
 //! What each write job does inside its savepoint: a push applied exactly once, a catalog
 //! upsert, an allocation, a user put (each admin change with its audit entry), the
 //! configured branches.
-use super::writer::Writer;
+use super::writer::{Buffers, Writer};
 use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
 use crate::store::common::{
     corrupt, encode_lines, first_mismatch, json_text, plan_user_put, to_i64, to_u64, AppliedEvent, UserPlan, UserRow,
     ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
 };
-use crate::store::{AllocationOutcome, PushOutcome, StoreError, UserChange, UserOutcome};
+use crate::store::till::encode_payments;
+use crate::store::{AllocationOutcome, PushOutcome, StoreError, TillApplied, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
@@ -51,8 +52,10 @@ impl Writer {
             });
         }
         let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
-        let mut sales = 0i64;
+        let mut till = TillApplied::default();
+        let sales = insert_events(&tx, &mut self.bufs, key, now, new, &mut deltas, &mut till)?;
         {
+<<<<<<< HEAD
             let mut insert_sale = tx.prepare_cached(
                 "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -113,6 +116,8 @@ impl Writer {
                     }
                 }
             }
+=======
+>>>>>>> till-central
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO stock(product_id, branch_key, stock) VALUES (?1, ?2, ?3) \
                  ON CONFLICT(branch_key, product_id) DO UPDATE SET stock = stock + excluded.stock",
@@ -121,6 +126,7 @@ impl Writer {
                 upsert.execute(params![product, key, delta])?;
             }
         }
+        super::till::move_shifts(&tx, key, new, &mut till)?;
         let applied_through = new.last().map_or(at, |e| e.seq);
         tx.prepare_cached(
             "UPDATE branches SET applied_through = ?2, last_push_ms = ?3, \
@@ -139,6 +145,7 @@ impl Writer {
             applied_through,
             applied: new.len() as u64,
             duplicates: dups.len() as u64,
+            till,
         })
     }
 
@@ -151,7 +158,7 @@ impl Writer {
         let range = params![key, to_i64("seq", first.seq)?, to_i64("seq", at)?];
         let mut out = HashMap::new();
         let mut sales = tx.prepare_cached(
-            "SELECT seq, sale_id, sold_ms, total_cents, cashier_id, lines FROM sales \
+            "SELECT seq, sale_id, sold_ms, total_cents, cashier_id, lines, shift_id, payments FROM sales \
              WHERE branch_key = ?1 AND seq BETWEEN ?2 AND ?3",
         )?;
         let rows = sales.query_map(range, |r| {
@@ -163,6 +170,8 @@ impl Writer {
                     total_cents: r.get(3)?,
                     cashier_id: r.get(4)?,
                     lines: r.get(5)?,
+                    shift_id: r.get(6)?,
+                    payments: r.get(7)?,
                 },
             ))
         })?;
@@ -190,6 +199,7 @@ impl Writer {
             let (seq, e) = row?;
             out.insert(seq, e);
         }
+        super::till::applied_till_events(tx, range, &mut out)?;
         first_mismatch(dups, &out)
     }
 
@@ -375,6 +385,95 @@ impl Writer {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// Inserts a push's new events (the ledger's per-product change is added to `deltas`, the
+/// till's counts to `till`); returns how many were sales. Sales and adjustments are the
+/// hot path: one cached statement each, no allocation per event.
+fn insert_events<'e>(
+    tx: &Connection,
+    bufs: &mut Buffers,
+    key: i64,
+    now: i64,
+    events: &'e [Event],
+    deltas: &mut BTreeMap<&'e str, i64>,
+    till: &mut TillApplied,
+) -> Result<i64, StoreError> {
+    let mut insert_sale = tx.prepare_cached(
+        "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines, \
+         shift_id, payments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    let mut insert_adjustment = tx.prepare_cached(
+        "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms, \
+         user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut sales = 0i64;
+    for e in events {
+        let seq = to_i64("seq", e.seq)?;
+        let occurred = clock::parse_rfc3339_millis(&e.occurred_at)
+            .ok_or_else(|| StoreError::Database(format!("event {seq}: unparsable occurred_at")))?;
+        match e.kind {
+            EventKind::Sale => {
+                let lines = e.lines.as_deref().unwrap_or_default();
+                encode_lines(&mut bufs.lines, lines);
+                let encoded = std::str::from_utf8(&bufs.lines).map_err(|e| corrupt(e.to_string()))?;
+                let payments = match e.payments.as_deref() {
+                    Some(ps) => {
+                        encode_payments(&mut bufs.payments, ps);
+                        Some(std::str::from_utf8(&bufs.payments).map_err(|e| corrupt(e.to_string()))?)
+                    }
+                    None => None,
+                };
+                insert_sale.execute(params![
+                    key,
+                    seq,
+                    e.sale_id.as_deref().unwrap_or_default(),
+                    occurred,
+                    now,
+                    e.total_cents.unwrap_or_default(),
+                    e.cashier_id.as_deref(),
+                    encoded,
+                    e.shift_id.as_deref(),
+                    payments,
+                ])?;
+                for l in lines {
+                    *deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
+                }
+                sales += 1;
+            }
+            EventKind::Adjustment => {
+                let product = e.product_id.as_ref().map(ProductId::as_str).unwrap_or_default();
+                let delta = e.quantity_delta.unwrap_or_default();
+                insert_adjustment.execute(params![
+                    key,
+                    seq,
+                    product,
+                    delta,
+                    e.reason.as_deref(),
+                    occurred,
+                    now,
+                    e.user_id.as_ref().map(|u| u.as_str()),
+                ])?;
+                *deltas.entry(product).or_default() += delta;
+            }
+            EventKind::ShiftOpened | EventKind::CashMovement | EventKind::ShiftClosed | EventKind::Return => {
+                let at = super::till::At {
+                    key,
+                    seq,
+                    occurred,
+                    now,
+                };
+                super::till::insert_event(tx, &mut bufs.lines, at, e, deltas, till)?;
+            }
+            // `domain::check_push` refuses it before any store sees it.
+            EventKind::Unknown => {
+                return Err(StoreError::Database(format!(
+                    "event {seq}: kind unknown is not applied here"
+                )))
+            }
+        }
+    }
+    Ok(sales)
 }
 
 /// A `users` row (columns in the order of the SELECTs that use it).

@@ -228,7 +228,10 @@ fn expand(s: &str, ctx: &Ctx) -> R<String> {
             "branch_admin" => BRANCH_ADMIN_TOKEN.to_string(),
             "cus" => branch_token("CUS"),
             "cashier" | "shift" | "sale" => {
-                let till = ctx.till.as_ref().ok_or_else(|| format!("{{{{{t}}}}} in a file loaded without a till"))?;
+                let till = ctx
+                    .till
+                    .as_ref()
+                    .ok_or_else(|| format!("{{{{{t}}}}} in a file loaded without a till"))?;
                 match t {
                     "cashier" => till.cashier_token.clone(),
                     "shift" => till.shift_id.clone(),

@@ -386,7 +386,9 @@ pub async fn ready_chain(c: &reqwest::Client, central: &str, branch: &str) -> (u
     })
     .await;
     let shift_id = ana.open("T1", 1000).await;
-    let sale = ana.sell(&shift_id, json!([{"product_id": "P1", "quantity": 1}]), Value::Null).await;
+    let sale = ana
+        .sell(&shift_id, json!([{"product_id": "P1", "quantity": 1}]), Value::Null)
+        .await;
     wait_drained(c, branch, Duration::from_secs(20)).await;
     let through = get_json(c, &format!("{branch}/status"), POS_TOKEN).await["outbox"]["last_seq"]
         .as_u64()

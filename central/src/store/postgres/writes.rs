@@ -112,17 +112,6 @@ impl<'a> PushColumns<'a> {
                     c.adj_user.push(e.user_id.as_ref().map(|u| u.as_str()));
                     *c.deltas.entry(product).or_default() += delta;
                 }
-<<<<<<< HEAD
-                // `domain::check_push` refuses every kind this central does not apply.
-                EventKind::ShiftOpened
-                | EventKind::CashMovement
-                | EventKind::ShiftClosed
-                | EventKind::Return
-                | EventKind::Unknown => {
-                    return Err(StoreError::Database(format!(
-                        "event {seq}: kind {} is not applied here",
-                        e.kind.as_str()
-=======
                 EventKind::ShiftOpened | EventKind::CashMovement | EventKind::ShiftClosed | EventKind::Return => {
                     c.till.push(e, seq, occurred, &mut c.deltas, till)?;
                 }
@@ -130,7 +119,6 @@ impl<'a> PushColumns<'a> {
                 EventKind::Unknown => {
                     return Err(StoreError::Database(format!(
                         "event {seq}: kind unknown is not applied here"
->>>>>>> till-central
                     )))
                 }
             }

@@ -55,69 +55,6 @@ impl Writer {
         let mut till = TillApplied::default();
         let sales = insert_events(&tx, &mut self.bufs, key, now, new, &mut deltas, &mut till)?;
         {
-<<<<<<< HEAD
-            let mut insert_sale = tx.prepare_cached(
-                "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            let mut insert_adjustment = tx.prepare_cached(
-                "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms, \
-                 user_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for e in new {
-                let seq = to_i64("seq", e.seq)?;
-                let occurred = clock::parse_rfc3339_millis(&e.occurred_at)
-                    .ok_or_else(|| StoreError::Database(format!("event {seq}: unparsable occurred_at")))?;
-                match e.kind {
-                    EventKind::Sale => {
-                        let lines = e.lines.as_deref().unwrap_or_default();
-                        encode_lines(&mut self.buf, lines);
-                        let encoded = std::str::from_utf8(&self.buf).map_err(|e| corrupt(e.to_string()))?;
-                        insert_sale.execute(params![
-                            key,
-                            seq,
-                            e.sale_id.as_deref().unwrap_or_default(),
-                            occurred,
-                            now,
-                            e.total_cents.unwrap_or_default(),
-                            e.cashier_id.as_deref(),
-                            encoded,
-                        ])?;
-                        for l in lines {
-                            *deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
-                        }
-                        sales += 1;
-                    }
-                    EventKind::Adjustment => {
-                        let product = e.product_id.as_ref().map(ProductId::as_str).unwrap_or_default();
-                        let delta = e.quantity_delta.unwrap_or_default();
-                        insert_adjustment.execute(params![
-                            key,
-                            seq,
-                            product,
-                            delta,
-                            e.reason.as_deref(),
-                            occurred,
-                            now,
-                            e.user_id.as_ref().map(|u| u.as_str()),
-                        ])?;
-                        *deltas.entry(product).or_default() += delta;
-                    }
-                    // `domain::check_push` refuses every kind this central does not apply.
-                    EventKind::ShiftOpened
-                    | EventKind::CashMovement
-                    | EventKind::ShiftClosed
-                    | EventKind::Return
-                    | EventKind::Unknown => {
-                        return Err(StoreError::Database(format!(
-                            "event {seq}: kind {} is not applied here",
-                            e.kind.as_str()
-                        )))
-                    }
-                }
-            }
-=======
->>>>>>> till-central
             let mut upsert = tx.prepare_cached(
                 "INSERT INTO stock(product_id, branch_key, stock) VALUES (?1, ?2, ?3) \
                  ON CONFLICT(branch_key, product_id) DO UPDATE SET stock = stock + excluded.stock",

@@ -486,3 +486,48 @@ fn two_returns_in_one_batch_cannot_together_take_back_more_than_was_sold() {
     );
     r.finish();
 }
+
+#[test]
+fn a_sale_stays_returnable_after_the_purge_drops_its_outbox_row_and_goes_with_the_window() {
+    let r = rig();
+    let sold = submit(&r.writer, sale_on("none"));
+    r.permits.send(true).unwrap();
+    // No such shift: refused; a sale without one is recorded.
+    assert!(sold.recv_timeout(Duration::from_secs(5)).unwrap().unwrap().is_err());
+    let mut plain = sale_on("none");
+    plain.sale.shift_id = None;
+    let sold = submit(&r.writer, plain);
+    r.permits.send(true).unwrap();
+    let seq = sold
+        .recv_timeout(Duration::from_secs(5))
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .receipt
+        .seq;
+    let acked = submit(&r.writer, RecordAck(seq));
+    r.permits.send(true).unwrap();
+    acked.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    let reader = open(&r.dir()).unwrap();
+    let far_future = colmena_shared::clock::now_millis() + 60_000;
+    let purge = |returns_since_ms| Purge {
+        outbox_before_ms: far_future,
+        idempotency_before_ms: 0,
+        returns_since_ms,
+    };
+    // The outbox row goes; the sale is still found, from its record.
+    let purged = submit(&r.writer, purge(0));
+    r.permits.send(true).unwrap();
+    purged.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    assert_eq!(outbox::max_seq(&reader).unwrap(), 0, "the outbox row was purged");
+    let kept = returns::sale(&reader, seq)
+        .unwrap()
+        .expect("the sale is still returnable");
+    assert_eq!(kept.event.total_cents, Some(100));
+    // Once the window has passed, the record goes too.
+    let purged = submit(&r.writer, purge(far_future));
+    r.permits.send(true).unwrap();
+    purged.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
+    assert!(returns::sale(&reader, seq).unwrap().is_none());
+    r.finish();
+}

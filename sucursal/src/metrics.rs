@@ -26,11 +26,53 @@ pub struct BranchMetrics {
     pub breaker_transitions: IntCounterVec,
     pub push_batches: IntCounterVec,
     pub logins: IntCounterVec,
+    pub till: TillMetrics,
+}
+
+/// The till's figures (docs/protocol.md, "Metrics").
+#[derive(Clone)]
+pub struct TillMetrics {
     pub returns: IntCounter,
     pub refunded_cents: IntCounter,
     pub shifts_closed: IntCounter,
     pub shift_cash_difference: IntGauge,
     pub open_shifts: IntGauge,
+}
+
+impl TillMetrics {
+    fn register(r: &Registry) -> prometheus::Result<TillMetrics> {
+        Ok(TillMetrics {
+            returns: registered(
+                r,
+                IntCounter::new(
+                    "colmena_returns_total",
+                    "Returns and voids recorded (201) by this branch.",
+                )?,
+            )?,
+            refunded_cents: registered(
+                r,
+                IntCounter::new(
+                    "colmena_refunded_cents_total",
+                    "Money given back by returns, in cents (at the sales' own prices).",
+                )?,
+            )?,
+            shifts_closed: registered(
+                r,
+                IntCounter::new("colmena_shifts_closed_total", "Shifts closed at this branch.")?,
+            )?,
+            shift_cash_difference: registered(
+                r,
+                IntGauge::new(
+                    "colmena_shift_cash_difference_cents",
+                    "Counted minus expected cash of the last shift closed here (negative: cash missing).",
+                )?,
+            )?,
+            open_shifts: registered(
+                r,
+                IntGauge::new("colmena_open_shifts", "Shifts open at this branch now.")?,
+            )?,
+        })
+    }
 }
 
 /// Registers `c` in `registry` and hands it back.
@@ -139,26 +181,7 @@ impl BranchMetrics {
                     "outcome",
                 )?,
             )?,
-            returns: registered(
-                r,
-                IntCounter::new("colmena_returns_total", "Returns and voids recorded (201) by this branch.")?,
-            )?,
-            refunded_cents: registered(
-                r,
-                IntCounter::new(
-                    "colmena_refunded_cents_total",
-                    "Money given back by returns, in cents (at the sales' own prices).",
-                )?,
-            )?,
-            shifts_closed: registered(r, IntCounter::new("colmena_shifts_closed_total", "Shifts closed at this branch.")?)?,
-            shift_cash_difference: registered(
-                r,
-                IntGauge::new(
-                    "colmena_shift_cash_difference_cents",
-                    "Counted minus expected cash of the last shift closed here (negative: cash missing).",
-                )?,
-            )?,
-            open_shifts: registered(r, IntGauge::new("colmena_open_shifts", "Shifts open at this branch now.")?)?,
+            till: TillMetrics::register(r)?,
             registry,
         };
         m.seed_labels();

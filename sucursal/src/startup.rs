@@ -150,6 +150,13 @@ fn http_server(settings: &Settings, app: web::Data<AppState>) -> Result<(actix_w
     Ok((server.run(), addr))
 }
 
+fn till_rules(settings: &Settings) -> crate::till::Rules {
+    crate::till::Rules {
+        return_window: settings.return_window,
+        cashier_return_limit_cents: settings.cashier_return_limit,
+    }
+}
+
 /// The relay's loops, housekeeping, memory trimming and scheduled backups, all stopped by
 /// `cancel`.
 fn spawn_background(
@@ -204,13 +211,7 @@ impl Application {
             .store(loaded.users_catch_up.1, Ordering::Release);
         let metrics = BranchMetrics::new().map_err(|e| format!("metrics: {e}"))?;
         let people = Arc::new(People::new(v.branch_id.as_str(), loaded.users, settings.session_ttl)?);
-        let till = Arc::new(crate::till::Till::new(
-            loaded.open_shifts,
-            crate::till::Rules {
-                return_window: settings.return_window,
-                cashier_return_limit_cents: settings.cashier_return_limit,
-            },
-        ));
+        let till = Arc::new(crate::till::Till::new(loaded.open_shifts, till_rules(&settings)));
 
         let (writer, writer_thread) = storage::spawn(storage::WriterParts {
             conn: store.conn,

@@ -10,7 +10,8 @@
 //! Layout:
 //! - [`ids`]: validated identifiers and quantities — the only way a string from a client
 //!   becomes a `ProductId` or a `BranchId`.
-//! - [`wire`]: the JSON bodies of every endpoint and of the sync protocol, with serde.
+//! - [`wire`]: the JSON bodies of every endpoint and of the sync protocol, with serde;
+//!   [`event`]: one outbox event and its validation (re-exported by [`wire`]).
 //! - [`error`]: the error body `{"error":{"code","message"}}` and its codes, each with its
 //!   HTTP status.
 //! - [`till`]: shifts, tenders, returns and the shift summary both services compute.
@@ -18,6 +19,7 @@
 //! - [`clock`]: RFC 3339 UTC timestamps.
 pub mod clock;
 pub mod error;
+pub mod event;
 pub mod ids;
 pub mod till;
 pub mod users;

@@ -46,22 +46,8 @@ pub(super) enum Pending {
         shift: Option<(String, ShiftTally)>,
         reply: Replier<Outcome<SaleRecorded>>,
     },
-    /// A shift opened or closed (or a close repeated): memory takes the row as it now is.
-    Shift {
-        row: ShiftRow,
-        remembered: Remembered,
-        reply: Replier<Outcome<Shift>>,
-    },
-    CashMovement {
-        tally: ShiftTally,
-        answer: CashMovement,
-        remembered: Remembered,
-        reply: Replier<Outcome<CashMovement>>,
-    },
-    Return {
-        done: ReturnDone,
-        reply: Replier<Outcome<ReturnResponse>>,
-    },
+    /// A durable event of the till.
+    Till(TillPending),
     /// A command the writer refused: it wrote nothing; its answer waits for the batch like
     /// any other (the refusal read the batch's state), and its reserved stock is given back.
     Refused(Refused),
@@ -93,15 +79,35 @@ pub(super) enum Pending {
     Nothing(Replier<()>),
 }
 
+/// What the till's durable events change in memory, and whom to answer.
+pub(super) enum TillPending {
+    /// A shift opened or closed (or a close repeated): memory takes the row as it now is.
+    Shift {
+        row: ShiftRow,
+        remembered: Remembered,
+        reply: Replier<Outcome<Shift>>,
+    },
+    CashMovement {
+        tally: ShiftTally,
+        answer: CashMovement,
+        remembered: Remembered,
+        reply: Replier<Outcome<CashMovement>>,
+    },
+    Return {
+        done: ReturnDone,
+        reply: Replier<Outcome<ReturnResponse>>,
+    },
+}
+
 impl Pending {
     /// The batch did not become durable: this command failed.
     pub(super) fn unanswered(self) -> Unanswered {
         match self {
             Pending::Sale { reply, .. } => reply.into(),
             Pending::Adjustment { reply, .. } => reply.into(),
-            Pending::Shift { reply, .. } => reply.into(),
-            Pending::CashMovement { reply, .. } => reply.into(),
-            Pending::Return { reply, .. } => reply.into(),
+            Pending::Till(TillPending::Shift { reply, .. }) => reply.into(),
+            Pending::Till(TillPending::CashMovement { reply, .. }) => reply.into(),
+            Pending::Till(TillPending::Return { reply, .. }) => reply.into(),
             Pending::Refused(r) => r.into(),
             Pending::Pull { reply, .. }
             | Pending::Ack { reply, .. }
@@ -134,27 +140,27 @@ pub(super) fn apply(
             Err(e) => Err(fail(reply)(e)),
         },
         Op::OpenShift(cmd, reply) => match apply_till::open_shift(tx, ctx, cmd) {
-            Ok(Ok((row, remembered))) => Ok(Pending::Shift { row, remembered, reply }),
+            Ok(Ok((row, remembered))) => Ok(Pending::Till(TillPending::Shift { row, remembered, reply })),
             Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
             Err(e) => Err(fail(reply)(e)),
         },
         Op::CloseShift(cmd, reply) => match apply_till::close_shift(tx, ctx, cmd) {
-            Ok(Ok((row, remembered))) => Ok(Pending::Shift { row, remembered, reply }),
+            Ok(Ok((row, remembered))) => Ok(Pending::Till(TillPending::Shift { row, remembered, reply })),
             Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
             Err(e) => Err(fail(reply)(e)),
         },
         Op::CashMovement(cmd, reply) => match apply_till::cash_movement(tx, ctx, cmd) {
-            Ok(Ok((tally, answer, remembered))) => Ok(Pending::CashMovement {
+            Ok(Ok((tally, answer, remembered))) => Ok(Pending::Till(TillPending::CashMovement {
                 tally,
                 answer,
                 remembered,
                 reply,
-            }),
+            })),
             Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
             Err(e) => Err(fail(reply)(e)),
         },
         Op::Return(cmd, reply) => match apply_till::record_return(tx, ctx, cmd) {
-            Ok(Ok(done)) => Ok(Pending::Return { done, reply }),
+            Ok(Ok(done)) => Ok(Pending::Till(TillPending::Return { done, reply })),
             Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
             Err(e) => Err(fail(reply)(e)),
         },

@@ -7,7 +7,7 @@
 //! report success next time), so the store stops taking writes until the process restarts
 //! and SQLite recovers from what is really on disk; the batches it covered are answered
 //! `StorageUnavailable` and keep their stock reserved (it may have been sold).
-use super::apply::Pending;
+use super::apply::{Pending, TillPending};
 use super::commands::AdjustmentRecorded;
 use super::durability::Durability;
 use super::reply::{Answers, Replier};
@@ -131,34 +131,7 @@ impl Syncer {
                 }
                 answers.push(reply.ok(Ok(recorded)));
             }
-            Pending::Shift { row, remembered, reply } => {
-                self.remember(remembered);
-                let shift = row.to_wire();
-                self.till.put(row);
-                answers.push(reply.ok(Ok(shift)));
-            }
-            Pending::CashMovement {
-                tally,
-                answer,
-                remembered,
-                reply,
-            } => {
-                self.remember(remembered);
-                self.till.add(&answer.shift_id, &tally);
-                answers.push(reply.ok(Ok(answer)));
-            }
-            Pending::Return { done, reply } => {
-                self.remember(done.remembered);
-                if done.answer.restock {
-                    for l in &done.answer.lines {
-                        self.inventory.add(&l.product_id, l.quantity);
-                    }
-                }
-                if let Some((id, tally)) = done.shift {
-                    self.till.add(&id, &tally);
-                }
-                answers.push(reply.ok(Ok(done.answer)));
-            }
+            Pending::Till(t) => self.after_till(t, answers),
             Pending::Refused(refused) => {
                 self.inventory.release(&reserved);
                 if let Some(a) = refused.answer() {
@@ -224,6 +197,40 @@ impl Syncer {
                 answers.push(reply.ok(()));
             }
             Pending::Nothing(reply) => answers.push(reply.ok(())),
+        }
+    }
+
+    /// The till's durable events: shifts in memory, restocked units, answers.
+    fn after_till(&self, p: TillPending, answers: &mut Answers) {
+        match p {
+            TillPending::Shift { row, remembered, reply } => {
+                self.remember(remembered);
+                let shift = row.to_wire();
+                self.till.put(row);
+                answers.push(reply.ok(Ok(shift)));
+            }
+            TillPending::CashMovement {
+                tally,
+                answer,
+                remembered,
+                reply,
+            } => {
+                self.remember(remembered);
+                self.till.add(&answer.shift_id, &tally);
+                answers.push(reply.ok(Ok(answer)));
+            }
+            TillPending::Return { done, reply } => {
+                self.remember(done.remembered);
+                if done.answer.restock {
+                    for l in &done.answer.lines {
+                        self.inventory.add(&l.product_id, l.quantity);
+                    }
+                }
+                if let Some((id, tally)) = done.shift {
+                    self.till.add(&id, &tally);
+                }
+                answers.push(reply.ok(Ok(done.answer)));
+            }
         }
     }
 

@@ -187,8 +187,8 @@ pub async fn record(
             Refusal::UnknownShift(id) | Refusal::ShiftNotOpen(id) => BranchError::ShiftNotOpen(id),
             other => BranchError::from(other),
         })?;
-    app.metrics.returns.inc();
-    app.metrics.refunded_cents.inc_by(done.total_cents.max(0) as u64);
+    app.metrics.till.returns.inc();
+    app.metrics.till.refunded_cents.inc_by(done.total_cents.max(0) as u64);
     Ok(Answer::New(done))
 }
 

@@ -40,7 +40,7 @@ pub async fn open(
             remember: guard,
         })
         .await??;
-    app.metrics.open_shifts.set(app.till.open_count() as i64);
+    app.metrics.till.open_shifts.set(app.till.open_count() as i64);
     Ok(Answer::New(shift))
 }
 
@@ -148,8 +148,10 @@ pub async fn close(
         })
         .await??;
     let m = &app.metrics;
-    m.open_shifts.set(app.till.open_count() as i64);
-    m.shifts_closed.inc();
-    m.shift_cash_difference.set(shift.summary.difference_cents.unwrap_or(0));
+    m.till.open_shifts.set(app.till.open_count() as i64);
+    m.till.shifts_closed.inc();
+    m.till
+        .shift_cash_difference
+        .set(shift.summary.difference_cents.unwrap_or(0));
     Ok(Answer::New(shift))
 }

@@ -190,6 +190,17 @@ async fn a_whole_shift_pushed_shows_consistent_with_the_branchs_own_figures(db: 
     assert!(sales[3].get("shift_id").is_none(), "{}", sales[3]);
     let refunded: Vec<i64> = sales.iter().map(|s| s["returned_cents"].as_i64().unwrap()).collect();
     assert_eq!(refunded, [550, 0, 0, 0]);
+    // The export: the sale's till columns last, on each of its lines.
+    let csv = get_text(&c, &format!("{u}/sales/export?branch_id=CUS"), Some(ADMIN_TOKEN)).await;
+    let rows: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert!(
+        rows[0].ends_with(",sale_total_cents,shift_id,payments,returned_cents"),
+        "{}",
+        rows[0]
+    );
+    assert!(rows[1].ends_with(",1550,SH1,cash:2000,550"), "{}", rows[1]);
+    assert!(rows[3].ends_with(",2100,SH1,card:500;cash:2000,0"), "{}", rows[3]);
+    assert!(rows[6].ends_with(",550,,unspecified:550,0"), "{}", rows[6]);
 
     let m = metrics_text(&c, &u).await;
     let closes = |consistent: &str| {

@@ -16,13 +16,14 @@ use crate::support::TempDir;
 use serde_json::{json, Value};
 
 /// The alerts the on-call people rely on; more may exist.
-const REQUIRED_ALERTS: [&str; 6] = [
+const REQUIRED_ALERTS: [&str; 7] = [
     "ColmenaCircuitOpen",
     "ColmenaOutboxStale",
     "ColmenaBranchSilent",
     "ColmenaSyncErrorRateHigh",
     "ColmenaNegativeStock",
     "ColmenaTargetDown",
+    "ColmenaShiftInconsistent",
 ];
 
 const DATASOURCE_PROVISIONING: &str = "grafana/provisioning/datasources/prometheus.yaml";
@@ -360,6 +361,14 @@ fn the_overview_shows_every_view_the_on_call_people_need() {
         (
             &["histogram_quantile(0.99,", "colmena_sell_duration_seconds_bucket"][..],
             "/sell p99",
+        ),
+        (
+            &["colmena_central_returns_total", "by (branch_id)"][..],
+            "returns by branch",
+        ),
+        (
+            &["colmena_central_shifts_closed_total", "by (consistent)"][..],
+            "shift closes by consistency",
         ),
     ] {
         has(&|_, e| needles.iter().all(|n| e.contains(n)), what);

@@ -52,6 +52,8 @@ pub const KNOWN_METRICS: &[&str] = &[
     "colmena_branch_applied_through",
     "colmena_branch_last_push_timestamp_seconds",
     "colmena_central_negative_stock_products",
+    "colmena_central_returns_total",
+    "colmena_central_shifts_closed_total",
     // both
     "colmena_http_requests_total",
     "colmena_http_request_duration_seconds",

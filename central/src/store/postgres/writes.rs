@@ -128,6 +128,13 @@ impl<'a> PushColumns<'a> {
 }
 
 const INSERT_SALES: &str =
+    "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
+     SELECT $1, s.seq, s.sale_id, s.sold_ms, $2, s.total_cents, s.cashier_id, s.lines \
+     FROM UNNEST($3::int8[], $4::text[], $5::int8[], $6::int8[], $7::text[], $8::text[]) \
+     AS s(seq, sale_id, sold_ms, total_cents, cashier_id, lines)";
+/// [`INSERT_SALES`] for a push with a sale in a shift or with payments: a push of plain
+/// sales binds exactly what it did before the till existed.
+const INSERT_TILL_SALES: &str =
     "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines, shift_id, \
      payments) \
      SELECT $1, s.seq, s.sale_id, s.sold_ms, $2, s.total_cents, s.cashier_id, s.lines, s.shift_id, s.payments \
@@ -172,9 +179,11 @@ async fn write_push(
     let products: Vec<&str> = cols.deltas.keys().copied().collect();
     let deltas: Vec<i64> = cols.deltas.values().copied().collect();
     let advance = tx.prepare_cached(ADVANCE_BRANCH).await?;
-    let insert_sales = match cols.sale_seq.is_empty() {
-        true => None,
-        false => Some(tx.prepare_cached(INSERT_SALES).await?),
+    let till_sales = cols.sale_shift.iter().any(Option::is_some) || cols.sale_payments.iter().any(Option::is_some);
+    let insert_sales = match (cols.sale_seq.is_empty(), till_sales) {
+        (true, _) => None,
+        (false, false) => Some(tx.prepare_cached(INSERT_SALES).await?),
+        (false, true) => Some(tx.prepare_cached(INSERT_TILL_SALES).await?),
     };
     let insert_adjustments = match cols.adj_seq.is_empty() {
         true => None,
@@ -210,7 +219,12 @@ async fn write_push(
     let advance_params: [&(dyn ToSql + Sync); 5] = [&key, &a.through, &a.now, &a.applied, &a.sales];
     let mut statements: Vec<BoxFuture<'_, Result<u64, tokio_postgres::Error>>> = Vec::with_capacity(4);
     if let Some(stmt) = &insert_sales {
-        statements.push(Box::pin(tx.execute(stmt, &sale_params)));
+        let bound = if till_sales {
+            &sale_params[..]
+        } else {
+            &sale_params[..8]
+        };
+        statements.push(Box::pin(tx.execute(stmt, bound)));
     }
     if let Some(stmt) = &insert_adjustments {
         statements.push(Box::pin(tx.execute(stmt, &adjustment_params)));

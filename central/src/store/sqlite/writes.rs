@@ -13,7 +13,7 @@ use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
 use colmena_shared::wire::{AllocationResponse, Event, EventKind, Product};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use std::collections::{BTreeMap, HashMap};
 
 impl Writer {
@@ -324,6 +324,10 @@ impl Writer {
     }
 }
 
+/// A sale in a shift or with payments.
+const INSERT_TILL_SALE: &str = "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, \
+     cashier_id, lines, shift_id, payments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
 /// Inserts a push's new events (the ledger's per-product change is added to `deltas`, the
 /// till's counts to `till`); returns how many were sales. Sales and adjustments are the
 /// hot path: one cached statement each, no allocation per event.
@@ -337,8 +341,8 @@ fn insert_events<'e>(
     till: &mut TillApplied,
 ) -> Result<i64, StoreError> {
     let mut insert_sale = tx.prepare_cached(
-        "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines, \
-         shift_id, payments) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO sales(branch_key, seq, sale_id, sold_ms, received_ms, total_cents, cashier_id, lines) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut insert_adjustment = tx.prepare_cached(
         "INSERT INTO adjustments(branch_key, seq, product_id, quantity_delta, reason, occurred_ms, received_ms, \
@@ -361,18 +365,21 @@ fn insert_events<'e>(
                     }
                     None => None,
                 };
-                insert_sale.execute(params![
-                    key,
-                    seq,
+                let (sale_id, total, cashier) = (
                     e.sale_id.as_deref().unwrap_or_default(),
-                    occurred,
-                    now,
                     e.total_cents.unwrap_or_default(),
                     e.cashier_id.as_deref(),
-                    encoded,
-                    e.shift_id.as_deref(),
-                    payments,
-                ])?;
+                );
+                let shift = e.shift_id.as_deref();
+                let p: [&dyn ToSql; 10] = [
+                    &key, &seq, &sale_id, &occurred, &now, &total, &cashier, &encoded, &shift, &payments,
+                ];
+                // A plain sale binds and writes exactly what it did before the till existed.
+                if shift.is_none() && payments.is_none() {
+                    insert_sale.execute(&p[..8])?;
+                } else {
+                    tx.prepare_cached(INSERT_TILL_SALE)?.execute(&p[..])?;
+                }
                 for l in lines {
                     *deltas.entry(l.product_id.as_str()).or_default() -= l.quantity;
                 }

@@ -348,6 +348,10 @@ mod tests {
             serde_json::json!({"product_id": "P1", "quantity": 1_000_001}),
             serde_json::json!({"product_id": "P1", "quantity": 1, "items": [{"product_id": "P1", "quantity": 1}]}),
             serde_json::json!({"product_id": "P1", "quantity": 1, "cashier_id": ""}),
+            serde_json::json!({"product_id": "P1", "quantity": 1, "shift_id": ""}),
+            serde_json::json!({"product_id": "P1", "quantity": 1, "shift_id": "a b"}),
+            serde_json::json!({"product_id": "P1", "quantity": 1, "payments": []}),
+            serde_json::json!({"product_id": "P1", "quantity": 1, "payments": [{"method": "", "amount_cents": 1}]}),
         ] {
             assert!(validate_sale(req(v.clone())).is_err(), "{v}");
         }

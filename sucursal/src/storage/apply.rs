@@ -11,7 +11,7 @@ use super::commands::{
 };
 use super::db::{self, Result, StoreError};
 use super::reply::{Refused, Replier, Unanswered};
-use super::shifts::{self, ShiftRow};
+use super::shifts::{ShiftBatch, ShiftRow};
 use super::{idempotency, meta, outbox, payload, products, returns, users};
 use crate::idempotency::InFlightGuard;
 use crate::inventory::Reserved;
@@ -34,6 +34,8 @@ pub(super) struct BatchCtx<'a> {
     pub sold: HashMap<String, i64>,
     /// Reused by every sale of the batch for its payload.
     pub payload: String,
+    /// The shifts the batch's events fall on, and what they add to each.
+    pub shifts: ShiftBatch,
 }
 
 /// What to do once the transaction is durable, and whom to answer.
@@ -42,8 +44,6 @@ pub(super) enum Pending {
         recorded: SaleRecorded,
         /// The guard, the answer to replay and its time, to put in memory after the fsync.
         remembered: Remembered,
-        /// The open shift the sale counts in, and what it adds.
-        shift: Option<(String, ShiftTally)>,
         reply: Replier<Outcome<SaleRecorded>>,
     },
     /// A durable event of the till.
@@ -88,7 +88,6 @@ pub(super) enum TillPending {
         reply: Replier<Outcome<Shift>>,
     },
     CashMovement {
-        tally: ShiftTally,
         answer: CashMovement,
         remembered: Remembered,
         reply: Replier<Outcome<CashMovement>>,
@@ -97,6 +96,8 @@ pub(super) enum TillPending {
         done: ReturnDone,
         reply: Replier<Outcome<ReturnResponse>>,
     },
+    /// What the batch added to each open shift, for memory (nobody waits for it).
+    Totals(Vec<(String, ShiftTally)>),
 }
 
 impl Pending {
@@ -108,6 +109,7 @@ impl Pending {
             Pending::Till(TillPending::Shift { reply, .. }) => reply.into(),
             Pending::Till(TillPending::CashMovement { reply, .. }) => reply.into(),
             Pending::Till(TillPending::Return { reply, .. }) => reply.into(),
+            Pending::Till(TillPending::Totals(_)) => Unanswered::nobody(),
             Pending::Refused(r) => r.into(),
             Pending::Pull { reply, .. }
             | Pending::Ack { reply, .. }
@@ -130,10 +132,9 @@ pub(super) fn apply(
     }
     match op {
         Op::Sale(cmd, reply) => match sale(tx, ctx, cmd, reserved) {
-            Ok(Ok((recorded, remembered, shift))) => Ok(Pending::Sale {
+            Ok(Ok((recorded, remembered))) => Ok(Pending::Sale {
                 recorded,
                 remembered,
-                shift,
                 reply,
             }),
             Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
@@ -150,8 +151,7 @@ pub(super) fn apply(
             Err(e) => Err(fail(reply)(e)),
         },
         Op::CashMovement(cmd, reply) => match apply_till::cash_movement(tx, ctx, cmd) {
-            Ok(Ok((tally, answer, remembered))) => Ok(Pending::Till(TillPending::CashMovement {
-                tally,
+            Ok(Ok((answer, remembered))) => Ok(Pending::Till(TillPending::CashMovement {
                 answer,
                 remembered,
                 reply,
@@ -213,7 +213,7 @@ pub(super) fn apply(
 /// The guard, the answer a retry replays and its time, to put in memory after the fsync.
 pub(super) type Remembered = Option<(InFlightGuard, Arc<str>, i64)>;
 
-type SaleDone = (SaleRecorded, Remembered, Option<(String, ShiftTally)>);
+type SaleDone = (SaleRecorded, Remembered);
 
 fn sale(
     tx: &Transaction,
@@ -223,20 +223,12 @@ fn sale(
 ) -> Result<std::result::Result<SaleDone, Refusal>> {
     // Only a sale on a shift pays for this; the check and the shift's figures move in the
     // sale's transaction, after any close committed before it.
-    let shift = match &cmd.sale.shift_id {
-        None => None,
-        Some(id) => {
-            let mut tally = ShiftTally::default();
-            tally.sale(cmd.sale.total_cents, cmd.sale.payments.as_deref());
-            if !shifts::add(tx, id, &tally)? {
-                return Ok(Err(match shifts::get(tx, id)? {
-                    None => Refusal::UnknownShift(id.clone()),
-                    Some(_) => Refusal::ShiftNotOpen(id.clone()),
-                }));
-            }
-            Some((id.clone(), tally))
+    if let Some(id) = &cmd.sale.shift_id {
+        let (total, payments) = (cmd.sale.total_cents, cmd.sale.payments.as_deref());
+        if let Err(refusal) = ctx.shifts.add(tx, id, |t| t.sale(total, payments))? {
+            return Ok(Err(refusal));
         }
-    };
+    }
     ctx.seq += 1;
     let receipt = Receipt {
         seq: ctx.seq,
@@ -281,7 +273,6 @@ fn sale(
             sale: cmd.sale,
         },
         remembered,
-        shift,
     )))
 }
 

@@ -95,11 +95,10 @@ pub(super) fn cash_movement(
     tx: &Transaction,
     ctx: &mut BatchCtx,
     cmd: RecordCashMovement,
-) -> Result<std::result::Result<(ShiftTally, CashMovement, Remembered), Refusal>> {
-    let mut tally = ShiftTally::default();
-    tally.movement(cmd.kind, cmd.amount_cents);
-    if !shifts::add(tx, &cmd.shift_id, &tally)? {
-        return Ok(Err(not_open(tx, cmd.shift_id)?));
+) -> Result<std::result::Result<(CashMovement, Remembered), Refusal>> {
+    let (kind, amount) = (cmd.kind, cmd.amount_cents);
+    if let Err(refusal) = ctx.shifts.add(tx, &cmd.shift_id, |t| t.movement(kind, amount))? {
+        return Ok(Err(refusal));
     }
     ctx.seq += 1;
     write_event(
@@ -127,15 +126,7 @@ pub(super) fn cash_movement(
         recorded_at: ctx.occurred_at.clone(),
     };
     let remembered = remember(tx, ctx, cmd.remember, &answer)?;
-    Ok(Ok((tally, answer, remembered)))
-}
-
-/// Why an event on `shift_id` was refused: no such shift, or not open.
-fn not_open(tx: &Transaction, shift_id: String) -> Result<Refusal> {
-    Ok(match shifts::get(tx, &shift_id)? {
-        None => Refusal::UnknownShift(shift_id),
-        Some(_) => Refusal::ShiftNotOpen(shift_id),
-    })
+    Ok(Ok((answer, remembered)))
 }
 
 pub(super) fn close_shift(
@@ -143,6 +134,8 @@ pub(super) fn close_shift(
     ctx: &mut BatchCtx,
     cmd: CloseShift,
 ) -> Result<std::result::Result<(ShiftRow, Remembered), Refusal>> {
+    // What this batch added to the shift so far goes in first: the close reads the row.
+    ctx.shifts.close(tx, &cmd.shift_id)?;
     let Some(mut row) = shifts::get(tx, &cmd.shift_id)? else {
         return Ok(Err(Refusal::UnknownShift(cmd.shift_id)));
     };
@@ -190,8 +183,6 @@ pub(super) fn close_shift(
 /// What a durable return changes in memory.
 pub(super) struct ReturnDone {
     pub answer: ReturnResponse,
-    /// The shift whose drawer paid, and what it paid.
-    pub shift: Option<(String, ShiftTally)>,
     pub remembered: Remembered,
 }
 
@@ -213,17 +204,12 @@ pub(super) fn record_return(
         }
     }
     let total_cents = cmd.lines.iter().map(|l| l.line_total_cents).sum::<i64>();
-    let shift = match cmd.shift_id {
-        None => None,
-        Some(id) => {
-            let mut tally = ShiftTally::default();
-            tally.refund(total_cents, &cmd.refund_method);
-            if !shifts::add(tx, &id, &tally)? {
-                return Ok(Err(not_open(tx, id)?));
-            }
-            Some((id, tally))
+    if let Some(id) = &cmd.shift_id {
+        let method = cmd.refund_method.as_str();
+        if let Err(refusal) = ctx.shifts.add(tx, id, |t| t.refund(total_cents, method))? {
+            return Ok(Err(refusal));
         }
-    };
+    }
     ctx.seq += 1;
     let return_id = event_id(ctx.branch_id, "RT", ctx.seq);
     for l in &cmd.lines {
@@ -254,7 +240,7 @@ pub(super) fn record_return(
         total_cents,
         restock: cmd.restock,
         refund_method: cmd.refund_method,
-        shift_id: shift.as_ref().map(|(id, _)| id.clone()),
+        shift_id: cmd.shift_id,
         reason: cmd.reason,
         user_id: user(&cmd.user_id),
         returned_at: ctx.occurred_at.clone(),
@@ -279,9 +265,5 @@ pub(super) fn record_return(
         },
     )?;
     let remembered = remember(tx, ctx, cmd.remember, &answer)?;
-    Ok(Ok(ReturnDone {
-        answer,
-        shift,
-        remembered,
-    }))
+    Ok(Ok(ReturnDone { answer, remembered }))
 }

@@ -84,6 +84,11 @@ impl From<Refused> for Unanswered {
 pub struct Unanswered(Box<dyn FnOnce(StoreError) + Send>);
 
 impl Unanswered {
+    /// For an effect nobody waits on.
+    pub(super) fn nobody() -> Unanswered {
+        Unanswered(Box::new(|_| {}))
+    }
+
     pub fn fail(self, e: StoreError) {
         (self.0)(e)
     }

@@ -3,14 +3,17 @@
 //!
 //! A shift's row is its summary's source of truth: a sale, cash movement or refund on it
 //! adds to the row (and to its `shift_methods` rows) in the transaction that records the
-//! event, and only while the row is `open`. So after a crash the figures are exactly those
+//! event, and only while the row is `open`. Within one batch the additions are gathered per
+//! shift ([`ShiftBatch`]) and written once at its end, as the stock sold is: under load
+//! hundreds of sales of a batch fall on the same few shifts. So after a crash the figures are exactly those
 //! of the durable events, and a restart loads them as they are (nothing to replay). The
 //! partial unique index keeps one open shift per till even if a check elsewhere were wrong.
+use super::commands::Refusal;
 use super::db::Result;
 use colmena_shared::clock;
 use colmena_shared::till::{Shift, ShiftStatus, ShiftTally};
 use rusqlite::{params, Connection, OptionalExtension};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS shifts (
@@ -194,4 +197,80 @@ pub fn close(conn: &Connection, shift_id: &str, closed_by: Option<&str>, closed_
     )?
     .execute(params![shift_id, closed_by, closed_ms, counted])?;
     Ok(())
+}
+
+/// The shifts one batch's events fall on: whether each is open (read once per batch), and
+/// what the batch adds to it, written at the end of the batch ([`ShiftBatch::flush`]) or
+/// just before the shift's close reads its figures ([`ShiftBatch::flush_one`]).
+#[derive(Default)]
+pub struct ShiftBatch {
+    seen: HashMap<String, Seen>,
+}
+
+struct Seen {
+    open: bool,
+    added: ShiftTally,
+}
+
+impl ShiftBatch {
+    /// Adds an event's figures (`add` fills them in) to an open shift; the refusal when the
+    /// shift is unknown or not open, having added nothing.
+    pub fn add(
+        &mut self,
+        conn: &Connection,
+        shift_id: &str,
+        add: impl FnOnce(&mut ShiftTally),
+    ) -> Result<std::result::Result<(), Refusal>> {
+        let seen = match self.seen.get_mut(shift_id) {
+            Some(s) => s,
+            None => {
+                let open = is_open(conn, shift_id)?;
+                self.seen.entry(shift_id.to_string()).or_insert(Seen {
+                    open,
+                    added: ShiftTally::default(),
+                })
+            }
+        };
+        if !seen.open {
+            return Ok(Err(match get(conn, shift_id)? {
+                None => Refusal::UnknownShift(shift_id.to_string()),
+                Some(_) => Refusal::ShiftNotOpen(shift_id.to_string()),
+            }));
+        }
+        add(&mut seen.added);
+        Ok(Ok(()))
+    }
+
+    /// Writes what the batch added to `shift_id` so far, and takes no more for it (it is
+    /// being closed).
+    pub fn close(&mut self, conn: &Connection, shift_id: &str) -> Result<()> {
+        if let Some(s) = self.seen.get_mut(shift_id) {
+            let added = std::mem::take(&mut s.added);
+            s.open = false;
+            if added != ShiftTally::default() {
+                self::add(conn, shift_id, &added)?;
+            }
+        } else {
+            self.seen.insert(
+                shift_id.to_string(),
+                Seen {
+                    open: false,
+                    added: ShiftTally::default(),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Writes every shift's additions; what each shift gained, for memory once durable.
+    pub fn flush(self, conn: &Connection) -> Result<Vec<(String, ShiftTally)>> {
+        let mut out = Vec::new();
+        for (id, s) in self.seen {
+            if s.open && s.added != ShiftTally::default() {
+                self::add(conn, &id, &s.added)?;
+                out.push((id, s.added));
+            }
+        }
+        Ok(out)
+    }
 }

@@ -122,13 +122,9 @@ impl Syncer {
             Pending::Sale {
                 recorded,
                 remembered,
-                shift,
                 reply,
             } => {
                 self.remember(remembered);
-                if let Some((id, tally)) = shift {
-                    self.till.add(&id, &tally);
-                }
                 answers.push(reply.ok(Ok(recorded)));
             }
             Pending::Till(t) => self.after_till(t, answers),
@@ -210,13 +206,11 @@ impl Syncer {
                 answers.push(reply.ok(Ok(shift)));
             }
             TillPending::CashMovement {
-                tally,
                 answer,
                 remembered,
                 reply,
             } => {
                 self.remember(remembered);
-                self.till.add(&answer.shift_id, &tally);
                 answers.push(reply.ok(Ok(answer)));
             }
             TillPending::Return { done, reply } => {
@@ -226,10 +220,12 @@ impl Syncer {
                         self.inventory.add(&l.product_id, l.quantity);
                     }
                 }
-                if let Some((id, tally)) = done.shift {
-                    self.till.add(&id, &tally);
-                }
                 answers.push(reply.ok(Ok(done.answer)));
+            }
+            TillPending::Totals(totals) => {
+                for (id, added) in totals {
+                    self.till.add(&id, &added);
+                }
             }
         }
     }

@@ -19,10 +19,11 @@
 //!   (so that holds even if the waiting handler was cancelled).
 //! - The threads end when every handle is dropped or on [`super::Shutdown`], after finishing the
 //!   commands they have: that is the graceful-shutdown flush.
-use super::apply::{apply, BatchCtx, Pending};
+use super::apply::{apply, BatchCtx, Pending, TillPending};
 use super::commands::{Command, Op};
 use super::db::{Result, StoreError};
 use super::reply::{local_route, Replier, Route, Unanswered};
+use super::shifts::ShiftBatch;
 use super::syncer::{Committed, ToSyncer, POISONED};
 use super::{meta, products};
 use crate::inventory::{Inventory, Reserved};
@@ -187,6 +188,7 @@ impl Writer {
             occurred_at: clock::millis_to_rfc3339(now_ms),
             sold: HashMap::new(),
             payload: String::new(),
+            shifts: ShiftBatch::default(),
         };
         let mut batch = Batch {
             pendings: Vec::with_capacity(64),
@@ -246,20 +248,29 @@ impl Writer {
         }
         let seq = ctx.seq;
         let sold = std::mem::take(&mut ctx.sold);
+        let shifts = std::mem::take(&mut ctx.shifts);
         let last_seq = self.last_seq;
         let result = open.and_then(|tx| {
             for (product_id, quantity) in &sold {
                 products::add_stock(&tx, product_id, -quantity)?;
             }
+            let totals = shifts.flush(&tx)?;
             if seq != last_seq {
                 meta::set(&tx, meta::LAST_SEQ, seq)?;
             }
             crate::failpoints::before_commit()?;
             tx.commit()?;
-            Ok(())
+            Ok(totals)
         });
         match result {
-            Ok(()) => self.hand_to_syncer(seq, batch),
+            Ok(totals) => {
+                if !totals.is_empty() {
+                    // Memory learns the shifts' new figures with the batch, once durable.
+                    batch.pendings.push(Pending::Till(TillPending::Totals(totals)));
+                    batch.reserved.push(Vec::new());
+                }
+                self.hand_to_syncer(seq, batch)
+            }
             Err(e) => self.fail_batch(&e, batch),
         }
         stop

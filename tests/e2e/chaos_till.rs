@@ -36,9 +36,7 @@ pub(super) async fn post(
     let key = format!("{}-{}-{}", till.user_id, path.len(), fastrand::u64(..));
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        let Some(token) = super::chaos::session(c, url, till, r).await else {
-            return None;
-        };
+        let token = super::chaos::session(c, url, till, r).await?;
         let sent = c
             .post(format!("{url}{path}"))
             .bearer_auth(&token)

@@ -142,6 +142,18 @@ impl From<crate::storage::Refusal> for BranchError {
     }
 }
 
+impl BranchError {
+    /// A refusal of an event that only *names* a shift (a sale, a return): an unknown shift
+    /// is not a missing resource there but one that is not open (409 `shift_not_open`).
+    pub fn refused_on_shift(r: crate::storage::Refusal) -> Self {
+        use crate::storage::Refusal;
+        match r {
+            Refusal::UnknownShift(id) | Refusal::ShiftNotOpen(id) => BranchError::ShiftNotOpen(id),
+            other => BranchError::from(other),
+        }
+    }
+}
+
 impl From<crate::storage::StoreError> for BranchError {
     fn from(e: crate::storage::StoreError) -> Self {
         BranchError::StorageUnavailable(e.to_string())
@@ -205,6 +217,27 @@ mod tests {
             assert_eq!(e.status_code().as_u16(), status, "{e:?}");
             assert_eq!(e.code().as_str(), code, "{e:?}");
         }
+    }
+
+    #[test]
+    fn a_sale_or_return_naming_an_unknown_shift_is_told_the_shift_is_not_open() {
+        use crate::storage::Refusal;
+        let on_sale = BranchError::refused_on_shift(Refusal::UnknownShift("S".into()));
+        assert_eq!(on_sale.code(), ErrorCode::ShiftNotOpen);
+        // On the shift's own endpoints an unknown shift is a missing resource.
+        assert_eq!(
+            BranchError::from(Refusal::UnknownShift("S".into())).code(),
+            ErrorCode::NotFound
+        );
+        let exceeds = Refusal::ReturnExceedsSale {
+            product_id: "P1".into(),
+            left: 0,
+            requested: 1,
+        };
+        assert_eq!(
+            BranchError::refused_on_shift(exceeds).code(),
+            ErrorCode::ReturnExceedsSale
+        );
     }
 
     #[test]

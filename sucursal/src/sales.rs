@@ -10,7 +10,7 @@ use crate::error::BranchError;
 use crate::idempotency::Begin;
 use crate::inventory::{ReserveError, Reserved};
 use crate::permissions::Caller;
-use crate::storage::{Receipt, RecordAdjustment, RecordSale, Refusal, Remember};
+use crate::storage::{Receipt, RecordAdjustment, RecordSale, Remember};
 use colmena_shared::ids::{check_delta, check_quantity, check_text, check_visible_ascii, ProductId};
 use colmena_shared::till::{
     check_method, check_payments, check_positive_amount, check_till_id, is_method, Payment, MAX_AMOUNT_CENTS,
@@ -262,10 +262,11 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
         }),
     };
     // On failure or refusal the writer has already given the reserved units back.
-    let recorded = app.writer.submit_from_handler(cmd).await?.map_err(|r| match r {
-        Refusal::UnknownShift(id) | Refusal::ShiftNotOpen(id) => BranchError::ShiftNotOpen(id),
-        other => BranchError::from(other),
-    })?;
+    let recorded = app
+        .writer
+        .submit_from_handler(cmd)
+        .await?
+        .map_err(BranchError::refused_on_shift)?;
     crate::failpoints::after_commit();
     Ok(SellOutcome::Created(response(
         app.branch_id.as_str(),

@@ -38,3 +38,20 @@ pub enum ReadErrors {
     )]
     StorageUnavailable(ErrorBody),
 }
+
+/// The `Idempotency-Key` header every state-changing `POST` of the till takes (with the
+/// semantics of `/sell`, docs/protocol.md "Idempotency keys"), for `params(...)`.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documentation only: handlers read the header with `routes::idempotency_key`
+pub struct IdempotencyKey {
+    /// As on `/sell`: 1-255 visible ASCII characters; a repeated key replays the first answer.
+    #[param(
+        rename = "Idempotency-Key",
+        nullable = false,
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]{1,255}$"
+    )]
+    idempotency_key: Option<String>,
+}

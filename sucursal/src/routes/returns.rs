@@ -1,6 +1,6 @@
 //! `POST /sales/{sale_id}/returns`: returns and voids at the sale's own prices
 //! (docs/protocol.md, "The till").
-use super::responses::{BodyErrors, CommonErrors};
+use super::responses::{BodyErrors, CommonErrors, IdempotencyKey};
 use super::{answered, idempotency_key};
 use crate::app::AppState;
 use crate::error::BranchError;
@@ -23,8 +23,7 @@ already returned (also under concurrent returns). `restock` (default true) puts 
 the return is durable. A cashier may refund up to `--cashier-return-limit` cents; more needs a supervisor or \
 manager.",
     params(("sale_id" = String, Path, description = "A sale of this branch, e.g. `CUS-0000000042`"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "As on `/sell`",
-        min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")),
+        IdempotencyKey),
     request_body(content = ReturnRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Returned", body = ReturnResponse),

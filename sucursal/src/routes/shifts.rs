@@ -1,6 +1,6 @@
 //! `/shifts`: a till's session from its opening float to its cash count (docs/protocol.md,
 //! "The till"). Every `POST` is an event through the outbox and takes `Idempotency-Key`.
-use super::responses::{BodyErrors, CommonErrors};
+use super::responses::{BodyErrors, CommonErrors, IdempotencyKey};
 use super::{answered, idempotency_key};
 use crate::app::AppState;
 use crate::error::BranchError;
@@ -23,8 +23,7 @@ pub fn config(cfg: &mut web::ServiceConfig) {
     post, path = "/shifts", tag = "till",
     summary = "Open a shift on a till with its opening float",
     description = "One open shift per till. The caller (a logged-in user) is `opened_by`.",
-    params(("Idempotency-Key" = Option<String>, Header, nullable = false, description = "As on `/sell`",
-        min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")),
+    params(IdempotencyKey),
     request_body(content = OpenShiftRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Opened", body = Shift),
@@ -67,8 +66,7 @@ async fn get(app: web::Data<AppState>, req: HttpRequest, path: web::Path<String>
     post, path = "/shifts/{shift_id}/cash-movements", tag = "till",
     summary = "Put cash into, or take it out of, an open shift's drawer",
     params(("shift_id" = String, Path, description = "An open shift"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "As on `/sell`",
-        min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")),
+        IdempotencyKey),
     request_body(content = CashMovementRequest, content_type = "application/json"),
     responses(
         (status = 201, description = "Recorded", body = CashMovement),
@@ -105,8 +103,7 @@ async fn cash_movement(
     description = "The same count again answers the same closed shift. A cashier closes their own shift; a \
 supervisor or manager any.",
     params(("shift_id" = String, Path, description = "The shift"),
-        ("Idempotency-Key" = Option<String>, Header, nullable = false, description = "As on `/sell`",
-        min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")),
+        IdempotencyKey),
     request_body(content = CloseShiftRequest, content_type = "application/json"),
     responses(
         (status = 200, description = "Closed, with the final summary and its difference", body = Shift),

@@ -10,7 +10,7 @@ use crate::app::AppState;
 use crate::error::BranchError;
 use crate::permissions::Caller;
 use crate::storage::returns::{self as stored, SaleRecord};
-use crate::storage::{RecordReturn, Refusal};
+use crate::storage::RecordReturn;
 use colmena_shared::clock;
 use colmena_shared::ids::{check_quantity, check_text};
 use colmena_shared::till::{check_method, check_till_id, ReturnLine, ReturnRequest, ReturnResponse, CASH};
@@ -183,10 +183,7 @@ pub async fn record(
             remember: guard,
         })
         .await?
-        .map_err(|r| match r {
-            Refusal::UnknownShift(id) | Refusal::ShiftNotOpen(id) => BranchError::ShiftNotOpen(id),
-            other => BranchError::from(other),
-        })?;
+        .map_err(BranchError::refused_on_shift)?;
     app.metrics.till.returns.inc();
     app.metrics.till.refunded_cents.inc_by(done.total_cents.max(0) as u64);
     Ok(Answer::New(done))

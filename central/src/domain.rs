@@ -521,13 +521,15 @@ mod tests {
         let ok = ProductUpsert {
             name: "Coca Cola".into(),
             price_cents: 550,
+            ..Default::default()
         };
         assert!(product_upsert(ok).is_ok());
         for (name, price) in [("", 1), ("a\nb", 1), ("   ", 1), ("x", -1), ("x", MAX_PRICE_CENTS + 1)] {
             assert!(
                 product_upsert(ProductUpsert {
                     name: name.into(),
-                    price_cents: price
+                    price_cents: price,
+                    ..Default::default()
                 })
                 .is_err(),
                 "{name:?} {price}"
@@ -536,7 +538,8 @@ mod tests {
         let long = "ñ".repeat(MAX_NAME_CHARS);
         assert!(product_upsert(ProductUpsert {
             name: long,
-            price_cents: 0
+            price_cents: 0,
+            ..Default::default()
         })
         .is_ok());
     }

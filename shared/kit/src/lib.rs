@@ -20,6 +20,8 @@
 //! - [`memory`]: giving freed heap back to the OS after a burst.
 //! - [`telemetry`]: `tracing` setup (`RUST_LOG`, `--log-format json`), shutdown signals.
 
+/// Products, barcodes, scheduled prices; defined in `colmena-wire` (`shared/wire/src/catalog.rs`).
+pub use colmena_wire::catalog;
 /// RFC 3339 UTC timestamps; defined in `colmena-wire` (`shared/wire/src/clock.rs`).
 pub use colmena_wire::clock;
 /// Validated identifiers and quantities; defined in `colmena-wire` (`shared/wire/src/ids.rs`).

@@ -41,6 +41,12 @@ pub enum ErrorCode {
     ReturnWindowExpired,
     /// A pushed event of a kind this central does not know: deploy central first.
     UnsupportedEvent,
+    /// `/sell` names a product central marked inactive (409).
+    ProductInactive,
+    /// `If-Match` names another version than the one stored (412).
+    VersionMismatch,
+    /// Another product already has this barcode (409).
+    BarcodeTaken,
 }
 
 impl ErrorCode {
@@ -61,7 +67,10 @@ impl ErrorCode {
             | ErrorCode::ShiftNotOpen
             | ErrorCode::ShiftClosed
             | ErrorCode::ReturnExceedsSale
-            | ErrorCode::ReturnWindowExpired => StatusCode::CONFLICT,
+            | ErrorCode::ReturnWindowExpired
+            | ErrorCode::ProductInactive
+            | ErrorCode::BarcodeTaken => StatusCode::CONFLICT,
+            ErrorCode::VersionMismatch => StatusCode::PRECONDITION_FAILED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::IdempotencyKeyReused | ErrorCode::UnsupportedEvent => StatusCode::UNPROCESSABLE_ENTITY,
@@ -99,6 +108,9 @@ impl ErrorCode {
             ErrorCode::ReturnExceedsSale => "return_exceeds_sale",
             ErrorCode::ReturnWindowExpired => "return_window_expired",
             ErrorCode::UnsupportedEvent => "unsupported_event",
+            ErrorCode::ProductInactive => "product_inactive",
+            ErrorCode::VersionMismatch => "version_mismatch",
+            ErrorCode::BarcodeTaken => "barcode_taken",
         }
     }
 

@@ -14,9 +14,11 @@
 //!   [`event`]: one outbox event and its validation (re-exported by [`wire`]).
 //! - [`error`]: the error body `{"error":{"code","message"}}` and its codes, each with its
 //!   HTTP status.
+//! - [`catalog`]: products, barcodes, scheduled prices, the branch's search and counts.
 //! - [`till`]: shifts, tenders, returns and the shift summary both services compute.
 //! - [`users`]: users, roles, PINs (never serialized) and the branch login.
 //! - [`clock`]: RFC 3339 UTC timestamps.
+pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod event;

@@ -265,9 +265,10 @@ pub struct PushResponse {
     pub duplicates: u64,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeKind {
+    #[default]
     Product,
     Allocation,
     /// A user created or changed at central (`user` holds it). Sent only to branches that
@@ -279,7 +280,7 @@ pub enum ChangeKind {
 }
 
 /// One entry of `GET /sync/pull`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 pub struct Change {
     pub cursor: u64,
     pub kind: ChangeKind,
@@ -296,6 +297,20 @@ pub struct Change {
     pub quantity: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<crate::users::UserRecord>,
+    /// Product changes: the catalog fields of docs/protocol.md, "Catalog and stock rules".
+    /// Absent from an older central's feed, which a branch reads as "no barcode, no
+    /// category, active, no reorder point, no scheduled price".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder_point: Option<i64>,
+    /// A price that replaces `price_cents` at its instant, on the branch's own clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_price: Option<ScheduledPrice>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
@@ -307,28 +322,7 @@ pub struct PullResponse {
 
 // ---------------------------------------------------------------- central endpoints
 
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-#[schema(example = json!({"name": "Arroz Costeño 1 kg", "price_cents": 520}))]
-pub struct ProductUpsert {
-    #[schema(min_length = 1, max_length = 200)]
-    pub name: String,
-    #[schema(minimum = 0, maximum = 10_000_000_000_i64)]
-    pub price_cents: i64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
-#[schema(example = json!({"product_id": "ARROZ-1KG", "name": "Arroz Costeño 1 kg", "price_cents": 520, "version": 1}))]
-pub struct Product {
-    pub product_id: String,
-    pub name: String,
-    pub price_cents: i64,
-    pub version: u64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ProductList {
-    pub products: Vec<Product>,
-}
+pub use crate::catalog::{Product, ProductList, ProductUpsert, ScheduledPrice};
 
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[schema(example = json!({"product_id": "ARROZ-1KG", "quantity": 120}))]

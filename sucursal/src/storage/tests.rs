@@ -320,6 +320,7 @@ fn user_change(cursor: u64, id: &str, version: u64, active: bool) -> colmena_sha
             version,
             pin_hash: format!("$argon2id$hash-of-{id}-v{version}"),
         }),
+        ..Default::default()
     }
 }
 

@@ -173,6 +173,7 @@ impl Store for PgStore {
                     name: r.try_get(1)?,
                     price_cents: r.try_get(2)?,
                     version: to_u64(r.try_get(3)?),
+                    ..Default::default()
                 })
             })
             .collect()

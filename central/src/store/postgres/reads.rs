@@ -235,6 +235,7 @@ pub(super) async fn read_pull(
             version: r.try_get::<_, Option<i64>>(5)?.map(to_u64),
             quantity: r.try_get(6)?,
             user: None,
+            ..Default::default()
         };
         change.kind = match r.try_get::<_, i16>(1)? {
             KIND_PRODUCT => ChangeKind::Product,

@@ -352,6 +352,7 @@ impl PgStore {
                 name: r.try_get(0)?,
                 price_cents: r.try_get(1)?,
                 version: to_u64(r.try_get(2)?),
+                ..Default::default()
             }),
             None => None,
         };
@@ -389,6 +390,7 @@ impl PgStore {
             name: name.to_string(),
             price_cents,
             version: to_u64(version),
+            ..Default::default()
         };
         let before = old.as_ref().map(json_text).transpose()?;
         let target = format!("/products/{product}");

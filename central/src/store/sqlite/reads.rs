@@ -20,6 +20,7 @@ pub(super) fn read_products(conn: &Connection) -> Result<Vec<Product>, StoreErro
             name: r.get(1)?,
             price_cents: r.get(2)?,
             version: to_u64(r.get(3)?),
+            ..Default::default()
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -213,6 +214,7 @@ pub(super) fn read_pull(
                 version: r.get::<_, Option<i64>>(5)?.map(to_u64),
                 quantity: r.get(6)?,
                 user: None,
+                ..Default::default()
             },
         ))
     })?;

@@ -159,6 +159,7 @@ impl Writer {
                     name: name.to_string(),
                     price_cents,
                     version: to_u64(*v),
+                    ..Default::default()
                 });
             }
             Some((_, _, v)) => v + 1,
@@ -179,12 +180,14 @@ impl Writer {
             name: name.to_string(),
             price_cents,
             version: to_u64(version),
+            ..Default::default()
         };
         let before = old.map(|(name, price_cents, v)| Product {
             product_id: product.to_string(),
             name,
             price_cents,
             version: to_u64(v),
+            ..Default::default()
         });
         let before = before.as_ref().map(json_text).transpose()?;
         let target = format!("/products/{product}");

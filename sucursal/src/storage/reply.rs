@@ -137,15 +137,21 @@ pub(super) fn has_local_route() -> bool {
 }
 
 /// A durable batch's answers, grouped by route: one message per worker thread.
+///
+/// Nothing is delivered before [`Answers::deliver`], which the syncer calls once every
+/// effect of the batch is in memory: a caller that reads right after its answer (a shift's
+/// figures after a return) sees its own write, whichever way its answer travels.
 #[derive(Default)]
 pub(super) struct Answers {
     groups: Vec<(Route, Vec<Delivery>)>,
+    /// Answers to callers off the HTTP workers, sent from the syncer's thread.
+    direct: Vec<Delivery>,
 }
 
 impl Answers {
     pub(super) fn push(&mut self, (route, delivery): (Option<Route>, Delivery)) {
         let Some(route) = route else {
-            delivery();
+            self.direct.push(delivery);
             return;
         };
         match self.groups.iter_mut().find(|(g, _)| g.0.same_channel(&route.0)) {
@@ -155,6 +161,9 @@ impl Answers {
     }
 
     pub(super) fn deliver(self) {
+        for d in self.direct {
+            d();
+        }
         for (route, deliveries) in self.groups {
             // The worker's runtime has stopped: answer directly (its tasks are gone anyway).
             if let Err(mpsc::error::SendError(deliveries)) = route.0.send(deliveries) {
@@ -177,6 +186,16 @@ mod tests {
         let (replier, mut rx) = Replier::<u64>::new(Some(Route(route_tx)));
         let mut answers = Answers::default();
         answers.push(replier.ok(7));
+        answers.deliver();
+        assert!(matches!(rx.try_recv(), Ok(Ok(7))));
+    }
+
+    #[test]
+    fn an_answer_without_a_route_waits_for_the_batch_to_be_delivered() {
+        let (replier, mut rx) = Replier::<u64>::new(None);
+        let mut answers = Answers::default();
+        answers.push(replier.ok(7));
+        assert!(rx.try_recv().is_err(), "not before the batch's effects are in memory");
         answers.deliver();
         assert!(matches!(rx.try_recv(), Ok(Ok(7))));
     }

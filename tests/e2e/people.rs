@@ -120,24 +120,13 @@ async fn login_works_with_central_killed_and_a_deactivated_user_is_refused_after
     let logs = format!("{}{}", central.log_text(), branch.log_text());
     assert!(logs.contains("login"), "the branch logs logins (without secrets)");
     for secret in ["4821", "$argon2", token.as_str(), offline_token.as_str()] {
-        assert!(!appears_as_word(&logs, secret), "{secret} appears in a log");
+        assert!(!crate::support::appears_as_word(&logs, secret), "{secret} appears in a log");
     }
-}
-
-/// Whether `needle` occurs in `text` not glued to other letters or digits. A 4-digit PIN is
-/// also a substring of timestamps and latencies ("…T16:55:34.482105Z"), which is no leak;
-/// the PIN written as a value ("pin=4821", "\"4821\"") is.
-fn appears_as_word(text: &str, needle: &str) -> bool {
-    text.match_indices(needle).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = text[at + needle.len()..].chars().next();
-        !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_alphanumeric())
-    })
 }
 
 #[test]
 fn a_pin_inside_a_timestamp_is_not_a_leak_but_a_pin_as_a_value_is() {
-    assert!(!appears_as_word("2026-12-07T16:55:34.482105Z INFO login", "4821"));
-    assert!(appears_as_word("login pin=4821 user=ana", "4821"));
-    assert!(appears_as_word("{\"pin\":\"4821\"}", "4821"));
+    assert!(!crate::support::appears_as_word("2026-12-07T16:55:34.482105Z INFO login", "4821"));
+    assert!(crate::support::appears_as_word("login pin=4821 user=ana", "4821"));
+    assert!(crate::support::appears_as_word("{\"pin\":\"4821\"}", "4821"));
 }

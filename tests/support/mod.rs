@@ -501,6 +501,17 @@ pub async fn sell(c: &reqwest::Client, branch_url: &str, body: &Value) -> Option
     }
 }
 
+/// Whether `needle` occurs in `text` not glued to other letters or digits. A 4-digit PIN is
+/// also a substring of timestamps and latencies ("…T16:55:34.482105Z"), which is no leak;
+/// the PIN written as a value ("pin=4821", "\"4821\"") is.
+pub fn appears_as_word(text: &str, needle: &str) -> bool {
+    text.match_indices(needle).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + needle.len()..].chars().next();
+        !before.is_some_and(|c| c.is_ascii_alphanumeric()) && !after.is_some_and(|c| c.is_ascii_alphanumeric())
+    })
+}
+
 /// Percentile (0..=100) of a sample, in the sample's unit.
 pub fn percentile(mut v: Vec<f64>, p: f64) -> f64 {
     if v.is_empty() {

@@ -1,7 +1,9 @@
 //! `colmena-bench catalog`: the `--catalog FILE` the benchmark's branches boot from.
 //!
 //! N products `P1…PN`, each with the same stock and a price spread over 1.00–9.99 (integer
-//! cents), printed as one line of JSON. The stock is chosen by the script so that no sale
+//! cents), printed as one line of JSON. Names read like a Peruvian grocery's ("Azúcar rubia
+//! Costeño 1 kg", accents included), so the branch's search is measured on text shaped like
+//! what a till types, not on `Producto N`. The stock is chosen by the script so that no sale
 //! of a run is ever refused (every run asserts zero non-2xx answers).
 use serde::Serialize;
 
@@ -24,11 +26,104 @@ struct Item {
     stock: i64,
 }
 
+pub const KINDS: [&str; 30] = [
+    "Arroz",
+    "Azúcar",
+    "Aceite",
+    "Leche",
+    "Fideos",
+    "Atún",
+    "Café",
+    "Galletas",
+    "Yogur",
+    "Harina",
+    "Avena",
+    "Mantequilla",
+    "Queso",
+    "Jabón",
+    "Detergente",
+    "Papel higiénico",
+    "Gaseosa",
+    "Agua",
+    "Cerveza",
+    "Chocolate",
+    "Pan",
+    "Huevos",
+    "Sal",
+    "Mayonesa",
+    "Kétchup",
+    "Champú",
+    "Pasta dental",
+    "Lejía",
+    "Quinua",
+    "Menestra",
+];
+const VARIANTS: [&str; 20] = [
+    "rubia",
+    "blanca",
+    "extra",
+    "integral",
+    "light",
+    "clásico",
+    "premium",
+    "del campo",
+    "andino",
+    "tradicional",
+    "sin lactosa",
+    "familiar",
+    "económico",
+    "orgánico",
+    "picante",
+    "dulce",
+    "natural",
+    "de fresa",
+    "de vainilla",
+    "limón",
+];
+pub const BRANDS: [&str; 20] = [
+    "Costeño",
+    "Gloria",
+    "Laive",
+    "Alicorp",
+    "Primor",
+    "Nestlé",
+    "Molitalia",
+    "Don Vittorio",
+    "Bolívar",
+    "Sapolio",
+    "Florida",
+    "Inka",
+    "San Luis",
+    "Cielo",
+    "Pilsen",
+    "Winter's",
+    "Tottus",
+    "Metro",
+    "Vea",
+    "Bell's",
+];
+const SIZES: [&str; 12] = [
+    "250 g", "500 g", "1 kg", "2 kg", "5 kg", "400 ml", "1 l", "1.5 l", "3 l", "6 u", "12 u", "24 u",
+];
+
+/// The name of product `i`: every combination of kind, variant, brand and size comes once
+/// before any repeats (144,000 of them).
+pub fn name(i: u32) -> String {
+    let i = i as usize;
+    let (k, v, b, s) = (
+        i % KINDS.len(),
+        (i / KINDS.len()) % VARIANTS.len(),
+        (i / (KINDS.len() * VARIANTS.len())) % BRANDS.len(),
+        (i / (KINDS.len() * VARIANTS.len() * BRANDS.len())) % SIZES.len(),
+    );
+    format!("{} {} {} {}", KINDS[k], VARIANTS[v], BRANDS[b], SIZES[s])
+}
+
 fn catalog(products: u32, stock: i64) -> Vec<Item> {
     (1..=products)
         .map(|i| Item {
             product_id: format!("P{i}"),
-            name: format!("Producto {i}"),
+            name: name(i),
             price_cents: 100 + (i64::from(i) * 37) % 900,
             stock,
         })
@@ -51,7 +146,7 @@ mod tests {
         let json = serde_json::to_string(&catalog(2, 1_000_000)).unwrap();
         assert_eq!(
             json,
-            r#"[{"product_id":"P1","name":"Producto 1","price_cents":137,"stock":1000000},{"product_id":"P2","name":"Producto 2","price_cents":174,"stock":1000000}]"#
+            r#"[{"product_id":"P1","name":"Azúcar rubia Costeño 250 g","price_cents":137,"stock":1000000},{"product_id":"P2","name":"Aceite rubia Costeño 250 g","price_cents":174,"stock":1000000}]"#
         );
     }
 

@@ -22,7 +22,10 @@ async fn start(db: StoreKind, tag: &str) -> (TempDir, App) {
 /// `PUT /users/{id}` with the admin token: (status, body).
 /// Fails if `text` shows the PIN or any argon2 hash.
 fn assert_no_secret(what: &str, text: &str) {
-    assert!(!crate::support::appears_as_word(text, PIN), "{what} shows the PIN: {text}");
+    assert!(
+        !crate::support::appears_as_word(text, PIN),
+        "{what} shows the PIN: {text}"
+    );
     assert!(!text.contains("argon2"), "{what} shows a PIN hash: {text}");
     assert!(!text.contains("pin_hash"), "{what} names the hash: {text}");
 }

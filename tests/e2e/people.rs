@@ -120,13 +120,19 @@ async fn login_works_with_central_killed_and_a_deactivated_user_is_refused_after
     let logs = format!("{}{}", central.log_text(), branch.log_text());
     assert!(logs.contains("login"), "the branch logs logins (without secrets)");
     for secret in ["4821", "$argon2", token.as_str(), offline_token.as_str()] {
-        assert!(!crate::support::appears_as_word(&logs, secret), "{secret} appears in a log");
+        assert!(
+            !crate::support::appears_as_word(&logs, secret),
+            "{secret} appears in a log"
+        );
     }
 }
 
 #[test]
 fn a_pin_inside_a_timestamp_is_not_a_leak_but_a_pin_as_a_value_is() {
-    assert!(!crate::support::appears_as_word("2026-12-07T16:55:34.482105Z INFO login", "4821"));
+    assert!(!crate::support::appears_as_word(
+        "2026-12-07T16:55:34.482105Z INFO login",
+        "4821"
+    ));
     assert!(crate::support::appears_as_word("login pin=4821 user=ana", "4821"));
     assert!(crate::support::appears_as_word("{\"pin\":\"4821\"}", "4821"));
 }

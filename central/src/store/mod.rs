@@ -11,7 +11,10 @@
 //! - [`Store::upsert_product`], [`Store::allocate`] and [`Store::put_user`] write the
 //!   catalog/ledger/users, the pull feed *and* the audit trail in one transaction, so a
 //!   branch never sees a change central does not have, and no admin change goes unrecorded
-//!   (docs/protocol.md, "Users" and "Audit trail").
+//!   (docs/protocol.md, "Users" and "Audit trail"). The first two also decide their
+//!   `If-Match` and record their `Idempotency-Key` in that transaction ([`catalog`]), so a
+//!   version check cannot go stale before the write and a key is remembered iff its change
+//!   was committed.
 //!
 //! - The till's events (shifts, cash movements, returns) are applied in that same push
 //!   transaction. Each shift keeps running totals, updated once per push that touches it

@@ -17,6 +17,10 @@
 //!   commit. PostgreSQL makes a transaction visible before it releases its locks, so the next
 //!   writer gets its cursor only after the previous one is visible: cursor order is commit
 //!   order, and a reader's snapshot always holds a prefix of the feed.
+//! - **Admin writes in order.** A product PUT and an allocation take that same feed lock
+//!   first, so the `If-Match` check, the barcode's uniqueness and the `Idempotency-Key`
+//!   lookup all read the latest committed state and hold until commit: two processes
+//!   writing one product, or one key, are serialised there ([`catalog`]).
 //! - **Batched writes.** A push is a constant number of statements whatever its size: the
 //!   sales and adjustments go in as `UNNEST` arrays (one statement each), the stock ledger as
 //!   one multi-row upsert of the batch's per-product deltas, all pipelined on the connection

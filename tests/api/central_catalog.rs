@@ -551,6 +551,59 @@ async fn a_put_replayed_with_its_key_returns_the_same_version(db: StoreKind) {
     assert_eq!(state(&c, &u).await, before);
 }
 
+/// Two central processes (here: two in-process centrals) over one PostgreSQL database: a
+/// version or a key is won once across them, not once per process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_centrals_on_one_postgres_never_both_win_one_version_or_one_key() {
+    let dir = TempDir::new("cat-two-pg");
+    let db = StoreKind::Postgres.database(dir.path(), "cat-two-pg");
+    let one = app::spawn_central_db(&db, &["CUS", "ABA"], &[]).await;
+    let two = app::spawn_central_db(&db, &["CUS", "ABA"], &[]).await;
+    let c = client();
+    assert_eq!(
+        put(&c, &one.url, "P1", json!({"name": "base", "price_cents": 100}), &[])
+            .await
+            .status,
+        200
+    );
+    for round in 1..=5u64 {
+        let tag = format!("\"{round}\"");
+        let guard = [("If-Match", tag.as_str())];
+        let (a, b) = tokio::join!(
+            put(
+                &c,
+                &one.url,
+                "P1",
+                json!({"name": format!("a{round}"), "price_cents": 100}),
+                &guard
+            ),
+            put(
+                &c,
+                &two.url,
+                "P1",
+                json!({"name": format!("b{round}"), "price_cents": 100}),
+                &guard
+            ),
+        );
+        let mut statuses = [a.status, b.status];
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 412], "round {round}: {} / {}", a.text, b.text);
+        let winner = if a.status == 200 { a.json() } else { b.json() };
+        assert_eq!(get(&c, &two.url, "P1").await.json(), winner);
+    }
+    let body = json!({"product_id": "P1", "quantity": 3});
+    let racers = (0..6).map(|i| allocate(&c, if i % 2 == 0 { &one.url } else { &two.url }, body.clone(), "two-pg"));
+    let answers = futures::future::join_all(racers).await;
+    assert!(
+        answers.iter().all(|a| a.status == 201),
+        "{:?}",
+        answers.iter().map(|a| &a.text).collect::<Vec<_>>()
+    );
+    assert_eq!(answers.iter().filter(|a| !a.replayed).count(), 1);
+    let inv = get_json(&c, &format!("{}/inventory", two.url), ADMIN_TOKEN).await;
+    assert_eq!(stock_of(&inv, "P1", "CUS"), Some(3));
+}
+
 both_stores!(
     a_put_keeps_every_field_replaces_the_product_and_the_same_put_again_changes_nothing,
     a_barcode_held_by_another_product_is_409_and_changes_nothing,

@@ -38,6 +38,16 @@ pub enum CentralError {
     /// pushes it again once central is upgraded.
     #[error("event {seq} is of a kind this central does not apply ({kind}); upgrade central before its branches")]
     UnsupportedEvent { seq: u64, kind: &'static str },
+    /// `If-Match` names another version than the stored one, or the product does not exist
+    /// (412); the message says the current version.
+    #[error("{0}")]
+    VersionMismatch(String),
+    /// Another product holds the barcode (409).
+    #[error("barcode {barcode} is already held by product {holder}")]
+    BarcodeTaken { barcode: String, holder: String },
+    /// The same `Idempotency-Key` with a different request (422).
+    #[error("this Idempotency-Key was used for a different request")]
+    IdempotencyKeyReused,
     /// Not offered by this deployment, with what to use instead (501).
     #[error("{0}")]
     NotImplemented(String),
@@ -59,6 +69,9 @@ impl CentralError {
             CentralError::SequenceGap { .. } => ErrorCode::SequenceGap,
             CentralError::DuplicateMismatch { .. } => ErrorCode::DuplicateMismatch,
             CentralError::UnsupportedEvent { .. } => ErrorCode::UnsupportedEvent,
+            CentralError::VersionMismatch(_) => ErrorCode::VersionMismatch,
+            CentralError::BarcodeTaken { .. } => ErrorCode::BarcodeTaken,
+            CentralError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             CentralError::NotImplemented(_) => ErrorCode::NotImplemented,
             CentralError::Storage(_) => ErrorCode::StorageUnavailable,
         }
@@ -120,6 +133,16 @@ mod tests {
                 409,
                 "duplicate_mismatch",
             ),
+            (CentralError::VersionMismatch("x".into()), 412, "version_mismatch"),
+            (
+                CentralError::BarcodeTaken {
+                    barcode: "12345678".into(),
+                    holder: "P1".into(),
+                },
+                409,
+                "barcode_taken",
+            ),
+            (CentralError::IdempotencyKeyReused, 422, "idempotency_key_reused"),
             (CentralError::NotImplemented("x".into()), 501, "not_implemented"),
             (CentralError::Storage(StoreError::Closed), 503, "storage_unavailable"),
         ];

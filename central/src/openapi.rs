@@ -25,6 +25,7 @@ branch token for `/sync/*` of that branch only (403 otherwise)."
     ),
     paths(
         routes::catalog::upsert,
+        routes::catalog::one,
         routes::catalog::list,
         routes::inventory::all,
         routes::inventory::one,

@@ -447,6 +447,7 @@ async fn bad_inputs_are_refused_with_their_documented_error_and_change_nothing(d
     let c = client();
     let u = central.url.clone();
     put_product(&c, &u, "P1", "Coca Cola 500ml", 550).await;
+    corpus::seed_catalog(&c, &u).await;
     allocate(&c, &u, "CUS", "P1", 100).await;
     push_ok(
         &c,

@@ -11,6 +11,7 @@ mod support;
 mod bad_input_corpus;
 mod branch_api;
 mod central_api;
+mod central_catalog;
 mod central_till;
 mod central_users;
 mod chain;

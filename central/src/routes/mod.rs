@@ -5,9 +5,11 @@
 //! metrics are labelled by the route pattern. `/openapi.json` is registered by
 //! [`crate::openapi::configure`] (the document is generated from these handlers, so this
 //! module does not depend on it).
+use crate::error::CentralError;
 use crate::metrics::CentralMetrics;
 use crate::store::Store;
-use actix_web::{web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
 
 pub mod audit;
 pub mod backups;
@@ -53,4 +55,36 @@ async fn metrics(
         Err(e) => tracing::warn!(error = %e, "cannot count negative stock for /metrics"),
     }
     colmena_shared::http::metrics_endpoint(registry).await
+}
+
+/// Every value of header `name`, as text; a value that is not visible ASCII is a 400.
+pub(crate) fn header_values<'r>(req: &'r HttpRequest, name: &str) -> Result<Vec<&'r str>, CentralError> {
+    req.headers()
+        .get_all(name)
+        .map(|v| {
+            v.to_str()
+                .map_err(|_| CentralError::InvalidRequest(format!("{name} must be visible ASCII")))
+        })
+        .collect()
+}
+
+/// The `Idempotency-Key` of an admin write (docs/protocol.md, "Catalog at central"); sent
+/// twice it is ambiguous, so a 400.
+pub(crate) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, CentralError> {
+    match header_values(req, "Idempotency-Key")?.as_slice() {
+        [] => Ok(None),
+        [k] => crate::domain::idempotency_key(Some(k)),
+        _ => Err(CentralError::InvalidRequest(
+            "Idempotency-Key must be sent at most once".into(),
+        )),
+    }
+}
+
+/// The first answer to an `Idempotency-Key`, again: its status and body as they were.
+pub(crate) fn replayed(status: u16, body: String) -> HttpResponse {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    HttpResponse::build(status)
+        .insert_header(("Idempotent-Replayed", "true"))
+        .content_type("application/json")
+        .body(body)
 }

@@ -11,7 +11,10 @@
 //! - [`Store::upsert_product`], [`Store::allocate`] and [`Store::put_user`] write the
 //!   catalog/ledger/users, the pull feed *and* the audit trail in one transaction, so a
 //!   branch never sees a change central does not have, and no admin change goes unrecorded
-//!   (docs/protocol.md, "Users" and "Audit trail").
+//!   (docs/protocol.md, "Users" and "Audit trail"). The first two also decide their
+//!   `If-Match` and record their `Idempotency-Key` in that transaction ([`catalog`]), so a
+//!   version check cannot go stale before the write and a key is remembered iff its change
+//!   was committed.
 //!
 //! - The till's events (shifts, cash movements, returns) are applied in that same push
 //!   transaction. Each shift keeps running totals, updated once per push that touches it
@@ -29,6 +32,9 @@ use colmena_shared::wire::{AllocationResponse, BranchSummary, CentralProductStoc
 use std::path::PathBuf;
 use std::str::FromStr;
 
+pub use catalog::{IdempotencyKey, Idempotent, IfMatch, ProductChange, ProductOutcome};
+
+pub mod catalog;
 mod common;
 pub mod postgres;
 pub mod sqlite;
@@ -245,21 +251,32 @@ pub trait Store: Send + Sync {
     /// validated and strictly increasing in `seq`.
     async fn apply_push(&self, branch: BranchId, events: Vec<Event>) -> Result<PushOutcome, StoreError>;
 
-    /// Creates or updates a product. A new product gets version 1; a change of name or price
-    /// increments the version and appends a product change to the pull feed; the same
-    /// name and price again changes nothing (PUT is idempotent).
-    async fn upsert_product(&self, product: ProductId, name: String, price_cents: i64) -> Result<Product, StoreError>;
+    /// Creates or replaces a product ([`catalog::plan_product_put`]): `If-Match`, the
+    /// barcode's uniqueness and the idempotency record are all decided in the write's own
+    /// transaction. A new product gets version 1; a change increments the version and
+    /// appends a product change (with the stored base price and schedule) to the pull feed;
+    /// the same fields again change nothing (PUT is idempotent).
+    async fn upsert_product(
+        &self,
+        change: ProductChange,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<ProductOutcome>, StoreError>;
 
+    /// Every product as clients read it now (price in force, schedule still to come).
     async fn products(&self) -> Result<Vec<Product>, StoreError>;
 
-    /// Sends stock to (or, negative, withdraws it from) a branch: ledger entry and pull
-    /// feed entry in one transaction.
+    /// One product as clients read it now; `None` if the catalog has no such product.
+    async fn product(&self, product: ProductId) -> Result<Option<Product>, StoreError>;
+
+    /// Sends stock to (or, negative, withdraws it from) a branch: ledger entry, pull feed
+    /// entry and idempotency record in one transaction.
     async fn allocate(
         &self,
         branch: BranchId,
         product: ProductId,
         quantity: i64,
-    ) -> Result<AllocationOutcome, StoreError>;
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<AllocationOutcome>, StoreError>;
 
     /// Every product central knows (catalog or ledger), by `product_id`.
     async fn inventory(&self) -> Result<Vec<CentralProductStock>, StoreError>;

@@ -360,6 +360,20 @@ pub async fn seed_central(c: &reqwest::Client, central: &str) {
     .await;
 }
 
+/// What `central_catalog.json` expects beyond [`seed_central`]'s P1: P2 holding barcode
+/// 12345670, put with Idempotency-Key `corpus-seed-key`.
+pub async fn seed_catalog(c: &reqwest::Client, central: &str) {
+    let r = c
+        .put(format!("{central}/products/P2"))
+        .bearer_auth(ADMIN_TOKEN)
+        .header("Idempotency-Key", "corpus-seed-key")
+        .json(&json!({"name": "dos", "price_cents": 200, "barcode": "12345670", "category": "bebidas"}))
+        .send()
+        .await
+        .expect("PUT P2");
+    assert!(r.status().is_success(), "PUT P2: {}", r.status());
+}
+
 /// Flags of the corpus' branch CUS.
 pub const BRANCH_FLAGS: [&str; 2] = ["--pull-interval", "300ms"];
 
@@ -424,6 +438,9 @@ pub fn branch_api_corpus() -> Vec<Case> {
 pub fn central_api_corpus() -> Vec<Case> {
     let mut cases = load("central_api.json", None);
     cases.extend(load("central_users.json", None));
+    // Needs P1 at version 1 and P2 holding barcode 12345670, put with Idempotency-Key
+    // `corpus-seed-key` (see `seed_catalog`).
+    cases.extend(load("central_catalog.json", None));
     cases
 }
 

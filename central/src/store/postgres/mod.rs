@@ -17,6 +17,10 @@
 //!   commit. PostgreSQL makes a transaction visible before it releases its locks, so the next
 //!   writer gets its cursor only after the previous one is visible: cursor order is commit
 //!   order, and a reader's snapshot always holds a prefix of the feed.
+//! - **Admin writes in order.** A product PUT and an allocation take that same feed lock
+//!   first, so the `If-Match` check, the barcode's uniqueness and the `Idempotency-Key`
+//!   lookup all read the latest committed state and hold until commit: two processes
+//!   writing one product, or one key, are serialised there ([`catalog`]).
 //! - **Batched writes.** A push is a constant number of statements whatever its size: the
 //!   sales and adjustments go in as `UNNEST` arrays (one statement each), the stock ledger as
 //!   one multi-row upsert of the batch's per-product deltas, all pipelined on the connection
@@ -34,8 +38,9 @@
 //! backed up with `pg_dump` or base backups plus WAL archiving (see DEPLOYMENT.md).
 use super::common::to_u64;
 use super::{
-    AllocationOutcome, AuditFilter, AuditPageData, PullData, PushOutcome, ReturnsCursor, ReturnsFilter,
-    ReturnsPageData, SalesCursor, SalesFilter, SalesPageData, ShiftsFilter, Store, StoreError, UserChange, UserOutcome,
+    AllocationOutcome, AuditFilter, AuditPageData, IdempotencyKey, Idempotent, ProductChange, ProductOutcome, PullData,
+    PushOutcome, ReturnsCursor, ReturnsFilter, ReturnsPageData, SalesCursor, SalesFilter, SalesPageData, ShiftsFilter,
+    Store, StoreError, UserChange, UserOutcome,
 };
 use async_trait::async_trait;
 use colmena_shared::clock;
@@ -48,6 +53,7 @@ use std::str::FromStr;
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
+mod catalog;
 mod reads;
 mod schema;
 mod till;
@@ -152,31 +158,28 @@ impl Store for PgStore {
         self.apply_push_inner(&branch, &events).await
     }
 
-    async fn upsert_product(&self, product: ProductId, name: String, price_cents: i64) -> Result<Product, StoreError> {
-        self.upsert_product_inner(product.as_str(), &name, price_cents).await
+    async fn upsert_product(
+        &self,
+        change: ProductChange,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<ProductOutcome>, StoreError> {
+        self.upsert_product_inner(&change, key.as_ref()).await
     }
 
     async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
-            .query(
-                &client
-                    .prepare_cached("SELECT product_id, name, price_cents, version FROM products ORDER BY product_id")
-                    .await?,
-                &[],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Product {
-                    product_id: r.try_get(0)?,
-                    name: r.try_get(1)?,
-                    price_cents: r.try_get(2)?,
-                    version: to_u64(r.try_get(3)?),
-                    ..Default::default()
-                })
+        self.snapshot_read(|tx| Box::pin(catalog::read_products(tx, None, clock::now_millis())))
+            .await
+    }
+
+    async fn product(&self, product: ProductId) -> Result<Option<Product>, StoreError> {
+        self.snapshot_read(move |tx| {
+            Box::pin(async move {
+                Ok(catalog::read_products(tx, Some(product.as_str()), clock::now_millis())
+                    .await?
+                    .pop())
             })
-            .collect()
+        })
+        .await
     }
 
     async fn allocate(
@@ -184,8 +187,10 @@ impl Store for PgStore {
         branch: BranchId,
         product: ProductId,
         quantity: i64,
-    ) -> Result<AllocationOutcome, StoreError> {
-        self.allocate_inner(branch.as_str(), product.as_str(), quantity).await
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<AllocationOutcome>, StoreError> {
+        self.allocate_inner(branch.as_str(), product.as_str(), quantity, key.as_ref())
+            .await
     }
 
     async fn inventory(&self) -> Result<Vec<CentralProductStock>, StoreError> {

@@ -1,8 +1,10 @@
 //! The reads, each in one read-only REPEATABLE READ snapshot.
 use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use crate::store::catalog::scheduled;
 use crate::store::common::{audit_entry, decode_lines, inventory_entry, to_i64, to_u64, user_record, UserRow};
 use crate::store::till::decode_payments;
 use crate::store::{AuditFilter, AuditPageData, PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
+use colmena_shared::catalog::price_in_force;
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
 use colmena_shared::users::{User, UserId};
@@ -39,7 +41,8 @@ pub(super) async fn read_inventory(
     let (products, stock) = match only {
         Some(p) => (
             tx.query(
-                &tx.prepare_cached("SELECT product_id, name, price_cents FROM products WHERE product_id = $1")
+                &tx.prepare_cached("SELECT product_id, name, price_cents, sched_price_cents, sched_effective_ms FROM products \
+                     WHERE product_id = $1")
                     .await?,
                 &[&p],
             )
@@ -56,7 +59,7 @@ pub(super) async fn read_inventory(
         ),
         None => (
             tx.query(
-                &tx.prepare_cached("SELECT product_id, name, price_cents FROM products")
+                &tx.prepare_cached("SELECT product_id, name, price_cents, sched_price_cents, sched_effective_ms FROM products")
                     .await?,
                 &[],
             )
@@ -71,10 +74,12 @@ pub(super) async fn read_inventory(
             .await?,
         ),
     };
+    let now = clock::now_millis();
     for r in products {
         let p = inventory_entry(&mut out, r.try_get(0)?);
         p.name = Some(r.try_get(1)?);
-        p.price_cents = Some(r.try_get(2)?);
+        let sched = r.try_get::<_, Option<i64>>(3)?.zip(r.try_get::<_, Option<i64>>(4)?);
+        p.price_cents = Some(price_in_force(r.try_get(2)?, sched, now));
     }
     for r in stock {
         let p = inventory_entry(&mut out, r.try_get(0)?);
@@ -207,13 +212,16 @@ pub(super) async fn read_pull(
     let rows = tx
         .query(
             &tx.prepare_cached(
-                "(SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+                "(SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload, \
+                  barcode, category, active, reorder_point, sched_price_cents, sched_effective_ms FROM changes \
                   WHERE branch_key IS NULL AND kind = 0 AND cursor > $1 ORDER BY cursor LIMIT $3) \
                  UNION ALL \
-                 (SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+                 (SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload, \
+                  barcode, category, active, reorder_point, sched_price_cents, sched_effective_ms FROM changes \
                   WHERE branch_key = $2 AND cursor > $1 ORDER BY cursor LIMIT $3) \
                  UNION ALL \
-                 (SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+                 (SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload, \
+                  barcode, category, active, reorder_point, sched_price_cents, sched_effective_ms FROM changes \
                   WHERE kind = 2 AND cursor > $1 AND $4 \
                   AND (strpos(audience, ',*,') > 0 OR strpos(audience, ',' || $5::text || ',') > 0) \
                   ORDER BY cursor LIMIT $3) \
@@ -235,7 +243,14 @@ pub(super) async fn read_pull(
             version: r.try_get::<_, Option<i64>>(5)?.map(to_u64),
             quantity: r.try_get(6)?,
             user: None,
-            ..Default::default()
+            barcode: r.try_get(8)?,
+            category: r.try_get(9)?,
+            active: r.try_get(10)?,
+            reorder_point: r.try_get(11)?,
+            scheduled_price: r
+                .try_get::<_, Option<i64>>(12)?
+                .zip(r.try_get::<_, Option<i64>>(13)?)
+                .map(scheduled),
         };
         change.kind = match r.try_get::<_, i16>(1)? {
             KIND_PRODUCT => ChangeKind::Product,

@@ -183,6 +183,31 @@ CREATE TABLE IF NOT EXISTS shifts (
 );
 CREATE INDEX IF NOT EXISTS shifts_by_branch_time ON shifts(branch_key, opened_ms);
 "#,
+    // 5: catalog fields, scheduled prices, idempotency records (docs/protocol.md, "Catalog
+    // at central"); as the SQLite store's migration 5.
+    r#"
+ALTER TABLE products ADD COLUMN IF NOT EXISTS barcode TEXT;
+ALTER TABLE products ADD COLUMN IF NOT EXISTS category TEXT;
+ALTER TABLE products ADD COLUMN IF NOT EXISTS active BOOLEAN NOT NULL DEFAULT TRUE;
+ALTER TABLE products ADD COLUMN IF NOT EXISTS reorder_point BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE products ADD COLUMN IF NOT EXISTS sched_price_cents BIGINT;
+ALTER TABLE products ADD COLUMN IF NOT EXISTS sched_effective_ms BIGINT;
+CREATE UNIQUE INDEX IF NOT EXISTS products_barcode ON products(barcode) WHERE barcode IS NOT NULL;
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS barcode TEXT;
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS category TEXT;
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS active BOOLEAN;
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS reorder_point BIGINT;
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS sched_price_cents BIGINT;
+ALTER TABLE changes ADD COLUMN IF NOT EXISTS sched_effective_ms BIGINT;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key         TEXT COLLATE "C" PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    status      BIGINT NOT NULL,
+    body        TEXT NOT NULL,
+    created_ms  BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency(created_ms);
+"#,
 ];
 
 impl PgStore {

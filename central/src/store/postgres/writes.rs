@@ -1,19 +1,21 @@
 //! The writes, each one transaction: a push applied exactly once (its branch row locked),
 //! a catalog upsert, an allocation and a user put (each taking the next feed cursor under
 //! the feed lock, and recording its audit entry).
+use super::catalog::{lookup_key, record_key};
 use super::reads::{user_row, SELECT_USERS};
 use super::till::TillColumns;
-use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use super::{PgStore, KIND_ALLOCATION, KIND_USER};
+use crate::store::catalog::{allocation_answer, IdempotencyKey, Idempotent};
 use crate::store::common::{
     encode_lines, first_mismatch, json_text, plan_user_put, to_i64, to_u64, AppliedEvent, UserPlan,
-    ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
+    ACTION_ALLOCATION_CREATE, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::till::payments_text;
 use crate::store::{AllocationOutcome, PushOutcome, StoreError, TillApplied, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
-use colmena_shared::wire::{AllocationResponse, Event, EventKind, Product};
+use colmena_shared::wire::{AllocationResponse, Event, EventKind};
 use futures::future::{try_join_all, BoxFuture};
 use std::collections::{BTreeMap, HashMap};
 use tokio_postgres::types::ToSql;
@@ -38,14 +40,14 @@ async fn lock_branch(tx: &deadpool_postgres::Transaction<'_>, branch: &str) -> R
 }
 
 /// Locks the feed counter and returns the last cursor handed out (see the module doc).
-async fn lock_feed(tx: &deadpool_postgres::Transaction<'_>) -> Result<i64, StoreError> {
+pub(super) async fn lock_feed(tx: &deadpool_postgres::Transaction<'_>) -> Result<i64, StoreError> {
     let stmt = tx
         .prepare_cached("SELECT last_cursor FROM feed_counter WHERE id = 1 FOR UPDATE")
         .await?;
     Ok(tx.query_one(&stmt, &[]).await?.try_get(0)?)
 }
 
-async fn take_cursor(tx: &deadpool_postgres::Transaction<'_>, cursor: i64) -> Result<(), StoreError> {
+pub(super) async fn take_cursor(tx: &deadpool_postgres::Transaction<'_>, cursor: i64) -> Result<(), StoreError> {
     let stmt = tx
         .prepare_cached("UPDATE feed_counter SET last_cursor = $1 WHERE id = 1")
         .await?;
@@ -328,95 +330,24 @@ impl PgStore {
         })
     }
 
-    pub(super) async fn upsert_product_inner(
-        &self,
-        product: &str,
-        name: &str,
-        price_cents: i64,
-    ) -> Result<Product, StoreError> {
-        let now = clock::now_millis();
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        // Every feed writer holds this lock, so the product read next is the latest committed.
-        let last = lock_feed(&tx).await?;
-        let old = tx
-            .query_opt(
-                &tx.prepare_cached("SELECT name, price_cents, version FROM products WHERE product_id = $1")
-                    .await?,
-                &[&product],
-            )
-            .await?;
-        let old = match old {
-            Some(r) => Some(Product {
-                product_id: product.to_string(),
-                name: r.try_get(0)?,
-                price_cents: r.try_get(1)?,
-                version: to_u64(r.try_get(2)?),
-                ..Default::default()
-            }),
-            None => None,
-        };
-        let version = match &old {
-            Some(p) if p.name == name && p.price_cents == price_cents => {
-                let _ = tx.rollback().await;
-                return Ok(p.clone());
-            }
-            Some(p) => to_i64("version", p.version)? + 1,
-            None => 1,
-        };
-        let cursor = last + 1;
-        take_cursor(&tx, cursor).await?;
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO products(product_id, name, price_cents, version, updated_ms) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (product_id) DO UPDATE SET name = excluded.name, price_cents = excluded.price_cents, \
-                 version = excluded.version, updated_ms = excluded.updated_ms",
-            )
-            .await?,
-            &[&product, &name, &price_cents, &version, &now],
-        )
-        .await?;
-        tx.execute(
-            &tx.prepare_cached(
-                "INSERT INTO changes(cursor, kind, product_id, name, price_cents, version, created_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .await?,
-            &[&cursor, &KIND_PRODUCT, &product, &name, &price_cents, &version, &now],
-        )
-        .await?;
-        let saved = Product {
-            product_id: product.to_string(),
-            name: name.to_string(),
-            price_cents,
-            version: to_u64(version),
-            ..Default::default()
-        };
-        let before = old.as_ref().map(json_text).transpose()?;
-        let target = format!("/products/{product}");
-        insert_audit(
-            &tx,
-            now,
-            ACTION_PRODUCT_PUT,
-            &target,
-            before.as_deref(),
-            &json_text(&saved)?,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(saved)
-    }
-
     pub(super) async fn allocate_inner(
         &self,
         branch: &str,
         product: &str,
         quantity: i64,
-    ) -> Result<AllocationOutcome, StoreError> {
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Idempotent<AllocationOutcome>, StoreError> {
         let now = clock::now_millis();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // Taken first: it serialises this with every other admin write (see catalog.rs).
         let last = lock_feed(&tx).await?;
+        if let Some(k) = idempotency {
+            if let Some(answer) = lookup_key(&tx, k, now).await? {
+                let _ = tx.rollback().await;
+                return Ok(answer);
+            }
+        }
         let key = tx
             .query_opt(
                 &tx.prepare_cached("SELECT branch_key FROM branches WHERE branch_id = $1")
@@ -426,7 +357,7 @@ impl PgStore {
             .await?;
         let Some(key) = key else {
             let _ = tx.rollback().await;
-            return Ok(AllocationOutcome::UnknownBranch);
+            return Ok(Idempotent::Fresh(AllocationOutcome::UnknownBranch));
         };
         let key: i64 = key.try_get(0)?;
         let known = tx
@@ -438,7 +369,7 @@ impl PgStore {
             .await?;
         if known.is_none() {
             let _ = tx.rollback().await;
-            return Ok(AllocationOutcome::UnknownProduct);
+            return Ok(Idempotent::Fresh(AllocationOutcome::UnknownProduct));
         }
         let cursor = last + 1;
         take_cursor(&tx, cursor).await?;
@@ -472,8 +403,12 @@ impl PgStore {
         };
         let target = format!("/branches/{branch}/allocations");
         insert_audit(&tx, now, ACTION_ALLOCATION_CREATE, &target, None, &json_text(&done)?).await?;
+        let outcome = AllocationOutcome::Allocated(done);
+        if let Some(k) = idempotency {
+            record_key(&tx, k, allocation_answer(&outcome)?, now).await?;
+        }
         tx.commit().await?;
-        Ok(AllocationOutcome::Allocated(done))
+        Ok(Idempotent::Fresh(outcome))
     }
 
     pub(super) async fn put_user_inner(&self, change: UserChange) -> Result<UserOutcome, StoreError> {
@@ -574,7 +509,7 @@ async fn unknown_branch(
 
 /// Records an admin change in the audit trail, in the change's own transaction (which holds
 /// the feed lock, so audit ids follow commit order).
-async fn insert_audit(
+pub(super) async fn insert_audit(
     tx: &deadpool_postgres::Transaction<'_>,
     now: i64,
     action: &str,

@@ -13,7 +13,8 @@
 //! - **Schema migrations** are embedded ([`schema::MIGRATIONS`]) and applied at open, tracked by
 //!   `PRAGMA user_version`.
 //!
-//! Tables: `branches` (progress per branch), `products` (catalog), `changes` (the pull feed;
+//! Tables: `branches` (progress per branch), `products` (catalog, with its scheduled
+//! prices), `idempotency` (the first success of each admin `Idempotency-Key`), `changes` (the pull feed;
 //! its `cursor` is the rowid, strictly increasing, global to all branches), `stock` (the
 //! materialised ledger, one row per (product, branch) that ever had an entry), `sales` (one row
 //! per sale event, lines and payments in compact JSON columns), `adjustments`, the till's
@@ -22,12 +23,14 @@
 //! feed entries themselves.
 use super::common::to_u64;
 use super::{
-    AllocationOutcome, AuditFilter, AuditPageData, PullData, PushOutcome, ReturnsCursor, ReturnsFilter,
-    ReturnsPageData, SalesCursor, SalesFilter, SalesPageData, ShiftsFilter, Store, StoreError, UserChange, UserOutcome,
+    AllocationOutcome, AuditFilter, AuditPageData, IdempotencyKey, Idempotent, ProductChange, ProductOutcome, PullData,
+    PushOutcome, ReturnsCursor, ReturnsFilter, ReturnsPageData, SalesCursor, SalesFilter, SalesPageData, ShiftsFilter,
+    Store, StoreError, UserChange, UserOutcome,
 };
 use async_trait::async_trait;
 use colmena_shared::backup::{BackupError, BackupInfo, Backups};
 use colmena_shared::checkpoint::Checkpointer;
+use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::till::CentralShift;
 use colmena_shared::users::{User, UserId};
@@ -38,6 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+mod catalog;
 mod reads;
 mod schema;
 #[cfg(test)]
@@ -211,13 +215,22 @@ impl Store for SqliteStore {
         self.write(move |w| w.apply_push(&branch, &events)).await
     }
 
-    async fn upsert_product(&self, product: ProductId, name: String, price_cents: i64) -> Result<Product, StoreError> {
-        self.write(move |w| w.upsert_product(product.as_str(), &name, price_cents))
-            .await
+    async fn upsert_product(
+        &self,
+        change: ProductChange,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<ProductOutcome>, StoreError> {
+        self.write(move |w| w.upsert_product(&change, key.as_ref())).await
     }
 
     async fn products(&self) -> Result<Vec<Product>, StoreError> {
-        self.read(read_products).await
+        self.read(|c| catalog::read_products(c, None, clock::now_millis()))
+            .await
+    }
+
+    async fn product(&self, product: ProductId) -> Result<Option<Product>, StoreError> {
+        self.read(move |c| Ok(catalog::read_products(c, Some(product.as_str()), clock::now_millis())?.pop()))
+            .await
     }
 
     async fn allocate(
@@ -225,8 +238,9 @@ impl Store for SqliteStore {
         branch: BranchId,
         product: ProductId,
         quantity: i64,
-    ) -> Result<AllocationOutcome, StoreError> {
-        self.write(move |w| w.allocate(branch.as_str(), product.as_str(), quantity))
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<AllocationOutcome>, StoreError> {
+        self.write(move |w| w.allocate(branch.as_str(), product.as_str(), quantity, key.as_ref()))
             .await
     }
 

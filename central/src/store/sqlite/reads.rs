@@ -1,46 +1,35 @@
 //! The read queries, each on a pooled reader connection (a committed WAL snapshot).
 use super::writes::user_row;
 use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use crate::store::catalog::scheduled;
 use crate::store::common::{audit_entry, corrupt, decode_lines, inventory_entry, to_i64, to_u64, user_record};
 use crate::store::till::decode_payments;
 use crate::store::{AuditFilter, AuditPageData, PullData, SalesCursor, SalesFilter, SalesPageData, StoreError};
+use colmena_shared::catalog::price_in_force;
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
 use colmena_shared::users::{User, UserId};
-use colmena_shared::wire::{BranchSummary, CentralProductStock, CentralSale, Change, ChangeKind, Product};
+use colmena_shared::wire::{BranchSummary, CentralProductStock, CentralSale, Change, ChangeKind};
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::collections::BTreeMap;
-
-pub(super) fn read_products(conn: &Connection) -> Result<Vec<Product>, StoreError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT product_id, name, price_cents, version FROM products ORDER BY product_id")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Product {
-            product_id: r.get(0)?,
-            name: r.get(1)?,
-            price_cents: r.get(2)?,
-            version: to_u64(r.get(3)?),
-            ..Default::default()
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
 
 pub(super) fn read_inventory(conn: &Connection, only: Option<&str>) -> Result<Vec<CentralProductStock>, StoreError> {
     let mut out: BTreeMap<String, CentralProductStock> = BTreeMap::new();
     let (products_sql, stock_sql) = match only {
         Some(_) => (
-            "SELECT product_id, name, price_cents FROM products WHERE product_id = ?1",
+            "SELECT product_id, name, price_cents, sched_price_cents, sched_effective_ms FROM products \
+             WHERE product_id = ?1",
             // One (branch_key, product_id) lookup per branch: CROSS JOIN keeps branches outside.
             "SELECT s.product_id, b.branch_id, s.stock FROM branches b CROSS JOIN stock s \
              ON s.branch_key = b.branch_key AND s.product_id = ?1",
         ),
         None => (
-            "SELECT product_id, name, price_cents FROM products",
+            "SELECT product_id, name, price_cents, sched_price_cents, sched_effective_ms FROM products",
             "SELECT s.product_id, b.branch_id, s.stock FROM stock s JOIN branches b ON b.branch_key = s.branch_key",
         ),
     };
     let args: Vec<&str> = only.into_iter().collect();
+    let now = clock::now_millis();
     {
         let mut stmt = conn.prepare_cached(products_sql)?;
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
@@ -48,7 +37,8 @@ pub(super) fn read_inventory(conn: &Connection, only: Option<&str>) -> Result<Ve
             let id: String = r.get(0)?;
             let p = inventory_entry(&mut out, id);
             p.name = Some(r.get(1)?);
-            p.price_cents = Some(r.get(2)?);
+            let sched = r.get::<_, Option<i64>>(3)?.zip(r.get::<_, Option<i64>>(4)?);
+            p.price_cents = Some(price_in_force(r.get(2)?, sched, now));
         }
     }
     {
@@ -188,13 +178,16 @@ pub(super) fn read_pull(
     // this branch must hear of. Filtering in SQL keeps a page full however many entries
     // a branch does not see, so its cursor always moves on.
     let mut stmt = conn.prepare_cached(
-        "SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+        "SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload, \
+         barcode, category, active, reorder_point, sched_price_cents, sched_effective_ms FROM changes \
          WHERE branch_key IS NULL AND kind = 0 AND cursor > ?1 \
          UNION ALL \
-         SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+         SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload, \
+         barcode, category, active, reorder_point, sched_price_cents, sched_effective_ms FROM changes \
          WHERE branch_key = ?2 AND cursor > ?1 \
          UNION ALL \
-         SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload FROM changes \
+         SELECT cursor, kind, product_id, name, price_cents, version, quantity, payload, \
+         barcode, category, active, reorder_point, sched_price_cents, sched_effective_ms FROM changes \
          WHERE kind = 2 AND cursor > ?1 AND ?4 \
          AND (instr(audience, ',*,') > 0 OR instr(audience, ',' || ?5 || ',') > 0) \
          ORDER BY cursor LIMIT ?3",
@@ -214,7 +207,14 @@ pub(super) fn read_pull(
                 version: r.get::<_, Option<i64>>(5)?.map(to_u64),
                 quantity: r.get(6)?,
                 user: None,
-                ..Default::default()
+                barcode: r.get(8)?,
+                category: r.get(9)?,
+                active: r.get(10)?,
+                reorder_point: r.get(11)?,
+                scheduled_price: r
+                    .get::<_, Option<i64>>(12)?
+                    .zip(r.get::<_, Option<i64>>(13)?)
+                    .map(scheduled),
             },
         ))
     })?;

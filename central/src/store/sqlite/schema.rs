@@ -187,12 +187,46 @@ CREATE TABLE IF NOT EXISTS shifts (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS shifts_by_branch_time ON shifts(branch_key, opened_ms);
 "#,
+    // 5: catalog fields, scheduled prices, idempotency records (docs/protocol.md, "Catalog
+    // at central"). Re-runnable like 4: its columns are ADDED_COLUMNS, the rest IF NOT EXISTS.
+    r#"
+-- products gains barcode, category, active (default 1), reorder_point (default 0) and a
+-- schedule (sched_price_cents, sched_effective_ms: both NULL or both set); price_cents
+-- stays the base price. A barcode is unique among the products holding one.
+CREATE UNIQUE INDEX IF NOT EXISTS products_barcode ON products(barcode) WHERE barcode IS NOT NULL;
+-- changes gains the same columns, so a product change carries the values of its own
+-- version. Rows written before this migration have NULLs, which a branch reads as the
+-- defaults.
+-- The first success of each Idempotency-Key of an admin write, for 24 h.
+CREATE TABLE IF NOT EXISTS idempotency (
+    key         TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    created_ms  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency(created_ms);
+"#,
 ];
 
 /// Columns a migration adds to an existing table, by migration index: SQLite's `ALTER TABLE
 /// ADD COLUMN` fails on a column that exists, so each is added only when missing.
-const ADDED_COLUMNS: &[(usize, &str, &str, &str)] =
-    &[(3, "sales", "shift_id", "TEXT"), (3, "sales", "payments", "TEXT")];
+const ADDED_COLUMNS: &[(usize, &str, &str, &str)] = &[
+    (3, "sales", "shift_id", "TEXT"),
+    (3, "sales", "payments", "TEXT"),
+    (4, "products", "barcode", "TEXT"),
+    (4, "products", "category", "TEXT"),
+    (4, "products", "active", "INTEGER NOT NULL DEFAULT 1"),
+    (4, "products", "reorder_point", "INTEGER NOT NULL DEFAULT 0"),
+    (4, "products", "sched_price_cents", "INTEGER"),
+    (4, "products", "sched_effective_ms", "INTEGER"),
+    (4, "changes", "barcode", "TEXT"),
+    (4, "changes", "category", "TEXT"),
+    (4, "changes", "active", "INTEGER"),
+    (4, "changes", "reorder_point", "INTEGER"),
+    (4, "changes", "sched_price_cents", "INTEGER"),
+    (4, "changes", "sched_effective_ms", "INTEGER"),
+];
 
 fn add_missing_columns(conn: &Connection, migration: usize) -> Result<(), StoreError> {
     for (_, table, column, ty) in ADDED_COLUMNS.iter().filter(|c| c.0 == migration) {

@@ -387,3 +387,41 @@ async fn users_reach_the_branches_they_were_or_are_listed_at_and_every_change_is
     }
     store.close().await;
 }
+
+#[tokio::test]
+async fn a_catalog_of_schema_4_reads_back_with_the_defaults_after_migration_5() {
+    let tmp = tmp("schema4");
+    {
+        // A database as a central of schema 4 left it: a product and its feed entry.
+        let conn = Connection::open(&tmp.path).unwrap();
+        for sql in &schema::MIGRATIONS[..4] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.execute_batch(
+            "ALTER TABLE sales ADD COLUMN shift_id TEXT; ALTER TABLE sales ADD COLUMN payments TEXT;
+             INSERT INTO products VALUES ('P1', 'Pan', 100, 3, 0);
+             INSERT INTO changes(kind, product_id, name, price_cents, version, created_ms)
+             VALUES (0, 'P1', 'Pan', 100, 3, 0);",
+        )
+        .unwrap();
+        conn.pragma_update(None, "application_id", schema::APPLICATION_ID)
+            .unwrap();
+        conn.pragma_update(None, "user_version", 4).unwrap();
+    }
+    let store = SqliteStore::open(&tmp.path).unwrap();
+    let p = store.product(ProductId::parse("P1").unwrap()).await.unwrap().unwrap();
+    assert_eq!(
+        p,
+        Product {
+            product_id: "P1".into(),
+            name: "Pan".into(),
+            price_cents: 100,
+            version: 3,
+            ..Product::default()
+        }
+    );
+    // The old feed entry carries none of the new fields: a branch reads the defaults.
+    let pull = store.pull(cus(), 0, 10, false).await.unwrap();
+    assert_eq!((pull.changes[0].active, pull.changes[0].reorder_point), (None, None));
+    store.close().await;
+}

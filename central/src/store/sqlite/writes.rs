@@ -1,18 +1,20 @@
 //! What each write job does inside its savepoint: a push applied exactly once, a catalog
 //! upsert, an allocation, a user put (each admin change with its audit entry), the
 //! configured branches.
+use super::catalog::{lookup_key, record_key};
 use super::writer::{Buffers, Writer};
-use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use super::{KIND_ALLOCATION, KIND_USER};
+use crate::store::catalog::{allocation_answer, IdempotencyKey, Idempotent};
 use crate::store::common::{
     corrupt, encode_lines, first_mismatch, json_text, plan_user_put, to_i64, to_u64, AppliedEvent, UserPlan, UserRow,
-    ACTION_ALLOCATION_CREATE, ACTION_PRODUCT_PUT, ACTION_USER_PUT, ACTOR_ADMIN,
+    ACTION_ALLOCATION_CREATE, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::till::encode_payments;
 use crate::store::{AllocationOutcome, PushOutcome, StoreError, TillApplied, UserChange, UserOutcome};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
-use colmena_shared::wire::{AllocationResponse, Event, EventKind, Product};
+use colmena_shared::wire::{AllocationResponse, Event, EventKind};
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 use std::collections::{BTreeMap, HashMap};
 
@@ -140,113 +142,26 @@ impl Writer {
         first_mismatch(dups, &out)
     }
 
-    pub(super) fn upsert_product(
-        &mut self,
-        product: &str,
-        name: &str,
-        price_cents: i64,
-    ) -> Result<Product, StoreError> {
-        let now = clock::now_millis();
-        let tx = self.conn.savepoint()?;
-        let old: Option<(String, i64, i64)> = tx
-            .prepare_cached("SELECT name, price_cents, version FROM products WHERE product_id = ?1")?
-            .query_row([product], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?;
-        let version = match &old {
-            Some((n, p, v)) if n == name && *p == price_cents => {
-                return Ok(Product {
-                    product_id: product.to_string(),
-                    name: name.to_string(),
-                    price_cents,
-                    version: to_u64(*v),
-                    ..Default::default()
-                });
-            }
-            Some((_, _, v)) => v + 1,
-            None => 1,
-        };
-        tx.prepare_cached(
-            "INSERT INTO products(product_id, name, price_cents, version, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5) \
-             ON CONFLICT(product_id) DO UPDATE SET name = excluded.name, price_cents = excluded.price_cents, \
-             version = excluded.version, updated_ms = excluded.updated_ms",
-        )?
-        .execute(params![product, name, price_cents, version, now])?;
-        tx.prepare_cached(
-            "INSERT INTO changes(kind, product_id, name, price_cents, version, created_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?
-        .execute(params![KIND_PRODUCT, product, name, price_cents, version, now])?;
-        let saved = Product {
-            product_id: product.to_string(),
-            name: name.to_string(),
-            price_cents,
-            version: to_u64(version),
-            ..Default::default()
-        };
-        let before = old.map(|(name, price_cents, v)| Product {
-            product_id: product.to_string(),
-            name,
-            price_cents,
-            version: to_u64(v),
-            ..Default::default()
-        });
-        let before = before.as_ref().map(json_text).transpose()?;
-        let target = format!("/products/{product}");
-        insert_audit(
-            &tx,
-            now,
-            ACTION_PRODUCT_PUT,
-            &target,
-            before.as_deref(),
-            &json_text(&saved)?,
-        )?;
-        tx.commit()?;
-        Ok(saved)
-    }
-
     pub(super) fn allocate(
         &mut self,
         branch: &str,
         product: &str,
         quantity: i64,
-    ) -> Result<AllocationOutcome, StoreError> {
+        idempotency: Option<&IdempotencyKey>,
+    ) -> Result<Idempotent<AllocationOutcome>, StoreError> {
         let now = clock::now_millis();
         let tx = self.conn.savepoint()?;
-        let key: Option<i64> = tx
-            .prepare_cached("SELECT branch_key FROM branches WHERE branch_id = ?1")?
-            .query_row([branch], |r| r.get(0))
-            .optional()?;
-        let Some(key) = key else {
-            return Ok(AllocationOutcome::UnknownBranch);
-        };
-        let known: Option<i64> = tx
-            .prepare_cached("SELECT 1 FROM products WHERE product_id = ?1")?
-            .query_row([product], |r| r.get(0))
-            .optional()?;
-        if known.is_none() {
-            return Ok(AllocationOutcome::UnknownProduct);
+        if let Some(k) = idempotency {
+            if let Some(answer) = lookup_key(&tx, k, now)? {
+                return Ok(answer); // dropping tx rolls the purge back: nothing changed
+            }
         }
-        tx.prepare_cached(
-            "INSERT INTO changes(kind, product_id, branch_key, quantity, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?
-        .execute(params![KIND_ALLOCATION, product, key, quantity, now])?;
-        let cursor = tx.last_insert_rowid();
-        let branch_stock: i64 = tx
-            .prepare_cached(
-                "INSERT INTO stock(product_id, branch_key, stock) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT(branch_key, product_id) DO UPDATE SET stock = stock + excluded.stock RETURNING stock",
-            )?
-            .query_row(params![product, key, quantity], |r| r.get(0))?;
-        let done = AllocationResponse {
-            branch_id: branch.to_string(),
-            product_id: product.to_string(),
-            quantity,
-            cursor: to_u64(cursor),
-            branch_stock,
-        };
-        let target = format!("/branches/{branch}/allocations");
-        insert_audit(&tx, now, ACTION_ALLOCATION_CREATE, &target, None, &json_text(&done)?)?;
+        let outcome = allocate_in(&tx, branch, product, quantity, now)?;
+        if let Some(k) = idempotency {
+            record_key(&tx, k, allocation_answer(&outcome)?, now)?;
+        }
         tx.commit()?;
-        Ok(AllocationOutcome::Allocated(done))
+        Ok(Idempotent::Fresh(outcome))
     }
 
     pub(super) fn put_user(&mut self, change: UserChange) -> Result<UserOutcome, StoreError> {
@@ -325,6 +240,51 @@ impl Writer {
         tx.commit()?;
         Ok(())
     }
+}
+
+/// An allocation inside the caller's savepoint (which the caller commits).
+fn allocate_in(
+    tx: &Connection,
+    branch: &str,
+    product: &str,
+    quantity: i64,
+    now: i64,
+) -> Result<AllocationOutcome, StoreError> {
+    let key: Option<i64> = tx
+        .prepare_cached("SELECT branch_key FROM branches WHERE branch_id = ?1")?
+        .query_row([branch], |r| r.get(0))
+        .optional()?;
+    let Some(key) = key else {
+        return Ok(AllocationOutcome::UnknownBranch);
+    };
+    let known: Option<i64> = tx
+        .prepare_cached("SELECT 1 FROM products WHERE product_id = ?1")?
+        .query_row([product], |r| r.get(0))
+        .optional()?;
+    if known.is_none() {
+        return Ok(AllocationOutcome::UnknownProduct);
+    }
+    tx.prepare_cached(
+        "INSERT INTO changes(kind, product_id, branch_key, quantity, created_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?
+    .execute(params![KIND_ALLOCATION, product, key, quantity, now])?;
+    let cursor = tx.last_insert_rowid();
+    let branch_stock: i64 = tx
+        .prepare_cached(
+            "INSERT INTO stock(product_id, branch_key, stock) VALUES (?1, ?2, ?3) \
+             ON CONFLICT(branch_key, product_id) DO UPDATE SET stock = stock + excluded.stock RETURNING stock",
+        )?
+        .query_row(params![product, key, quantity], |r| r.get(0))?;
+    let done = AllocationResponse {
+        branch_id: branch.to_string(),
+        product_id: product.to_string(),
+        quantity,
+        cursor: to_u64(cursor),
+        branch_stock,
+    };
+    let target = format!("/branches/{branch}/allocations");
+    insert_audit(tx, now, ACTION_ALLOCATION_CREATE, &target, None, &json_text(&done)?)?;
+    Ok(AllocationOutcome::Allocated(done))
 }
 
 /// A sale in a shift or with payments.
@@ -438,7 +398,7 @@ pub(super) fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
 }
 
 /// Records an admin change in the audit trail, inside the change's own savepoint.
-fn insert_audit(
+pub(super) fn insert_audit(
     tx: &Connection,
     now: i64,
     action: &str,

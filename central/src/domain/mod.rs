@@ -7,8 +7,11 @@ use colmena_shared::clock;
 use colmena_shared::ids::{check_delta, check_text, BranchId, ProductId};
 use colmena_shared::till::ShiftStatus;
 use colmena_shared::users::{Pin, UserId, UserPut};
-use colmena_shared::wire::{Event, EventKind, ProductUpsert};
+use colmena_shared::wire::{Event, EventKind};
 use serde::Deserialize;
+
+mod catalog;
+pub use catalog::{allocation_fingerprint, idempotency_key, if_match, product_fingerprint, product_upsert};
 
 /// Highest accepted price: 100 million in major units (`100_000_000.00`).
 pub const MAX_PRICE_CENTS: i64 = 10_000_000_000;
@@ -76,18 +79,6 @@ fn user_branches(branches: Vec<String>) -> Result<Vec<String>, CentralError> {
     ids.sort_unstable();
     ids.dedup();
     Ok(ids)
-}
-
-/// `PUT /products/{id}` body → (name, price_cents).
-pub fn product_upsert(body: ProductUpsert) -> Result<(String, i64), CentralError> {
-    check_text("name", &body.name, 1, MAX_NAME_CHARS).map_err(CentralError::InvalidRequest)?;
-    if !(0..=MAX_PRICE_CENTS).contains(&body.price_cents) {
-        return Err(CentralError::InvalidRequest(format!(
-            "price_cents must be between 0 and {MAX_PRICE_CENTS}, got {}",
-            body.price_cents
-        )));
-    }
-    Ok((body.name, body.price_cents))
 }
 
 /// An allocation's quantity: non-zero, |q| ≤ 1_000_000 (negative withdraws stock).
@@ -514,34 +505,6 @@ mod tests {
         assert!(page_limit(Some(0), 100).is_err());
         assert!(page_limit(Some(1001), 100).is_err());
         assert_eq!(page_limit(Some(1000), 100).unwrap(), 1000);
-    }
-
-    #[test]
-    fn product_bodies_are_checked() {
-        let ok = ProductUpsert {
-            name: "Coca Cola".into(),
-            price_cents: 550,
-            ..Default::default()
-        };
-        assert!(product_upsert(ok).is_ok());
-        for (name, price) in [("", 1), ("a\nb", 1), ("   ", 1), ("x", -1), ("x", MAX_PRICE_CENTS + 1)] {
-            assert!(
-                product_upsert(ProductUpsert {
-                    name: name.into(),
-                    price_cents: price,
-                    ..Default::default()
-                })
-                .is_err(),
-                "{name:?} {price}"
-            );
-        }
-        let long = "ñ".repeat(MAX_NAME_CHARS);
-        assert!(product_upsert(ProductUpsert {
-            name: long,
-            price_cents: 0,
-            ..Default::default()
-        })
-        .is_ok());
     }
 
     fn put(name: &str, branches: &[&str]) -> UserPut {

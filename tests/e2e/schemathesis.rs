@@ -114,8 +114,18 @@ struct Run {
 fn fuzz(st: &Path, workdir: &Path, base: &str, token: &str, extra: &[&str]) -> Run {
     let examples: u32 = env_or("COLMENA_FUZZ_EXAMPLES", DEFAULT_EXAMPLES);
     let seed: u64 = env_or("COLMENA_FUZZ_SEED", DEFAULT_SEED);
+    // Stateful links come from dependency analysis only. 4.32.5's other algorithm,
+    // location-headers, reads the paths in central's audit entries (`/products/P1`,
+    // `/users/ana`) as links and builds invalid ones (`GET /users/{user_id}` given a
+    // `product_id`), which aborts the whole stateful phase; neither service sends
+    // `Location`, so it finds nothing real.
+    let config = workdir.join("schemathesis.toml");
+    std::fs::write(&config, "[phases.stateful.inference]\nalgorithms = [\"dependency-analysis\"]\n")
+        .unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
     let mut cmd = Command::new(st);
-    cmd.current_dir(workdir)
+    cmd.arg("--config-file")
+        .arg(&config)
+        .current_dir(workdir)
         .env("NO_COLOR", "1")
         .env("SCHEMATHESIS_TELEMETRY", "false")
         .args(["run", &format!("{base}/openapi.json"), "--url", base])

@@ -10,6 +10,7 @@ mod support;
 
 mod bad_input_corpus;
 mod branch_api;
+mod catalog;
 mod central_api;
 mod central_till;
 mod central_users;

@@ -99,6 +99,7 @@ fn adjust(delta: i64) -> RecordAdjustment {
         reason: "recount".into(),
         user_id: None,
         reserved: None,
+        remember: None,
     }
 }
 
@@ -364,7 +365,7 @@ fn a_schema_1_store_upgrades_and_owes_its_users_up_to_its_cursor() {
     db::migrate(&conn).unwrap();
     let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     let loaded = db::load(&conn, 0).unwrap();
-    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (3, 0, (0, 42)));
+    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (4, 0, (0, 42)));
     // Migrating again (every start) changes nothing.
     db::migrate(&conn).unwrap();
     assert_eq!(db::load(&conn, 0).unwrap().users_catch_up, (0, 42));
@@ -531,4 +532,25 @@ fn a_sale_stays_returnable_after_the_purge_drops_its_outbox_row_and_goes_with_th
     purged.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
     assert!(returns::sale(&reader, seq).unwrap().is_none());
     r.finish();
+}
+
+#[test]
+fn a_schema_3_store_gains_the_catalog_fields_with_their_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open(dir.path()).unwrap();
+    // The products table as schema 3 had it, with a product in it.
+    conn.execute_batch(
+        "CREATE TABLE products (product_id TEXT PRIMARY KEY, name TEXT NOT NULL, price_cents INTEGER NOT NULL,
+            version INTEGER NOT NULL, stock INTEGER NOT NULL) WITHOUT ROWID;
+         INSERT INTO products VALUES ('P1', 'uno', 100, 3, 7);
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    db::migrate(&conn).unwrap();
+    db::migrate(&conn).unwrap();
+    let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let rows = products::load_all(&conn).unwrap();
+    assert_eq!(v, 4);
+    assert_eq!((rows[0].stock, rows[0].version), (7, 3));
+    assert_eq!(rows[0].catalog, products::CatalogFields::default());
 }

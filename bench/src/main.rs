@@ -24,6 +24,7 @@ mod catalog;
 mod fsync_probe;
 mod login_storm;
 mod push_load;
+mod search_index;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,8 @@ enum Command {
     Catalog(catalog::Args),
     /// `/sell` latency idle and during a flood of logins (argon2 verifications).
     LoginStorm(login_storm::Args),
+    /// The branch's product search index: build time, size, query percentiles.
+    SearchIndex(search_index::Args),
 }
 
 fn main() -> ExitCode {
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
         Command::Stats(a) => return stats::run(a),
         Command::Catalog(a) => catalog::run(a),
         Command::LoginStorm(a) => login_storm::run(a),
+        Command::SearchIndex(a) => search_index::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,8 +4,9 @@
 //! test-only fake ([`crate::support::fake_central`]), which serves the product changes each
 //! test chooses; a branch is built exactly as `colmena-sucursal` builds it.
 use crate::support::app::{self, App};
-use crate::support::fake_central::FakeCentral;
+use crate::support::fake_central::{user, FakeCentral};
 use crate::support::pos::*;
+use crate::support::till::{code, Clerk};
 use crate::support::*;
 use colmena_shared::clock;
 use serde_json::{json, Value};
@@ -282,4 +283,52 @@ async fn a_goods_receipt_retried_five_times_with_one_key_adds_the_goods_once() {
         .filter(|e| e["reason"] == "receipt")
         .count();
     assert_eq!(receipts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_product_made_inactive_after_its_sale_may_still_be_returned() {
+    let dir = TempDir::new("inactive-return");
+    let central = FakeCentral::start(vec![
+        user("ana", "cashier", &["CUS"], true, 1, "4821"),
+        azucar(1, true),
+        json!({"kind": "allocation", "product_id": "AZUCAR-1KG", "quantity": 10}),
+    ])
+    .await;
+    let branch = branch_of(&dir, &central).await;
+    let ana = Clerk::login(&branch.url, "ana", "4821").await;
+    // A cashier and the POS token may search.
+    let (s, found) = ana.get("/products/search?q=azucar").await;
+    assert_eq!((s, ids(&found)), (200, vec!["AZUCAR-1KG".to_string()]), "{found}");
+    let by_pos = get_json(
+        &client(),
+        &format!("{}/products/search?barcode=7750885000018", branch.url),
+        POS_TOKEN,
+    )
+    .await;
+    assert_eq!(ids(&by_pos), ["AZUCAR-1KG"]);
+
+    let (s, sale) = ana
+        .post("/sell", &json!({"product_id": "AZUCAR-1KG", "quantity": 2}))
+        .await;
+    assert_eq!(s, 201, "{sale}");
+    central.add(azucar(2, false));
+    let base = branch.url.clone();
+    eventually(Duration::from_secs(10), "the product made inactive", || {
+        let base = base.clone();
+        async move {
+            let found = get_json(&client(), &format!("{base}/products/search?q=azucar"), POS_TOKEN).await;
+            ids(&found).is_empty().then_some(())
+        }
+    })
+    .await;
+    let (s, v) = ana
+        .post("/sell", &json!({"product_id": "AZUCAR-1KG", "quantity": 1}))
+        .await;
+    assert_eq!((s, code(&v)), (409, "product_inactive"), "{v}");
+    // What was sold of it comes back: the return restocks it.
+    let id = sale["sale_id"].as_str().expect("sale_id");
+    let (s, r) = ana.post(&format!("/sales/{id}/returns"), &json!({})).await;
+    assert_eq!(s, 201, "{r}");
+    assert_eq!(stock_by_product(&client(), &branch.url).await["AZUCAR-1KG"], 10);
+    central.stop().await;
 }

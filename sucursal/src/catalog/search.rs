@@ -121,6 +121,15 @@ impl Snapshot {
         self.entries.is_empty()
     }
 
+    /// Bytes this snapshot holds on the heap (for the memory figures of BENCHMARKS.md).
+    pub fn heap_bytes(&self) -> usize {
+        self.entries.capacity() * std::mem::size_of::<Entry>()
+            + self.haystack.capacity()
+            + self.names.capacity()
+            + self.barcodes.capacity() * std::mem::size_of::<(CompactString, u32)>()
+            + self.barcode_of.capacity() * std::mem::size_of::<u32>()
+    }
+
     fn found(&self, i: usize) -> Found<'_> {
         let e = &self.entries[i];
         let barcode = self

@@ -24,7 +24,6 @@ by name, each with its stock and the price in force now on the branch's clock.",
     responses(
         (status = 200, description = "The products found (possibly none)", body = SearchResponse),
         (status = 400, description = "`invalid_request`: neither or both of q and barcode, q empty or over 64 characters, a barcode that is not 8-14 digits, limit outside 1-100", body = ErrorBody),
-        (status = 403, description = "`forbidden`: this caller may not search", body = ErrorBody),
         ReadErrors,
     )
 )]

@@ -109,7 +109,7 @@ impl Catalog {
             Ok(())
         })
         .await
-        .map_err(|_| StoreError::WriterGone)?
+        .map_err(|e| StoreError::Corrupt(format!("the search index rebuild did not finish: {e}")))?
     }
 }
 

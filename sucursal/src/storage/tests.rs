@@ -34,6 +34,7 @@ struct Rig {
     syncs: Arc<AtomicU64>,
     people: Arc<crate::people::People>,
     till: Arc<crate::till::Till>,
+    inventory: Arc<Inventory>,
     dir: tempfile::TempDir,
 }
 
@@ -64,6 +65,7 @@ fn rig() -> Rig {
             cashier_return_limit_cents: 5000,
         },
     ));
+    let inventory = Arc::new(Inventory::default());
     let (writer, thread) = spawn(WriterParts {
         conn,
         checkpoint_conn: open(dir.path()).unwrap(),
@@ -72,7 +74,7 @@ fn rig() -> Rig {
             syncs: syncs.clone(),
         }),
         branch_id: "CUS".into(),
-        inventory: Arc::new(Inventory::default()),
+        inventory: inventory.clone(),
         idempotency: Arc::new(Idempotency::load(Vec::new())),
         state: state.clone(),
         people: people.clone(),
@@ -88,6 +90,7 @@ fn rig() -> Rig {
         syncs,
         people,
         till,
+        inventory,
         dir,
     }
 }
@@ -553,4 +556,59 @@ fn a_schema_3_store_gains_the_catalog_fields_with_their_defaults() {
     assert_eq!(v, 4);
     assert_eq!((rows[0].stock, rows[0].version), (7, 3));
     assert_eq!(rows[0].catalog, products::CatalogFields::default());
+}
+
+#[test]
+fn pulled_catalog_fields_are_stored_and_an_older_version_changes_none_of_them() {
+    use colmena_shared::catalog::ScheduledPrice;
+    use colmena_shared::wire::{Change, ChangeKind};
+    let rig = rig();
+    let product = |cursor, version, active, price| Change {
+        cursor,
+        kind: ChangeKind::Product,
+        product_id: "AZUCAR-1KG".into(),
+        name: Some("Azúcar rubia 1 kg".into()),
+        price_cents: Some(price),
+        version: Some(version),
+        barcode: Some("7750885000018".into()),
+        category: Some("abarrotes".into()),
+        active: Some(active),
+        reorder_point: Some(12),
+        scheduled_price: Some(ScheduledPrice {
+            price_cents: price + 40,
+            effective_at: "2026-12-24T05:00:00Z".into(),
+        }),
+        ..Default::default()
+    };
+    for (changes, next_cursor) in [
+        (vec![product(1, 2, false, 550)], 1),
+        (vec![product(2, 1, true, 999)], 2),
+    ] {
+        let rx = submit(
+            &rig.writer,
+            ApplyPull {
+                changes,
+                next_cursor,
+                applied_through: 0,
+                users_catch_up: false,
+            },
+        );
+        rig.permits.send(true).unwrap();
+        rx.recv().unwrap().unwrap();
+    }
+    let at = colmena_shared::clock::parse_rfc3339_millis("2026-12-24T05:00:00Z").unwrap();
+    let want = products::CatalogFields {
+        barcode: Some("7750885000018".into()),
+        category: Some("abarrotes".into()),
+        active: false,
+        reorder_point: 12,
+        scheduled: Some((590, at)),
+    };
+    let rows = products::load_all(&open(&rig.dir()).unwrap()).unwrap();
+    assert_eq!((rows[0].price_cents, rows[0].version), (550, 2));
+    assert_eq!(rows[0].catalog, want);
+    let item = rig.inventory.get("AZUCAR-1KG").unwrap();
+    assert_eq!((item.price_cents, item.version, item.active), (550, 2, false));
+    assert_eq!((item.scheduled(), item.reorder_point), (Some((590, at)), 12));
+    rig.finish();
 }

@@ -105,7 +105,11 @@ impl Catalog {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {
             let snapshot = Arc::new(build(&me.reader)?);
-            *me.current.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
+            let old = std::mem::replace(&mut *me.current.write().unwrap_or_else(|e| e.into_inner()), snapshot);
+            // The build's temporaries (every row as Strings) and, once no search holds it,
+            // the old snapshot go back to the OS rather than staying in RSS (BENCHMARKS.md, P9).
+            drop(old);
+            colmena_shared::memory::release_free_memory();
             Ok(())
         })
         .await

@@ -36,14 +36,15 @@ fn fold_into(out: &mut String, s: &str) {
     }
 }
 
-/// One product of the snapshot. Offsets are `u32`: a haystack of 4 GiB would be 40 million
-/// products of 100 bytes, far past any branch.
+/// One product of the snapshot: 12 bytes, so 100,000 products cost 1.2 MB of entries (the
+/// text itself lives in two shared strings). Offsets are `u32`: a haystack of 4 GiB would be
+/// 40 million products of 100 bytes, far past any branch.
 #[derive(Debug)]
 struct Entry {
-    product_id: CompactString,
-    /// Its display name: `names[name_start..name_end]`.
-    name_start: u32,
-    name_end: u32,
+    /// Where its id, then its display name, start in `text`; the name ends where the next
+    /// entry's text starts.
+    text_start: u32,
+    id_len: u32,
     /// Where its block starts in the haystack.
     hay_start: u32,
 }
@@ -63,7 +64,8 @@ pub struct Found<'a> {
 pub struct Snapshot {
     entries: Vec<Entry>,
     haystack: String,
-    names: String,
+    /// Every product's id and display name, one after the other, in entry order.
+    text: String,
     /// `(barcode, entry)`, sorted: several products may briefly share one while a barcode
     /// moves between products across two pulls.
     barcodes: Vec<(CompactString, u32)>,
@@ -78,7 +80,7 @@ impl Snapshot {
         let mut s = Snapshot {
             entries: Vec::with_capacity(keyed.len()),
             haystack: String::new(),
-            names: String::new(),
+            text: String::new(),
             barcodes: Vec::new(),
             barcode_of: Vec::new(),
         };
@@ -88,16 +90,16 @@ impl Snapshot {
             s.haystack.push('\u{1}');
             fold_into(&mut s.haystack, &id);
             s.haystack.push('\n');
-            let name_start = offset(s.names.len());
-            s.names.push_str(&name);
+            let text_start = offset(s.text.len());
+            s.text.push_str(&id);
+            s.text.push_str(&name);
             let index = offset(s.entries.len());
             if let Some(b) = barcode {
                 s.barcodes.push((CompactString::from(b), index));
             }
             s.entries.push(Entry {
-                product_id: CompactString::from(id),
-                name_start,
-                name_end: offset(s.names.len()),
+                text_start,
+                id_len: offset(id.len()),
                 hay_start,
             });
         }
@@ -109,7 +111,7 @@ impl Snapshot {
             }
         }
         s.haystack.shrink_to_fit();
-        s.names.shrink_to_fit();
+        s.text.shrink_to_fit();
         s
     }
 
@@ -125,21 +127,33 @@ impl Snapshot {
     pub fn heap_bytes(&self) -> usize {
         self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.haystack.capacity()
-            + self.names.capacity()
+            + self.text.capacity()
             + self.barcodes.capacity() * std::mem::size_of::<(CompactString, u32)>()
             + self.barcode_of.capacity() * std::mem::size_of::<u32>()
     }
 
+    /// The id of entry `i`.
+    fn id(&self, i: usize) -> &str {
+        let e = &self.entries[i];
+        let start = e.text_start as usize;
+        self.text.get(start..start + e.id_len as usize).unwrap_or("")
+    }
+
     fn found(&self, i: usize) -> Found<'_> {
         let e = &self.entries[i];
+        let name_start = e.text_start as usize + e.id_len as usize;
+        let name_end = self
+            .entries
+            .get(i + 1)
+            .map_or(self.text.len(), |n| n.text_start as usize);
         let barcode = self
             .barcode_of
             .get(i)
             .and_then(|b| self.barcodes.get(*b as usize))
             .map(|(b, _)| b.as_str());
         Found {
-            product_id: e.product_id.as_str(),
-            name: self.names.get(e.name_start as usize..e.name_end as usize).unwrap_or(""),
+            product_id: self.id(i),
+            name: self.text.get(name_start..name_end).unwrap_or(""),
             barcode,
         }
     }
@@ -160,7 +174,7 @@ impl Snapshot {
                 .entries
                 .partition_point(|e| e.hay_start as usize <= at)
                 .saturating_sub(1);
-            if keep(self.entries[e].product_id.as_str()) {
+            if keep(self.id(e)) {
                 out.push(self.found(e));
             }
             pos = self.entries.get(e + 1).map_or(hay.len(), |n| n.hay_start as usize);
@@ -178,7 +192,7 @@ impl Snapshot {
             .collect();
         hits.sort_unstable();
         hits.into_iter()
-            .filter(|e| keep(self.entries[*e].product_id.as_str()))
+            .filter(|e| keep(self.id(*e)))
             .map(|e| self.found(e))
             .collect()
     }

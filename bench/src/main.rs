@@ -25,6 +25,7 @@ mod fsync_probe;
 mod login_storm;
 mod push_load;
 mod search_load;
+mod search_index;
 mod stats;
 
 use clap::{Parser, Subcommand};
@@ -53,6 +54,8 @@ enum Command {
     LoginStorm(login_storm::Args),
     /// `GET /products/search` latency over a big catalog, against a lookup baseline.
     SearchLoad(search_load::Args),
+    /// The branch's product search index: build time, size, query percentiles.
+    SearchIndex(search_index::Args),
 }
 
 fn main() -> ExitCode {
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
         Command::Catalog(a) => catalog::run(a),
         Command::LoginStorm(a) => login_storm::run(a),
         Command::SearchLoad(a) => search_load::run(a),
+        Command::SearchIndex(a) => search_index::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -47,6 +47,8 @@ pub struct AppState {
     pub people: Arc<People>,
     /// Open shifts and the till's rules.
     pub till: Arc<crate::till::Till>,
+    /// The search index of the catalog.
+    pub catalog: Arc<crate::catalog::Catalog>,
 }
 
 impl AppState {

@@ -34,6 +34,9 @@ pub enum BranchError {
     UnknownProduct(String),
     #[error("{0}")]
     NotFound(String),
+    /// A sale line names a product central made inactive.
+    #[error("{0}: the product is inactive and is no longer sold")]
+    ProductInactive(String),
     #[error("{product_id}: {available} in stock, {requested} requested")]
     InsufficientStock {
         product_id: String,
@@ -77,6 +80,7 @@ impl BranchError {
             BranchError::TooManyAttempts(_) => ErrorCode::TooManyAttempts,
             BranchError::UnknownProduct(_) => ErrorCode::UnknownProduct,
             BranchError::NotFound(_) => ErrorCode::NotFound,
+            BranchError::ProductInactive(_) => ErrorCode::ProductInactive,
             BranchError::InsufficientStock { .. } => ErrorCode::InsufficientStock,
             BranchError::PaymentMismatch(_) => ErrorCode::PaymentMismatch,
             BranchError::ShiftAlreadyOpen { .. } => ErrorCode::ShiftAlreadyOpen,
@@ -174,6 +178,7 @@ mod tests {
             (BranchError::TooManyAttempts(3), 429, "too_many_attempts"),
             (BranchError::UnknownProduct("P".into()), 404, "unknown_product"),
             (BranchError::NotFound("x".into()), 404, "not_found"),
+            (BranchError::ProductInactive("P".into()), 409, "product_inactive"),
             (
                 BranchError::InsufficientStock {
                     product_id: "P".into(),

@@ -26,6 +26,8 @@ pub struct BranchMetrics {
     pub breaker_transitions: IntCounterVec,
     pub push_batches: IntCounterVec,
     pub logins: IntCounterVec,
+    /// Active products with a reorder point whose stock is below it (set at scrape time).
+    pub low_stock: IntGauge,
     pub till: TillMetrics,
 }
 
@@ -181,6 +183,13 @@ impl BranchMetrics {
                     "outcome",
                 )?,
             )?,
+            low_stock: registered(
+                r,
+                IntGauge::new(
+                    "colmena_low_stock_products",
+                    "Active products with a reorder point whose stock at this branch is below it.",
+                )?,
+            )?,
             till: TillMetrics::register(r)?,
             registry,
         };
@@ -213,6 +222,7 @@ impl BranchMetrics {
             ErrorCode::StorageUnavailable,
             ErrorCode::PaymentMismatch,
             ErrorCode::ShiftNotOpen,
+            ErrorCode::ProductInactive,
         ];
         seed(&self.sale_rejections, &refusals.map(|c| c.as_str()));
         seed(&self.breaker_transitions, &["closed", "open", "half_open"]);

@@ -31,6 +31,8 @@ token from `POST /login`, or the branch admin token; what each may do is the per
         routes::inventory::inventory,
         routes::inventory::product,
         routes::adjustments::adjust,
+        routes::adjustments::count,
+        routes::products::search,
         routes::status::status,
         routes::outbox::outbox,
         routes::export::sales_export,

@@ -37,8 +37,11 @@ pub enum Action {
     ReadStatus,
     /// `POST /sell`.
     Sell,
-    /// `POST /stock/adjustments`.
+    /// `POST /stock/adjustments`, `POST /stock/counts`.
     AdjustStock,
+    /// `GET /products/search`: a read of the catalog, for every caller (a till searches
+    /// before it sells, and whoever may read the inventory may read the catalog).
+    SearchProducts,
     /// `/admin/*` (backups).
     Backups,
     /// `GET /sales/export`.
@@ -53,8 +56,7 @@ pub enum Action {
     /// `POST /sales/{id}/returns`. Above `--cashier-return-limit` a supervisor or manager
     /// ([`crate::till::returns`], which knows the amount).
     Return,
-    // Next to come, with their rows in `allows`: counts and transfers (supervisor, manager,
-    // admin).
+    // Next to come, with its row in `allows`: transfers (supervisor, manager, admin).
 }
 
 /// Whether `caller` may perform `action`. `require_login` (`--require-login`) takes selling
@@ -62,7 +64,7 @@ pub enum Action {
 pub fn allows(caller: &Caller, action: Action, require_login: bool) -> bool {
     use Role::{Manager, Supervisor};
     match action {
-        Action::ReadInventory | Action::ReadStatus => true,
+        Action::ReadInventory | Action::ReadStatus | Action::SearchProducts => true,
         Action::Sell => match caller {
             Caller::Device => !require_login,
             Caller::User { .. } => true,
@@ -91,7 +93,8 @@ pub fn action_of(pattern: &str) -> Option<Action> {
         "/inventory" | "/inventory/{product_id}" => Action::ReadInventory,
         "/status" => Action::ReadStatus,
         "/sell" => Action::Sell,
-        "/stock/adjustments" => Action::AdjustStock,
+        "/stock/adjustments" | "/stock/counts" => Action::AdjustStock,
+        "/products/search" => Action::SearchProducts,
         "/sales/export" => Action::ExportSales,
         "/outbox" => Action::ReadOutbox,
         "/logout" => Action::Logout,
@@ -126,11 +129,12 @@ mod tests {
             Caller::Admin,
         ];
         // Columns: device, cashier, supervisor, manager, admin.
-        let table: [(Action, [bool; 5]); 10] = [
+        let table: [(Action, [bool; 5]); 11] = [
             (ReadInventory, [true, true, true, true, true]),
             (ReadStatus, [true, true, true, true, true]),
             (Sell, [true, true, true, true, false]),
             (AdjustStock, [false, false, true, true, true]),
+            (SearchProducts, [true, true, true, true, true]),
             (Backups, [false, false, false, true, true]),
             (ExportSales, [false, false, false, true, true]),
             (ReadOutbox, [false, false, false, true, true]),

@@ -1,5 +1,5 @@
-//! Selling and adjusting stock: validation, idempotency, reservation, pricing, durable
-//! commit.
+//! Selling: validation, idempotency, reservation, pricing, durable commit. (Adjusting and
+//! counting stock: [`crate::stock`].)
 //!
 //! The path of a sale: validate → (idempotency check) → reserve in the DashMap → price the
 //! basket → hand it to the storage writer → wait for the group commit → 201. Nothing here
@@ -10,13 +10,13 @@ use crate::error::BranchError;
 use crate::idempotency::Begin;
 use crate::inventory::{ReserveError, Reserved};
 use crate::permissions::Caller;
-use crate::storage::{Receipt, RecordAdjustment, RecordSale, Remember};
-use colmena_shared::ids::{check_delta, check_quantity, check_text, check_visible_ascii, ProductId};
+use crate::storage::{Receipt, RecordSale, Remember};
+use colmena_shared::ids::{check_quantity, check_text, check_visible_ascii, ProductId};
 use colmena_shared::till::{
     check_method, check_payments, check_positive_amount, check_till_id, is_method, Payment, MAX_AMOUNT_CENTS,
     MAX_PAYMENTS, UNSPECIFIED,
 };
-use colmena_shared::wire::{AdjustmentRequest, AdjustmentResponse, SaleLineOut, SaleResponse, SellRequest};
+use colmena_shared::wire::{SaleLineOut, SaleResponse, SellRequest};
 use std::sync::Arc;
 
 /// Most lines in one basket.
@@ -211,9 +211,10 @@ pub fn check_idempotency_key(key: &str) -> Result<(), BranchError> {
     check_visible_ascii("Idempotency-Key", key, 1, 255).map_err(BranchError::InvalidRequest)
 }
 
-fn reserve_error(e: ReserveError) -> BranchError {
+pub(crate) fn reserve_error(e: ReserveError) -> BranchError {
     match e {
         ReserveError::UnknownProduct(p) => BranchError::UnknownProduct(p),
+        ReserveError::Inactive(p) => BranchError::ProductInactive(p),
         ReserveError::Insufficient {
             product_id,
             available,
@@ -245,7 +246,12 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
         }
     }
     let wanted: Vec<(String, i64)> = sale.lines.iter().map(|(p, q)| (p.to_string(), *q)).collect();
-    let reserved = app.inventory.reserve(&wanted).map_err(reserve_error)?;
+    // Priced at this instant on the branch's own clock: a scheduled price is in force from
+    // its instant on, with or without central (docs/protocol.md, "Catalog at the branch").
+    let reserved = app
+        .inventory
+        .reserve_for_sale(&wanted, colmena_shared::clock::now_millis())
+        .map_err(reserve_error)?;
     let priced = match price(sale, &reserved) {
         Ok(p) => p,
         Err(e) => {
@@ -273,53 +279,6 @@ pub async fn sell(app: &AppState, sale: ValidSale, key: Option<&str>) -> Result<
         recorded.sale,
         recorded.receipt,
     )))
-}
-
-/// A stock adjustment by `caller`; a user's adjustment records their `user_id`.
-pub async fn adjust(
-    app: &AppState,
-    req: AdjustmentRequest,
-    caller: Option<&Caller>,
-) -> Result<AdjustmentResponse, BranchError> {
-    let delta = check_delta("quantity_delta", req.quantity_delta).map_err(BranchError::InvalidRequest)?;
-    let reason = match req.reason {
-        Some(r) => {
-            check_text("reason", &r, 1, 64).map_err(BranchError::InvalidRequest)?;
-            r
-        }
-        None => "unspecified".to_string(),
-    };
-    if !app.inventory.contains(req.product_id.as_str()) {
-        return Err(BranchError::UnknownProduct(req.product_id.to_string()));
-    }
-    // A decrease is reserved now (it must not make stock negative); an increase reaches
-    // the in-memory stock only once durable.
-    let reserved = if delta < 0 {
-        let mut r = app
-            .inventory
-            .reserve(&[(req.product_id.to_string(), -delta)])
-            .map_err(reserve_error)?;
-        r.pop()
-    } else {
-        None
-    };
-    let recorded = app
-        .writer
-        .submit(RecordAdjustment {
-            product_id: req.product_id,
-            delta,
-            reason,
-            user_id: match caller {
-                Some(Caller::User { user_id, .. }) => Some(user_id.clone()),
-                _ => None,
-            },
-            reserved,
-        })
-        .await?;
-    Ok(AdjustmentResponse {
-        seq: recorded.seq,
-        stock: recorded.stock,
-    })
 }
 
 #[cfg(test)]

@@ -240,18 +240,23 @@ impl Application {
             .backup_dir
             .clone()
             .unwrap_or_else(|| settings.data_dir.join("backups"));
+        let reader = Arc::new(Mutex::new(store.reader));
+        // After the seed, so a first boot's catalog is searchable at once.
+        let catalog =
+            Arc::new(crate::catalog::Catalog::load(reader.clone()).map_err(|e| format!("load catalog: {e}"))?);
         let app = web::Data::new(AppState {
             branch_id: v.branch_id.clone(),
             inventory,
             idempotency,
             outbox: outbox_state,
             writer: writer.clone(),
-            reader: Arc::new(Mutex::new(store.reader)),
+            reader,
             metrics,
             sync,
             backups: colmena_shared::backup::Backups::new(backup_dir, "sucursal", settings.backups_keep),
             people,
             till,
+            catalog,
         });
         let relay_deps = RelayDeps {
             branch_id: app.branch_id.clone(),
@@ -260,6 +265,7 @@ impl Application {
             state: app.outbox.clone(),
             metrics: app.metrics.clone(),
             sync: app.sync.clone(),
+            catalog: app.catalog.clone(),
         };
         let relay = Relay::new(relay_deps, endpoints, relay_settings);
 

@@ -10,6 +10,8 @@ mod support;
 
 mod bad_input_corpus;
 mod branch_api;
+mod catalog;
+mod catalog_chain;
 mod central_api;
 mod central_catalog;
 mod central_till;

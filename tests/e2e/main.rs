@@ -8,6 +8,7 @@ mod support;
 
 mod bad_input_corpus;
 mod branch_api;
+mod catalog;
 mod central_api;
 mod chaos;
 mod chaos_till;

@@ -45,6 +45,7 @@ pub const KNOWN_METRICS: &[&str] = &[
     "colmena_shifts_closed_total",
     "colmena_shift_cash_difference_cents",
     "colmena_open_shifts",
+    "colmena_low_stock_products",
     // central
     "colmena_sync_events_applied_total",
     "colmena_sync_duplicate_events_total",

@@ -100,6 +100,8 @@ pub struct RelayDeps {
     pub state: Arc<OutboxState>,
     pub metrics: BranchMetrics,
     pub sync: Arc<SyncStatus>,
+    /// The search index, rebuilt after a pulled page changed products.
+    pub catalog: Arc<crate::catalog::Catalog>,
 }
 
 pub struct Relay {

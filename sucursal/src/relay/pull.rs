@@ -3,10 +3,11 @@
 //!
 //! Each page is applied with its new cursor in one local transaction (through the
 //! [`Ledger`](super::Ledger)), so an allocation is never applied twice; the cursor never
-//! moves backwards, even when central's does (a restored central).
+//! moves backwards, even when central's does (a restored central). A page that changed
+//! products then rebuilds the search index ([`crate::catalog`]).
 use super::{sleep_or_cancel, Relay};
 use colmena_shared::clock;
-use colmena_shared::wire::PullResponse;
+use colmena_shared::wire::{ChangeKind, PullResponse};
 use reqwest::header::AUTHORIZATION;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -88,11 +89,19 @@ impl Relay {
                 );
             }
             let next_cursor = if n == 0 { after } else { page.next.max(after) };
+            let products_changed = page.changes.iter().any(|c| c.kind == ChangeKind::Product);
             self.deps
                 .ledger
                 .apply_pull(page.changes, next_cursor, page.applied_through)
                 .await
                 .map_err(|e| format!("cannot store pulled changes: {e}"))?;
+            if products_changed {
+                // After the page's commit, here in the relay's task: searches go on reading
+                // the old snapshot meanwhile, and no sale waits for this.
+                if let Err(e) = self.deps.catalog.refresh().await {
+                    tracing::warn!(error = %e, "cannot rebuild the search index; it keeps the previous catalog");
+                }
+            }
             self.deps
                 .sync
                 .last_pull_ok_ms

@@ -1,7 +1,8 @@
 //! `GET /inventory`, `GET /inventory/{product_id}`: this branch's stock.
 //!
-//! Price and stock come from memory (the figures `/sell` works with), names from the store
-//! (memory holds only what `/sell` needs). A product not yet in memory is not yet durable,
+//! Price and stock come from memory (the figures `/sell` works with: the price is the one in
+//! force now, a scheduled price included), names from the store (memory holds only what
+//! `/sell` needs). A product not yet in memory is not yet durable,
 //! so it is not listed.
 use super::responses::ReadErrors;
 use crate::app::AppState;
@@ -24,13 +25,14 @@ pub fn config(cfg: &mut web::ServiceConfig) {
 )]
 async fn inventory(app: web::Data<AppState>) -> Result<HttpResponse, BranchError> {
     let names = app.read(products::names).await?;
+    let now = colmena_shared::clock::now_millis();
     let products = names
         .into_iter()
         .filter_map(|(id, name)| {
             app.inventory.get(&id).map(|it| BranchProduct {
                 product_id: id,
                 name,
-                price_cents: it.price_cents,
+                price_cents: it.price_at(now),
                 stock: it.stock,
             })
         })
@@ -66,7 +68,7 @@ async fn product(app: web::Data<AppState>, path: web::Path<String>) -> Result<Ht
     Ok(HttpResponse::Ok().json(BranchProduct {
         product_id: id.into_string(),
         name,
-        price_cents: it.price_cents,
+        price_cents: it.price_at(colmena_shared::clock::now_millis()),
         stock: it.stock,
     }))
 }

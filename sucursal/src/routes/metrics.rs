@@ -1,5 +1,5 @@
 //! `GET /metrics`: the branch's Prometheus metrics, no token (see docs/protocol.md,
-//! "Metrics"). The outbox gauges are refreshed here, at scrape time, from atomics and one
+//! "Metrics"). The outbox and low-stock gauges are refreshed here, at scrape time, from atomics and one
 //! indexed read, never from inside the writer's transaction.
 use super::status::oldest_pending_age;
 use crate::app::AppState;
@@ -14,6 +14,9 @@ use actix_web::{web, HttpResponse};
 pub(super) async fn metrics(app: web::Data<AppState>) -> HttpResponse {
     let m = &app.metrics;
     m.outbox_pending.set(app.outbox.pending() as i64);
+    // One pass over the inventory per scrape (100,000 products: a millisecond or so), so
+    // the sale path keeps no counter of its own.
+    m.low_stock.set(app.inventory.low_stock_count() as i64);
     // A store that cannot be read leaves the age gauge at its last value: a scrape must not
     // fail because of it.
     if let Ok(age) = oldest_pending_age(&app).await {

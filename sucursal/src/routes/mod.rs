@@ -1,6 +1,6 @@
 //! The branch's HTTP surface, one file per resource (see docs/protocol.md, "Branch
 //! endpoints"). Handlers are thin: extract, call the domain ([`crate::sales`],
-//! [`crate::till`], the store reads in [`crate::storage`], [`crate::backup`]), map the result.
+//! [`crate::stock`], [`crate::catalog`], [`crate::till`], the store reads in [`crate::storage`], [`crate::backup`]), map the result.
 //!
 //! Every path is one `web::resource` with its methods, so a wrong method is a 405 rather
 //! than a 404. `/openapi.json` is registered by [`crate::openapi::configure`] (the document
@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod login;
 pub mod metrics;
 pub mod outbox;
+pub mod products;
 pub mod responses;
 pub mod returns;
 pub mod sell;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     login::config(cfg);
     inventory::config(cfg);
     adjustments::config(cfg);
+    products::config(cfg);
     status::config(cfg);
     outbox::config(cfg);
     export::config(cfg);

@@ -39,8 +39,9 @@ pub enum ReadErrors {
     StorageUnavailable(ErrorBody),
 }
 
-/// The `Idempotency-Key` header every state-changing `POST` of the till takes (with the
-/// semantics of `/sell`, docs/protocol.md "Idempotency keys"), for `params(...)`.
+/// The `Idempotency-Key` header every state-changing `POST` of the till and of `/stock/*`
+/// takes (with the semantics of `/sell`, docs/protocol.md "Idempotency keys"), for
+/// `params(...)`.
 #[derive(utoipa::IntoParams)]
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // documentation only: handlers read the header with `routes::idempotency_key`

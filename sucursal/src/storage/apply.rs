@@ -4,9 +4,10 @@
 //! Adding an event kind means one `apply_*` function here (it takes the next seq, writes the
 //! payload with [`super::outbox::insert`] and its table changes) and one [`Pending`] variant
 //! for what memory learns after the fsync.
+use super::apply_stock;
 use super::apply_till::{self, ReturnDone};
 use super::commands::{
-    AdjustmentRecorded, ApplyPull, Op, Outcome, Purge, Receipt, RecordAck, RecordAdjustment, RecordSale, Refusal,
+    AdjustmentRecorded, ApplyPull, CountRecorded, Op, Outcome, Purge, Receipt, RecordAck, RecordSale, Refusal,
     SaleRecorded, Seed,
 };
 use super::db::{self, Result, StoreError};
@@ -52,10 +53,19 @@ pub(super) enum Pending {
     /// any other (the refusal read the batch's state), and its reserved stock is given back.
     Refused(Refused),
     Adjustment {
-        seq: u64,
+        recorded: AdjustmentRecorded,
         product_id: String,
         delta: i64,
+        remembered: Remembered,
         reply: Replier<AdjustmentRecorded>,
+    },
+    /// A count: memory adds its delta (memory = committed − reservations in flight, so
+    /// adding what the commit added keeps that true).
+    Count {
+        recorded: CountRecorded,
+        product_id: String,
+        remembered: Remembered,
+        reply: Replier<CountRecorded>,
     },
     Pull {
         changes: Vec<Change>,
@@ -106,6 +116,7 @@ impl Pending {
         match self {
             Pending::Sale { reply, .. } => reply.into(),
             Pending::Adjustment { reply, .. } => reply.into(),
+            Pending::Count { reply, .. } => reply.into(),
             Pending::Till(TillPending::Shift { reply, .. }) => reply.into(),
             Pending::Till(TillPending::CashMovement { reply, .. }) => reply.into(),
             Pending::Till(TillPending::Return { reply, .. }) => reply.into(),
@@ -164,11 +175,21 @@ pub(super) fn apply(
             Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
             Err(e) => Err(fail(reply)(e)),
         },
-        Op::Adjustment(cmd, reply) => match adjustment(tx, ctx, &cmd) {
-            Ok(seq) => Ok(Pending::Adjustment {
-                seq,
+        Op::Adjustment(mut cmd, reply) => match apply_stock::adjustment(tx, ctx, &mut cmd) {
+            Ok((recorded, remembered)) => Ok(Pending::Adjustment {
+                recorded,
                 product_id: cmd.product_id.into_string(),
                 delta: cmd.delta,
+                remembered,
+                reply,
+            }),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::Count(mut cmd, reply) => match apply_stock::count(tx, ctx, &mut cmd) {
+            Ok((recorded, remembered)) => Ok(Pending::Count {
+                recorded,
+                product_id: cmd.product_id.into_string(),
+                remembered,
                 reply,
             }),
             Err(e) => Err(fail(reply)(e)),
@@ -276,21 +297,6 @@ fn sale(
     )))
 }
 
-fn adjustment(tx: &Transaction, ctx: &mut BatchCtx, cmd: &RecordAdjustment) -> Result<u64> {
-    ctx.seq += 1;
-    products::add_stock_of_known(tx, cmd.product_id.as_str(), cmd.delta)?;
-    let body = payload::adjustment(
-        ctx.seq,
-        &ctx.occurred_at,
-        &cmd.product_id,
-        cmd.delta,
-        &cmd.reason,
-        cmd.user_id.as_ref(),
-    )?;
-    outbox::insert(tx, ctx.seq, "adjustment", ctx.now_ms, &body)?;
-    Ok(ctx.seq)
-}
-
 /// Returns the new `acked_through` if central's view moved it.
 fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<u64>> {
     if cmd.users_catch_up {
@@ -308,6 +314,7 @@ fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<
                 c.name.as_deref().unwrap_or(&c.product_id),
                 c.price_cents.unwrap_or(0),
                 c.version.unwrap_or(0),
+                &products::CatalogFields::of(c),
             )?,
             ChangeKind::Allocation => products::allocate(tx, &c.product_id, c.quantity.unwrap_or(0))?,
             ChangeKind::User => {

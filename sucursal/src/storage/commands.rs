@@ -90,13 +90,34 @@ pub struct RecordAdjustment {
     pub user_id: Option<UserId>,
     /// For a negative delta: the units taken in memory before the commit.
     pub reserved: Option<Reserved>,
+    /// Remember the answer under an `Idempotency-Key`, in the same transaction.
+    pub remember: Option<InFlightGuard>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdjustmentRecorded {
     pub seq: u64,
-    /// The product's stock in memory once the adjustment is applied.
+    /// The product's stock as of the adjustment's commit (after every event committed
+    /// before it): a value the transaction knows, so a replay can repeat it.
     pub stock: i64,
+}
+
+/// Record a stock count: the stock becomes `counted`. The writer computes the difference
+/// against the stock as of the count's own commit and records it as `adjustment` events
+/// with reason `count` (none when nothing changed).
+pub struct RecordCount {
+    pub product_id: ProductId,
+    pub counted: i64,
+    pub user_id: Option<UserId>,
+    pub remember: Option<InFlightGuard>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountRecorded {
+    /// The first adjustment event recorded; `None` when the count matched.
+    pub seq: Option<u64>,
+    /// `counted − stock as of the commit`.
+    pub delta: i64,
 }
 
 /// Open a shift on a till (refused while the till has one open).
@@ -175,6 +196,7 @@ pub struct Shutdown;
 pub enum Op {
     Sale(RecordSale, Replier<Outcome<SaleRecorded>>),
     Adjustment(RecordAdjustment, Replier<AdjustmentRecorded>),
+    Count(RecordCount, Replier<CountRecorded>),
     OpenShift(OpenShift, Replier<Outcome<Shift>>),
     CashMovement(RecordCashMovement, Replier<Outcome<CashMovement>>),
     CloseShift(CloseShift, Replier<Outcome<Shift>>),
@@ -194,6 +216,7 @@ impl Op {
             Op::Sale(s, _) => std::mem::take(&mut s.reserved),
             Op::Adjustment(a, _) => a.reserved.take().into_iter().collect(),
             Op::OpenShift(..)
+            | Op::Count(..)
             | Op::CashMovement(..)
             | Op::CloseShift(..)
             | Op::Return(..)
@@ -210,6 +233,7 @@ impl Op {
         match self {
             Op::Sale(_, r) => r.into(),
             Op::Adjustment(_, r) => r.into(),
+            Op::Count(_, r) => r.into(),
             Op::OpenShift(_, r) | Op::CloseShift(_, r) => r.into(),
             Op::CashMovement(_, r) => r.into(),
             Op::Return(_, r) => r.into(),
@@ -231,6 +255,7 @@ macro_rules! command {
 
 command!(RecordSale => Outcome<SaleRecorded>, Sale);
 command!(RecordAdjustment => AdjustmentRecorded, Adjustment);
+command!(RecordCount => CountRecorded, Count);
 command!(OpenShift => Outcome<Shift>, OpenShift);
 command!(RecordCashMovement => Outcome<CashMovement>, CashMovement);
 command!(CloseShift => Outcome<Shift>, CloseShift);

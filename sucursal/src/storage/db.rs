@@ -4,8 +4,9 @@
 //! [`super::idempotency`], [`super::users`]), reads and writes side by side.
 //!
 //! Schema versions (`PRAGMA user_version`): 1 the first; 2 adds `users`; 3 the till's tables
-//! ([`super::shifts`], [`super::returns`]). Every statement of
-//! the migration is idempotent (`IF NOT EXISTS`), so a store of any older version is brought
+//! ([`super::shifts`], [`super::returns`]); 4 the catalog fields of `products` (barcode,
+//! category, active, reorder point, scheduled price: [`products::migrate_v4`]). Every statement of
+//! the migration is idempotent (`IF NOT EXISTS`, or a column added only when missing), so a store of any older version is brought
 //! up by running it whole. A store upgraded from 1 has a pull cursor past users central
 //! created before the upgrade; [`migrate`] records that range so the relay pulls its users
 //! once more (docs/protocol.md, "Users at the branch").
@@ -22,7 +23,7 @@ use std::path::Path;
 
 /// `PRAGMA application_id` of a branch store ("COLB"), so restore can tell our files.
 pub const APPLICATION_ID: i32 = 0x434F_4C42;
-const SCHEMA_VERSION: i32 = 3;
+const SCHEMA_VERSION: i32 = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -112,6 +113,7 @@ pub fn migrate(conn: &Connection) -> Result<()> {
         conn.execute_batch(MIGRATIONS)?;
         conn.execute_batch(shifts::SCHEMA)?;
         conn.execute_batch(returns::SCHEMA)?;
+        products::migrate_v4(conn)?;
         if version == 1 && meta::get(conn, meta::PULL_CURSOR)? > 0 {
             // Users are pulled only from schema 2 on; those central changed before this
             // upgrade lie below the stored cursor, so they are pulled again up to it.

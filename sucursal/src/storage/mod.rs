@@ -16,7 +16,7 @@
 //! - [`durability`]: what "durable" means (the WAL's fdatasync);
 //! - [`reply`]: how answers reach handlers (per-worker dispatch);
 //! - [`apply`]: what each command writes in the transaction, and does after the fsync
-//!   ([`apply_till`]: the till's commands);
+//!   ([`apply_till`]: the till's commands; [`apply_stock`]: adjustments and counts);
 //! - [`payload`]: the events' JSON, as stored and shipped to central;
 //! - [`db`]: the file, its schema and start-up load; [`meta`], [`products`], [`outbox`],
 //!   [`idempotency`], [`users`], [`shifts`], [`returns`]: each table's reads and writes;
@@ -24,6 +24,7 @@
 //!
 //! How to add an event kind: ARCHITECTURE.md, "Adding an event kind".
 pub mod apply;
+pub mod apply_stock;
 pub mod apply_till;
 pub mod commands;
 pub mod db;
@@ -45,8 +46,9 @@ pub mod writer;
 mod tests;
 
 pub use commands::{
-    AdjustmentRecorded, ApplyPull, CloseShift, Command, OpenShift, Outcome, Purge, Receipt, RecordAck,
-    RecordAdjustment, RecordCashMovement, RecordReturn, RecordSale, Refusal, Remember, SaleRecorded, Seed, Shutdown,
+    AdjustmentRecorded, ApplyPull, CloseShift, Command, CountRecorded, OpenShift, Outcome, Purge, Receipt, RecordAck,
+    RecordAdjustment, RecordCashMovement, RecordCount, RecordReturn, RecordSale, Refusal, Remember, SaleRecorded, Seed,
+    Shutdown,
 };
 pub use db::{db_path, open, StoreError, APPLICATION_ID};
 pub use durability::{Durability, WalFile};

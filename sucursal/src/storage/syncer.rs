@@ -8,7 +8,6 @@
 //! and SQLite recovers from what is really on disk; the batches it covered are answered
 //! `StorageUnavailable` and keep their stock reserved (it may have been sold).
 use super::apply::{Pending, TillPending};
-use super::commands::AdjustmentRecorded;
 use super::durability::Durability;
 use super::reply::{Answers, Replier};
 use super::state::OutboxState;
@@ -135,16 +134,30 @@ impl Syncer {
                 }
             }
             Pending::Adjustment {
-                seq,
+                recorded,
                 product_id,
                 delta,
+                remembered,
                 reply,
             } => {
-                let stock = match reserved.first() {
-                    Some(r) => r.remaining,
-                    None => self.inventory.add(&product_id, delta).unwrap_or(0),
-                };
-                answers.push(reply.ok(AdjustmentRecorded { seq, stock }));
+                // A decrease was taken from memory when reserved; an increase arrives now.
+                if reserved.is_empty() {
+                    self.inventory.add(&product_id, delta);
+                }
+                self.remember(remembered);
+                answers.push(reply.ok(recorded));
+            }
+            Pending::Count {
+                recorded,
+                product_id,
+                remembered,
+                reply,
+            } => {
+                if recorded.delta != 0 {
+                    self.inventory.add(&product_id, recorded.delta);
+                }
+                self.remember(remembered);
+                answers.push(reply.ok(recorded));
             }
             Pending::Pull {
                 changes,
@@ -183,11 +196,7 @@ impl Syncer {
             }
             Pending::Seed { items, reply } => {
                 for it in items {
-                    let item = Item {
-                        price_cents: it.price_cents,
-                        version: 0,
-                        stock: it.stock,
-                    };
+                    let item = Item::plain(it.price_cents, 0, it.stock);
                     self.inventory.insert(it.product_id.as_str(), item);
                 }
                 answers.push(reply.ok(()));
@@ -248,18 +257,16 @@ impl Syncer {
 
     fn apply_change(&self, c: &colmena_shared::wire::Change) {
         match c.kind {
-            ChangeKind::Product => {
-                self.inventory
-                    .upsert_product(&c.product_id, c.price_cents.unwrap_or(0), c.version.unwrap_or(0))
-            }
+            ChangeKind::Product => self.inventory.upsert_product(
+                &c.product_id,
+                c.price_cents.unwrap_or(0),
+                c.version.unwrap_or(0),
+                &super::products::CatalogFields::of(c),
+            ),
             ChangeKind::Allocation => {
                 let q = c.quantity.unwrap_or(0);
                 if self.inventory.add(&c.product_id, q).is_none() {
-                    let item = Item {
-                        price_cents: 0,
-                        version: 0,
-                        stock: q,
-                    };
+                    let item = Item::plain(0, 0, q);
                     self.inventory.insert(&c.product_id, item);
                 }
             }

@@ -34,6 +34,7 @@ struct Rig {
     syncs: Arc<AtomicU64>,
     people: Arc<crate::people::People>,
     till: Arc<crate::till::Till>,
+    inventory: Arc<Inventory>,
     dir: tempfile::TempDir,
 }
 
@@ -64,6 +65,7 @@ fn rig() -> Rig {
             cashier_return_limit_cents: 5000,
         },
     ));
+    let inventory = Arc::new(Inventory::default());
     let (writer, thread) = spawn(WriterParts {
         conn,
         checkpoint_conn: open(dir.path()).unwrap(),
@@ -72,7 +74,7 @@ fn rig() -> Rig {
             syncs: syncs.clone(),
         }),
         branch_id: "CUS".into(),
-        inventory: Arc::new(Inventory::default()),
+        inventory: inventory.clone(),
         idempotency: Arc::new(Idempotency::load(Vec::new())),
         state: state.clone(),
         people: people.clone(),
@@ -88,6 +90,7 @@ fn rig() -> Rig {
         syncs,
         people,
         till,
+        inventory,
         dir,
     }
 }
@@ -99,6 +102,7 @@ fn adjust(delta: i64) -> RecordAdjustment {
         reason: "recount".into(),
         user_id: None,
         reserved: None,
+        remember: None,
     }
 }
 
@@ -364,7 +368,7 @@ fn a_schema_1_store_upgrades_and_owes_its_users_up_to_its_cursor() {
     db::migrate(&conn).unwrap();
     let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     let loaded = db::load(&conn, 0).unwrap();
-    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (3, 0, (0, 42)));
+    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (4, 0, (0, 42)));
     // Migrating again (every start) changes nothing.
     db::migrate(&conn).unwrap();
     assert_eq!(db::load(&conn, 0).unwrap().users_catch_up, (0, 42));
@@ -531,4 +535,80 @@ fn a_sale_stays_returnable_after_the_purge_drops_its_outbox_row_and_goes_with_th
     purged.recv_timeout(Duration::from_secs(5)).unwrap().unwrap();
     assert!(returns::sale(&reader, seq).unwrap().is_none());
     r.finish();
+}
+
+#[test]
+fn a_schema_3_store_gains_the_catalog_fields_with_their_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let conn = open(dir.path()).unwrap();
+    // The products table as schema 3 had it, with a product in it.
+    conn.execute_batch(
+        "CREATE TABLE products (product_id TEXT PRIMARY KEY, name TEXT NOT NULL, price_cents INTEGER NOT NULL,
+            version INTEGER NOT NULL, stock INTEGER NOT NULL) WITHOUT ROWID;
+         INSERT INTO products VALUES ('P1', 'uno', 100, 3, 7);
+         PRAGMA user_version = 3;",
+    )
+    .unwrap();
+    db::migrate(&conn).unwrap();
+    db::migrate(&conn).unwrap();
+    let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    let rows = products::load_all(&conn).unwrap();
+    assert_eq!(v, 4);
+    assert_eq!((rows[0].stock, rows[0].version), (7, 3));
+    assert_eq!(rows[0].catalog, products::CatalogFields::default());
+}
+
+#[test]
+fn pulled_catalog_fields_are_stored_and_an_older_version_changes_none_of_them() {
+    use colmena_shared::catalog::ScheduledPrice;
+    use colmena_shared::wire::{Change, ChangeKind};
+    let rig = rig();
+    let product = |cursor, version, active, price| Change {
+        cursor,
+        kind: ChangeKind::Product,
+        product_id: "AZUCAR-1KG".into(),
+        name: Some("Azúcar rubia 1 kg".into()),
+        price_cents: Some(price),
+        version: Some(version),
+        barcode: Some("7750885000018".into()),
+        category: Some("abarrotes".into()),
+        active: Some(active),
+        reorder_point: Some(12),
+        scheduled_price: Some(ScheduledPrice {
+            price_cents: price + 40,
+            effective_at: "2026-12-24T05:00:00Z".into(),
+        }),
+        ..Default::default()
+    };
+    for (changes, next_cursor) in [
+        (vec![product(1, 2, false, 550)], 1),
+        (vec![product(2, 1, true, 999)], 2),
+    ] {
+        let rx = submit(
+            &rig.writer,
+            ApplyPull {
+                changes,
+                next_cursor,
+                applied_through: 0,
+                users_catch_up: false,
+            },
+        );
+        rig.permits.send(true).unwrap();
+        rx.recv().unwrap().unwrap();
+    }
+    let at = colmena_shared::clock::parse_rfc3339_millis("2026-12-24T05:00:00Z").unwrap();
+    let want = products::CatalogFields {
+        barcode: Some("7750885000018".into()),
+        category: Some("abarrotes".into()),
+        active: false,
+        reorder_point: 12,
+        scheduled: Some((590, at)),
+    };
+    let rows = products::load_all(&open(&rig.dir()).unwrap()).unwrap();
+    assert_eq!((rows[0].price_cents, rows[0].version), (550, 2));
+    assert_eq!(rows[0].catalog, want);
+    let item = rig.inventory.get("AZUCAR-1KG").unwrap();
+    assert_eq!((item.price_cents, item.version, item.active), (550, 2, false));
+    assert_eq!((item.scheduled(), item.reorder_point), (Some((590, at)), 12));
+    rig.finish();
 }

@@ -34,16 +34,18 @@ const BRANCHES: [(&str, &str, &str); 2] = [
     ("ABA", "127.0.0.1:8002", "demo-aba-token"),
 ];
 
-/// (product_id, name, price_cents, units for CUS, units for ABA)
-const CATALOG: [(&str, &str, i64, i64, i64); 8] = [
-    ("ARROZ-1KG", "Arroz Costeño 1 kg", 520, 120, 80),
-    ("AZUCAR-1KG", "Azúcar rubia 1 kg", 450, 100, 60),
-    ("ACEITE-1L", "Aceite Primor 1 L", 1090, 60, 40),
-    ("LECHE-400G", "Leche Gloria 400 g", 420, 200, 150),
-    ("FIDEOS-500G", "Fideos Don Vittorio 500 g", 380, 150, 90),
-    ("ATUN-170G", "Atún Florida 170 g", 650, 80, 50),
-    ("COCA-500ML", "Coca Cola 500 ml", 350, 240, 120),
-    ("PAN-UN", "Pan francés (unidad)", 30, 500, 300),
+/// (product_id, name, price_cents, units for CUS, units for ABA, barcode, category,
+/// reorder point). Tuna's reorder point is above ABA's stock, so ABA's low-stock gauge
+/// shows 1 from the start.
+const CATALOG: [(&str, &str, i64, i64, i64, &str, &str, i64); 8] = [
+    ("ARROZ-1KG", "Arroz Costeño 1 kg", 520, 120, 80, "7750243000113", "abarrotes", 20),
+    ("AZUCAR-1KG", "Azúcar rubia 1 kg", 450, 100, 60, "7750885000018", "abarrotes", 20),
+    ("ACEITE-1L", "Aceite Primor 1 L", 1090, 60, 40, "7751271011115", "abarrotes", 10),
+    ("LECHE-400G", "Leche Gloria 400 g", 420, 200, 150, "7751271021213", "lácteos", 30),
+    ("FIDEOS-500G", "Fideos Don Vittorio 500 g", 380, 150, 90, "7750243001318", "abarrotes", 20),
+    ("ATUN-170G", "Atún Florida 170 g", 650, 80, 50, "7750106002019", "conservas", 60),
+    ("COCA-500ML", "Coca Cola 500 ml", 350, 240, 120, "7750182002218", "bebidas", 48),
+    ("PAN-UN", "Pan francés (unidad)", 30, 500, 300, "20000017", "panadería", 0),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -151,6 +153,8 @@ fn print_banner(dir: &std::path::Path, users_ok: bool) {
         r#"SALE=$(curl -s -X POST http://{cus}/sell -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"product_id":"ARROZ-1KG","quantity":2,"shift_id":"'$SHIFT'","payments":[{"method":"cash","amount_cents":2000}]}' | tee /dev/stderr | sed -E 's/.*"sale_id":"([^"]+)".*/\1/')"#,
         r#"curl -s -X POST http://{cus}/sales/$SALE/returns -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"lines":[{"product_id":"ARROZ-1KG","quantity":1}],"shift_id":"'$SHIFT'"}'"#,
         r#"curl -s -X POST http://{cus}/shifts/$SHIFT/close -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"counted_cash_cents":10520}'"#,
+        r#"curl -s 'http://{cus}/products/search?q=azucar' -H "Authorization: Bearer $TOKEN""#,
+        r#"curl -s 'http://{cus}/products/search?barcode=7750885000018' -H "Authorization: Bearer $TOKEN""#,
     ];
     for l in lines {
         println!("  {}", l.replace("{cus}", cus));
@@ -184,10 +188,11 @@ async fn seed_central() -> anyhow::Result<()> {
     if products["products"].as_array().is_some_and(|p| !p.is_empty()) {
         return Ok(());
     }
-    for (id, name, price, cus, aba) in CATALOG {
+    for (id, name, price, cus, aba, barcode, category, reorder_point) in CATALOG {
         c.put(format!("{base}/products/{id}"))
             .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"name": name, "price_cents": price}))
+            .json(&json!({"name": name, "price_cents": price, "barcode": barcode, "category": category,
+                          "reorder_point": reorder_point}))
             .send()
             .await?
             .error_for_status()?;

@@ -607,6 +607,7 @@ p12_p99() { echo "$P12_LINE" | sed -n 's/.*search p50=[0-9.]* p99=\([0-9.]*\).*/
 # P12: a till's search over the big catalog, one request at a time, against a lookup baseline.
 P12_LINE=$("$BENCH" search-load --branch "http://$BADDR" --pos-token t --products "$P9_PRODUCTS" --requests "$P12_REQUESTS" 2>&1 | tail -1) || P12_LINE="search-load failed: $P12_LINE"
 echo "$P12_LINE" | tee -a "$RAW" >&2
+[ "$QUICK" = 1 ] && [ "$(p12_p99)" = n/a ] && die "P12 failed: $P12_LINE"
 FILL0=$(date +%s)
 while :; do
   LAST=$(last_seq_of "$BADDR"); LAST=${LAST:-0}

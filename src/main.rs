@@ -34,18 +34,77 @@ const BRANCHES: [(&str, &str, &str); 2] = [
     ("ABA", "127.0.0.1:8002", "demo-aba-token"),
 ];
 
-/// (product_id, name, price_cents, units for CUS, units for ABA, barcode, category,
-/// reorder point). Tuna's reorder point is above ABA's stock, so ABA's low-stock gauge
-/// shows 1 from the start.
-const CATALOG: [(&str, &str, i64, i64, i64, &str, &str, i64); 8] = [
-    ("ARROZ-1KG", "Arroz Costeño 1 kg", 520, 120, 80, "7750243000113", "abarrotes", 20),
-    ("AZUCAR-1KG", "Azúcar rubia 1 kg", 450, 100, 60, "7750885000018", "abarrotes", 20),
-    ("ACEITE-1L", "Aceite Primor 1 L", 1090, 60, 40, "7751271011115", "abarrotes", 10),
-    ("LECHE-400G", "Leche Gloria 400 g", 420, 200, 150, "7751271021213", "lácteos", 30),
-    ("FIDEOS-500G", "Fideos Don Vittorio 500 g", 380, 150, 90, "7750243001318", "abarrotes", 20),
-    ("ATUN-170G", "Atún Florida 170 g", 650, 80, 50, "7750106002019", "conservas", 60),
-    ("COCA-500ML", "Coca Cola 500 ml", 350, 240, 120, "7750182002218", "bebidas", 48),
-    ("PAN-UN", "Pan francés (unidad)", 30, 500, 300, "20000017", "panadería", 0),
+/// One product of the demo catalog, with what each branch gets allocated.
+struct DemoProduct {
+    id: &'static str,
+    name: &'static str,
+    price_cents: i64,
+    units_cus: i64,
+    units_aba: i64,
+    barcode: &'static str,
+    category: &'static str,
+    reorder_point: i64,
+}
+
+const fn product(
+    (id, name, price_cents): (&'static str, &'static str, i64),
+    (units_cus, units_aba): (i64, i64),
+    (barcode, category, reorder_point): (&'static str, &'static str, i64),
+) -> DemoProduct {
+    DemoProduct {
+        id,
+        name,
+        price_cents,
+        units_cus,
+        units_aba,
+        barcode,
+        category,
+        reorder_point,
+    }
+}
+
+/// Tuna's reorder point is above ABA's stock, so ABA's low-stock gauge shows 1 from the start.
+const CATALOG: [DemoProduct; 8] = [
+    product(
+        ("ARROZ-1KG", "Arroz Costeño 1 kg", 520),
+        (120, 80),
+        ("7750243000113", "abarrotes", 20),
+    ),
+    product(
+        ("AZUCAR-1KG", "Azúcar rubia 1 kg", 450),
+        (100, 60),
+        ("7750885000018", "abarrotes", 20),
+    ),
+    product(
+        ("ACEITE-1L", "Aceite Primor 1 L", 1090),
+        (60, 40),
+        ("7751271011115", "abarrotes", 10),
+    ),
+    product(
+        ("LECHE-400G", "Leche Gloria 400 g", 420),
+        (200, 150),
+        ("7751271021213", "lácteos", 30),
+    ),
+    product(
+        ("FIDEOS-500G", "Fideos Don Vittorio 500 g", 380),
+        (150, 90),
+        ("7750243001318", "abarrotes", 20),
+    ),
+    product(
+        ("ATUN-170G", "Atún Florida 170 g", 650),
+        (80, 50),
+        ("7750106002019", "conservas", 60),
+    ),
+    product(
+        ("COCA-500ML", "Coca Cola 500 ml", 350),
+        (240, 120),
+        ("7750182002218", "bebidas", 48),
+    ),
+    product(
+        ("PAN-UN", "Pan francés (unidad)", 30),
+        (500, 300),
+        ("20000017", "panadería", 0),
+    ),
 ];
 
 fn main() -> anyhow::Result<()> {
@@ -188,15 +247,18 @@ async fn seed_central() -> anyhow::Result<()> {
     if products["products"].as_array().is_some_and(|p| !p.is_empty()) {
         return Ok(());
     }
-    for (id, name, price, cus, aba, barcode, category, reorder_point) in CATALOG {
+    for p in &CATALOG {
+        let id = p.id;
         c.put(format!("{base}/products/{id}"))
             .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"name": name, "price_cents": price, "barcode": barcode, "category": category,
-                          "reorder_point": reorder_point}))
+            .json(
+                &json!({"name": p.name, "price_cents": p.price_cents, "barcode": p.barcode,
+                          "category": p.category, "reorder_point": p.reorder_point}),
+            )
             .send()
             .await?
             .error_for_status()?;
-        for (branch, qty) in [("CUS", cus), ("ABA", aba)] {
+        for (branch, qty) in [("CUS", p.units_cus), ("ABA", p.units_aba)] {
             c.post(format!("{base}/branches/{branch}/allocations"))
                 .bearer_auth(ADMIN_TOKEN)
                 .json(&json!({"product_id": id, "quantity": qty}))

@@ -24,8 +24,8 @@ mod catalog;
 mod fsync_probe;
 mod login_storm;
 mod push_load;
-mod search_load;
 mod search_index;
+mod search_load;
 mod stats;
 
 use clap::{Parser, Subcommand};

@@ -43,7 +43,13 @@ async fn a_till_finds_by_any_spelling_or_barcode_what_central_sells_and_never_an
         json!({"name": "Azúcar rubia 1 kg", "price_cents": 550, "barcode": "7750885000018", "category": "abarrotes"}),
     )
     .await;
-    put(&c, &u, "ARROZ-1KG", json!({"name": "Arroz Costeño 1 kg", "price_cents": 520})).await;
+    put(
+        &c,
+        &u,
+        "ARROZ-1KG",
+        json!({"name": "Arroz Costeño 1 kg", "price_cents": 520}),
+    )
+    .await;
     put(
         &c,
         &u,
@@ -131,7 +137,10 @@ async fn central_shows_the_price_in_force_and_the_one_to_come_and_the_branch_sel
     let sale = sell(&c, &branch.url, &json!({"product_id": "P1", "quantity": 1}))
         .await
         .expect("a sale");
-    assert_eq!(sale["lines"][0]["unit_price_cents"], 1090, "an hour early: today's price");
+    assert_eq!(
+        sale["lines"][0]["unit_price_cents"], 1090,
+        "an hour early: today's price"
+    );
     let hit = get_json(&c, &format!("{}/products/search?q=aceite", branch.url), POS_TOKEN).await;
     assert_eq!(hit["products"][0]["price_cents"], 1090, "{hit}");
 }

@@ -110,7 +110,10 @@ async fn a_healthy_proxy_forwards_requests_and_bodies_on_one_keep_alive_connecti
     // loaded machine, more than once); fewer connections than requests still means some
     // connection carried requests framed one after another.
     let connections = p.stats().connections.load(Ordering::SeqCst);
-    assert!(connections < 6, "the client's pooled connection was reused: {connections} connections");
+    assert!(
+        connections < 6,
+        "the client's pooled connection was reused: {connections} connections"
+    );
     assert_eq!(p.stats().requests_forwarded.load(Ordering::SeqCst), 6);
 }
 

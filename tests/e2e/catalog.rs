@@ -40,7 +40,10 @@ async fn a_price_scheduled_before_central_dies_switches_on_time_at_the_branch() 
     assert_eq!(r.status().as_u16(), 200, "{:?}", r.text().await);
     wait_pulled(&c, &central.url, &branch.url, "CUS", Duration::from_secs(20)).await;
     central.kill9();
-    assert!(now_ms() < at - 500, "the test machine is too slow to see the price before its instant");
+    assert!(
+        now_ms() < at - 500,
+        "the test machine is too slow to see the price before its instant"
+    );
 
     // Sell one unit every 20 ms from now until a second after the instant.
     let mut sold: Vec<(i64, i64, i64)> = Vec::new(); // (sent ms, answered ms, unit price)
@@ -61,7 +64,10 @@ async fn a_price_scheduled_before_central_dies_switches_on_time_at_the_branch() 
             assert_eq!(unit, 590, "a sale sent {} ms after the instant", sent - at);
         }
     }
-    let first_new = sold.iter().position(|s| s.2 == 590).expect("some sale at the new price");
+    let first_new = sold
+        .iter()
+        .position(|s| s.2 == 590)
+        .expect("some sale at the new price");
     assert!(first_new > 0, "some sale at the old price");
     assert!(
         sold[first_new..].iter().all(|s| s.2 == 590),

@@ -120,8 +120,11 @@ fn fuzz(st: &Path, workdir: &Path, base: &str, token: &str, extra: &[&str]) -> R
     // `product_id`), which aborts the whole stateful phase; neither service sends
     // `Location`, so it finds nothing real.
     let config = workdir.join("schemathesis.toml");
-    std::fs::write(&config, "[phases.stateful.inference]\nalgorithms = [\"dependency-analysis\"]\n")
-        .unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
+    std::fs::write(
+        &config,
+        "[phases.stateful.inference]\nalgorithms = [\"dependency-analysis\"]\n",
+    )
+    .unwrap_or_else(|e| panic!("write {}: {e}", config.display()));
     let mut cmd = Command::new(st);
     cmd.arg("--config-file")
         .arg(&config)

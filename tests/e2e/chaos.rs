@@ -5,7 +5,8 @@
 //!
 //! A round: sellers on every branch, each a cashier logged in with their PIN (random
 //! baskets, some with an Idempotency-Key and retried through failures, logging in again
-//! when a restart ended their session; some stock adjustments), the till (each cashier on a
+//! when a restart ended their session; some stock adjustments and counts, the counts with an
+//! Idempotency-Key retried through kills), the till (each cashier on a
 //! shift of their own till, mixed tenders, returns, cash movements, some shifts closed:
 //! [`crate::chaos_till`]), allocations and price changes at
 //! central, and one to three faults drawn from a seeded schedule: `kill -9` of central or of
@@ -234,6 +235,8 @@ pub(super) struct SellerReport {
     /// Sells without an Idempotency-Key that failed in transport (the sale may exist).
     unanswered: usize,
     adjustments: usize,
+    /// Stock counts answered 201 (each with an Idempotency-Key, retried through kills).
+    counts: usize,
     replays: usize,
     pub(super) returns: usize,
     pub(super) cash_moves: usize,
@@ -311,6 +314,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
     let (mut acked_total, mut lost_replies, mut adjustments, mut replays, mut admin_ops, mut logins) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let (mut returns, mut cash_moves, mut shifts_closed, mut consistent) = (0usize, 0usize, 0usize, 0usize);
+    let mut counts = 0usize;
 
     for round in 1..=rounds {
         let faults = draw_round(&mut rng);
@@ -372,6 +376,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             );
             into.unanswered += r.unanswered;
             into.adjustments += r.adjustments;
+            into.counts += r.counts;
             into.replays += r.replays;
             into.unexpected.extend(r.unexpected);
         }
@@ -424,6 +429,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             }
             round_sales += r.acked.len();
             adjustments += r.adjustments;
+            counts += r.counts;
             replays += r.replays;
             let url = &chain.branch_urls[b];
             wait_drained(&c, url, Duration::from_secs(90)).await;
@@ -476,7 +482,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
     println!("sales answered 201 and found at central exactly once: {acked_total}");
     println!("sales committed whose reply was lost in a kill, found at central exactly once: {lost_replies}");
     println!("sales verified at central in all: {verified} (0 lost, 0 duplicated)");
-    println!("idempotent replays after failures: {replays}; stock adjustments: {adjustments}; admin changes at central: {admin_ops}");
+    println!("idempotent replays after failures: {replays}; stock adjustments: {adjustments}; stock counts: {counts}; admin changes at central: {admin_ops}");
     println!("cashier logins (first ones, then after restarts ended sessions): {logins}; every sale at central carries its seller's cashier_id");
     println!(
         "till: {returns} returns, {cash_moves} cash movements, {shifts_closed} shifts closed; closed shifts checked consistent at central after each round: {consistent} checks"
@@ -685,6 +691,8 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, till
         } else if dice < 3 && !returnable.is_empty() {
             let (sale, product) = returnable.swap_remove(rng.usize(..returnable.len()));
             chaos_till::return_one(&c, &url, &till, (&sale, &product), &shift, &mut r).await;
+        } else if rng.u32(0..20) == 0 {
+            count_stock(&c, &url, &mut rng, n, &mut r).await;
         } else if rng.u32(0..10) == 0 {
             let delta = if rng.bool() { rng.i64(1..50) } else { -rng.i64(1..5) };
             let body =
@@ -794,6 +802,54 @@ async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, till
         chaos_till::close(&c, &url, &till, &mut rng, &mut r).await;
     }
     r
+}
+
+/// A stock count near the product's stock (so selling goes on), with an Idempotency-Key and
+/// retried with it through kills until answered: the count's adjustment events then exist
+/// once, and the stock equality after the round covers them like any other adjustment.
+async fn count_stock(c: &reqwest::Client, url: &str, rng: &mut fastrand::Rng, n: u64, r: &mut SellerReport) {
+    let body = json!({"product_id": product(rng.usize(..PRODUCTS)), "counted": 990_000 + rng.i64(0..10_000)});
+    let key = format!("count-{n}-{}", rng.u64(..));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let sent = c
+            .post(format!("{url}/stock/counts"))
+            .bearer_auth(BRANCH_ADMIN_TOKEN)
+            .header("Idempotency-Key", &key)
+            .json(&body)
+            .send()
+            .await;
+        match sent {
+            Ok(resp) if resp.status() == 201 => {
+                let v: Value = resp.json().await.unwrap_or(Value::Null);
+                if v["stock"] != body["counted"] {
+                    r.unexpected.push(format!("count {body}: 201 with {v}"));
+                }
+                r.counts += 1;
+                return;
+            }
+            Ok(resp) if resp.status() == 409 && Instant::now() < deadline => {
+                // idempotency_key_in_flight: the first attempt is still being processed.
+                let text = resp.text().await.unwrap_or_default();
+                if !text.contains("idempotency_key_in_flight") {
+                    r.unexpected.push(format!("count {body}: 409 {text}"));
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                r.unexpected.push(format!("count {body}: {status} {text}"));
+                return;
+            }
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(100)).await,
+            Err(e) => {
+                r.unexpected.push(format!("count with key never answered: {e}"));
+                return;
+            }
+        }
+    }
 }
 
 /// Allocations (mostly in, some withdrawn) and price changes at central; failures while

@@ -2,8 +2,8 @@
 //! branch").
 //!
 //! The names, ids and barcodes to search live in an immutable [`Snapshot`] ([`search`]),
-//! built from the store at start and rebuilt by the relay after each pulled page that
-//! changed products, off the sale path; readers take an `Arc` of the current one, so a
+//! built from the store at start and rebuilt by the relay after each pull that changed
+//! products (once, however many pages), off the sale path; readers take an `Arc` of the current one, so a
 //! rebuild never blocks a search and a search never sees half a catalog. What a pull does
 //! not change on its own — stock, the price in force, `active` — is read from the inventory
 //! at query time, so an answer is never staler than memory.
@@ -100,7 +100,7 @@ impl Catalog {
 
     /// Rebuilds the index from the store, on a blocking thread: a full read and sort of the
     /// catalog (tens of milliseconds for 100,000 products) must not hold an async worker.
-    /// Called after a pulled page with product changes has committed.
+    /// Called once a pull whose pages changed products has stored them.
     pub async fn refresh(self: &Arc<Self>) -> Result<(), StoreError> {
         let me = self.clone();
         tokio::task::spawn_blocking(move || {

@@ -100,7 +100,7 @@ pub struct RelayDeps {
     pub state: Arc<OutboxState>,
     pub metrics: BranchMetrics,
     pub sync: Arc<SyncStatus>,
-    /// The search index, rebuilt after a pulled page changed products.
+    /// The search index, rebuilt after a pull that changed products.
     pub catalog: Arc<crate::catalog::Catalog>,
 }
 

@@ -3,8 +3,9 @@
 //!
 //! Each page is applied with its new cursor in one local transaction (through the
 //! [`Ledger`](super::Ledger)), so an allocation is never applied twice; the cursor never
-//! moves backwards, even when central's does (a restored central). A page that changed
-//! products then rebuilds the search index ([`crate::catalog`]).
+//! moves backwards, even when central's does (a restored central). A pull that changed
+//! products then rebuilds the search index ([`crate::catalog`]) once, however many pages it
+//! took: a first sync of 100,000 products is 100 pages, and a rebuild reads the whole catalog.
 use super::{sleep_or_cancel, Relay};
 use colmena_shared::clock;
 use colmena_shared::wire::{ChangeKind, PullResponse};
@@ -77,6 +78,22 @@ impl Relay {
     /// page is stored.
     pub async fn pull_once(&self) -> Result<(), String> {
         self.catch_up_users().await?;
+        let mut products_changed = false;
+        let pulled = self.pull_pages(&mut products_changed).await;
+        if products_changed {
+            // After the pages' commits (also when a later page failed: what was stored is
+            // searchable), here in the relay's task: searches go on reading the old snapshot
+            // meanwhile, and no sale waits for this.
+            if let Err(e) = self.deps.catalog.refresh().await {
+                tracing::warn!(error = %e, "cannot rebuild the search index; it keeps the previous catalog");
+            }
+        }
+        pulled
+    }
+
+    /// Stores every page after the stored cursor; `products_changed` is set once a stored
+    /// page had a product change.
+    async fn pull_pages(&self, products_changed: &mut bool) -> Result<(), String> {
         loop {
             let after = self.deps.state.pull_cursor.load(Ordering::Acquire);
             let page = self.fetch_page(after).await?;
@@ -89,19 +106,13 @@ impl Relay {
                 );
             }
             let next_cursor = if n == 0 { after } else { page.next.max(after) };
-            let products_changed = page.changes.iter().any(|c| c.kind == ChangeKind::Product);
+            let has_products = page.changes.iter().any(|c| c.kind == ChangeKind::Product);
             self.deps
                 .ledger
                 .apply_pull(page.changes, next_cursor, page.applied_through)
                 .await
                 .map_err(|e| format!("cannot store pulled changes: {e}"))?;
-            if products_changed {
-                // After the page's commit, here in the relay's task: searches go on reading
-                // the old snapshot meanwhile, and no sale waits for this.
-                if let Err(e) = self.deps.catalog.refresh().await {
-                    tracing::warn!(error = %e, "cannot rebuild the search index; it keeps the previous catalog");
-                }
-            }
+            *products_changed |= has_products;
             self.deps
                 .sync
                 .last_pull_ok_ms

@@ -52,6 +52,13 @@ async fn put(c: &reqwest::Client, u: &str, id: &str, body: Value, headers: &[(&s
     send(c.put(format!("{u}/products/{id}")).json(&body), headers).await
 }
 
+/// A `PUT` without headers that must answer 200.
+async fn put_ok(c: &reqwest::Client, u: &str, id: &str, body: Value) -> Answer {
+    let a = put(c, u, id, body, &[]).await;
+    assert_eq!(a.status, 200, "PUT /products/{id}: {}", a.text);
+    a
+}
+
 async fn get(c: &reqwest::Client, u: &str, id: &str) -> Answer {
     send(c.get(format!("{u}/products/{id}")), &[]).await
 }
@@ -165,24 +172,14 @@ async fn a_put_keeps_every_field_replaces_the_product_and_the_same_put_again_cha
 async fn a_barcode_held_by_another_product_is_409_and_changes_nothing(db: StoreKind) {
     let (_d, central) = start(db, "cat-barcode").await;
     let (c, u) = (client(), central.url.clone());
-    assert_eq!(
-        put(
-            &c,
-            &u,
-            "P1",
-            json!({"name": "uno", "price_cents": 1, "barcode": "12345670"}),
-            &[]
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        put(&c, &u, "P2", json!({"name": "dos", "price_cents": 2}), &[])
-            .await
-            .status,
-        200
-    );
+    put_ok(
+        &c,
+        &u,
+        "P1",
+        json!({"name": "uno", "price_cents": 1, "barcode": "12345670"}),
+    )
+    .await;
+    put_ok(&c, &u, "P2", json!({"name": "dos", "price_cents": 2})).await;
     let before = state(&c, &u).await;
     for id in ["P2", "P3"] {
         let a = put(
@@ -202,36 +199,21 @@ async fn a_barcode_held_by_another_product_is_409_and_changes_nothing(db: StoreK
     }
     assert_eq!(state(&c, &u).await, before);
     // The holder may keep it; once it lets go, another may take it.
-    assert_eq!(
-        put(
-            &c,
-            &u,
-            "P1",
-            json!({"name": "uno!", "price_cents": 1, "barcode": "12345670"}),
-            &[]
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        put(&c, &u, "P1", json!({"name": "uno", "price_cents": 1}), &[])
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        put(
-            &c,
-            &u,
-            "P2",
-            json!({"name": "dos", "price_cents": 2, "barcode": "12345670"}),
-            &[]
-        )
-        .await
-        .status,
-        200
-    );
+    put_ok(
+        &c,
+        &u,
+        "P1",
+        json!({"name": "uno!", "price_cents": 1, "barcode": "12345670"}),
+    )
+    .await;
+    put_ok(&c, &u, "P1", json!({"name": "uno", "price_cents": 1})).await;
+    put_ok(
+        &c,
+        &u,
+        "P2",
+        json!({"name": "dos", "price_cents": 2, "barcode": "12345670"}),
+    )
+    .await;
 }
 
 async fn a_put_with_a_stale_if_match_gets_412_and_changes_nothing(db: StoreKind) {
@@ -290,12 +272,7 @@ async fn a_put_with_a_stale_if_match_gets_412_and_changes_nothing(db: StoreKind)
 async fn two_concurrent_puts_with_the_same_if_match_one_wins_and_nothing_is_lost(db: StoreKind) {
     let (_d, central) = start(db, "cat-race").await;
     let (c, u) = (client(), central.url.clone());
-    assert_eq!(
-        put(&c, &u, "P1", json!({"name": "base", "price_cents": 100}), &[])
-            .await
-            .status,
-        200
-    );
+    put_ok(&c, &u, "P1", json!({"name": "base", "price_cents": 100})).await;
     for round in 1..=5u64 {
         let tag = format!("\"{round}\"");
         let guard = [("If-Match", tag.as_str())];
@@ -350,12 +327,7 @@ async fn a_scheduled_price_takes_over_at_its_instant_and_the_feed_carries_base_a
         .as_str()
         .unwrap_or("")
         .contains("price in force"));
-    assert_eq!(
-        put(&c, &u, "P1", json!({"name": "pan", "price_cents": 100}), &[])
-            .await
-            .status,
-        200
-    );
+    put_ok(&c, &u, "P1", json!({"name": "pan", "price_cents": 100})).await;
     allocate(&c, &u, json!({"product_id": "P1", "quantity": 5}), "sched-alloc").await;
 
     let s = put(
@@ -472,12 +444,7 @@ fn time_fmt(secs: u64) -> String {
 async fn an_allocation_retried_five_times_with_one_key_adds_the_goods_once(db: StoreKind) {
     let (_d, central) = start(db, "cat-idem-alloc").await;
     let (c, u) = (client(), central.url.clone());
-    assert_eq!(
-        put(&c, &u, "P1", json!({"name": "pan", "price_cents": 100}), &[])
-            .await
-            .status,
-        200
-    );
+    put_ok(&c, &u, "P1", json!({"name": "pan", "price_cents": 100})).await;
     let body = json!({"product_id": "P1", "quantity": 7});
     let first = allocate(&c, &u, body.clone(), "alloc-1").await;
     assert_eq!((first.status, first.replayed), (201, false), "{}", first.text);
@@ -518,12 +485,7 @@ async fn a_put_replayed_with_its_key_returns_the_same_version(db: StoreKind) {
         (200, Some("\"1\""), false)
     );
     // Someone else changes the product; the retry still gets its own first answer.
-    assert_eq!(
-        put(&c, &u, "P1", json!({"name": "pan", "price_cents": 110}), &[])
-            .await
-            .status,
-        200
-    );
+    put_ok(&c, &u, "P1", json!({"name": "pan", "price_cents": 110})).await;
     let before = state(&c, &u).await;
     let spelt_otherwise = json!({"category": "panadería", "price_cents": 100, "name": "pan", "active": true});
     let again = put(&c, &u, "P1", spelt_otherwise, &[("Idempotency-Key", "put-1")]).await;

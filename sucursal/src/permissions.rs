@@ -19,6 +19,14 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The logged-in user behind a user token; `None` for the device and admin tokens.
+    pub fn user_id(&self) -> Option<&UserId> {
+        match self {
+            Caller::User { user_id, .. } => Some(user_id),
+            _ => None,
+        }
+    }
+
     /// The label used in logs and metrics (never the token).
     pub fn kind(&self) -> &'static str {
         match self {

@@ -17,16 +17,8 @@ use crate::storage::{RecordAdjustment, RecordCount};
 use crate::till::{begin, Answer, Begun};
 use colmena_shared::catalog::{StockCountRequest, StockCountResponse, MAX_COUNTED};
 use colmena_shared::ids::{check_delta, check_text};
-use colmena_shared::users::UserId;
 use colmena_shared::wire::{AdjustmentRequest, AdjustmentResponse};
 use serde_json::json;
-
-fn user_of(caller: Option<&Caller>) -> Option<UserId> {
-    match caller {
-        Some(Caller::User { user_id, .. }) => Some(user_id.clone()),
-        _ => None,
-    }
-}
 
 /// A stock adjustment by `caller`; a user's adjustment records their `user_id`.
 pub async fn adjust(
@@ -43,7 +35,7 @@ pub async fn adjust(
         }
         None => "unspecified".to_string(),
     };
-    let user_id = user_of(caller);
+    let user_id = caller.and_then(Caller::user_id).cloned();
     // The request as understood: a retry that spells the same adjustment otherwise (no
     // reason vs "unspecified") is the same adjustment.
     let fp = json!({"op": "adjustment", "product_id": req.product_id.as_str(), "delta": delta,
@@ -94,7 +86,7 @@ pub async fn count(
             req.counted
         )));
     }
-    let user_id = user_of(caller);
+    let user_id = caller.and_then(Caller::user_id).cloned();
     let fp = json!({"op": "count", "product_id": req.product_id.as_str(), "counted": req.counted,
         "by": user_id.as_ref().map(|u| u.as_str())});
     let guard = match begin(app, key, fp.to_string())? {

@@ -43,7 +43,8 @@ fn rows(n: u32) -> Vec<(String, String, Option<String>)> {
         .collect()
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
+/// The `p` quantile (0..=1) of an ascending sample; 0 for an empty one.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted.get(i).copied().unwrap_or(0.0)
 }

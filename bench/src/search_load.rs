@@ -11,6 +11,7 @@
 //! `limit`), accents typed or not, a brand and size, a product id, a short prefix, and a
 //! word no product has (the whole index is scanned: the worst case).
 use super::catalog::{BRANDS, KINDS};
+use super::search_index::percentile;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args, Debug)]
@@ -59,14 +60,6 @@ fn enc(s: &str) -> String {
         .collect()
 }
 
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((p / 100.0) * (v.len() - 1) as f64).round() as usize]
-}
-
 pub fn run(a: Args) -> Result<(), String> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -97,7 +90,7 @@ pub fn run(a: Args) -> Result<(), String> {
         for q in &qs {
             timed(format!("{}/products/search?q={q}", a.branch)).await?;
         }
-        let (mut search, mut base, mut hits_bytes) = (Vec::new(), Vec::new(), 0usize);
+        let (mut search, mut base, mut hits_bytes) = (Vec::<f64>::new(), Vec::<f64>::new(), 0usize);
         for i in 0..a.requests {
             let q = &qs[i % qs.len()];
             let (ms, n) = timed(format!("{}/products/search?q={q}", a.branch)).await?;
@@ -106,8 +99,10 @@ pub fn run(a: Args) -> Result<(), String> {
             let id = 1 + (i as u32 * 7919) % a.products.max(1);
             base.push(timed(format!("{}/inventory/P{id}", a.branch)).await?.0);
         }
-        let (s50, s99) = (percentile(&mut search, 50.0), percentile(&mut search, 99.0));
-        let (b50, b99) = (percentile(&mut base, 50.0), percentile(&mut base, 99.0));
+        search.sort_by(|x, y| x.total_cmp(y));
+        base.sort_by(|x, y| x.total_cmp(y));
+        let (s50, s99) = (percentile(&search, 0.50), percentile(&search, 0.99));
+        let (b50, b99) = (percentile(&base, 0.50), percentile(&base, 0.99));
         println!(
             "search-load: {} searches over {} products ({} queries, {} bytes of answers): search p50={s50:.3} p99={s99:.3} ms; \
              baseline GET /inventory/{{id}} p50={b50:.3} p99={b99:.3} ms; p99 ratio={:.2}",

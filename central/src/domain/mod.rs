@@ -120,7 +120,7 @@ pub fn applies(kind: EventKind) -> bool {
         | EventKind::CashMovement
         | EventKind::ShiftClosed
         | EventKind::Return => true,
-        EventKind::Unknown => false,
+        EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => false,
     }
 }
 

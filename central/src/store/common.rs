@@ -62,6 +62,7 @@ pub(crate) fn inventory_entry(out: &mut BTreeMap<String, CentralProductStock>, i
         price_cents: None,
         total_stock: 0,
         by_branch: BTreeMap::new(),
+        in_transit: 0,
     })
 }
 
@@ -335,7 +336,7 @@ impl AppliedEvent {
                 user_id,
             },
             // `domain::check_push` refuses it before any store sees it.
-            EventKind::Unknown => {
+            EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => {
                 return Err(StoreError::Database(format!(
                     "event {}: kind unknown is not applied here",
                     e.seq

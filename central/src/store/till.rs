@@ -203,7 +203,9 @@ fn shift_of(e: &Event) -> Option<&str> {
         | EventKind::ShiftOpened
         | EventKind::CashMovement
         | EventKind::ShiftClosed => e.shift_id.as_deref(),
-        EventKind::Adjustment | EventKind::Unknown => None,
+        EventKind::Adjustment | EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => {
+            None
+        }
     }
 }
 
@@ -256,7 +258,10 @@ pub(crate) fn apply_to_shifts(
                     till.shifts_inconsistent += 1;
                 }
             }
-            EventKind::Adjustment | EventKind::Unknown => {}
+            EventKind::Adjustment
+            | EventKind::TransferDispatched
+            | EventKind::TransferReceived
+            | EventKind::Unknown => {}
         }
     }
     Ok(())

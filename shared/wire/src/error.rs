@@ -47,6 +47,12 @@ pub enum ErrorCode {
     VersionMismatch,
     /// Another product already has this barcode (409).
     BarcodeTaken,
+    /// A transfer step that its transfer's state or this branch cannot take: cancel after a
+    /// dispatch, dispatch at the receiving branch, receive before the dispatch is known… (409).
+    TransferConflict,
+    /// A receipt names more units than were dispatched, or a product the transfer does not
+    /// carry (409).
+    ReceiptExceedsDispatch,
 }
 
 impl ErrorCode {
@@ -69,7 +75,9 @@ impl ErrorCode {
             | ErrorCode::ReturnExceedsSale
             | ErrorCode::ReturnWindowExpired
             | ErrorCode::ProductInactive
-            | ErrorCode::BarcodeTaken => StatusCode::CONFLICT,
+            | ErrorCode::BarcodeTaken
+            | ErrorCode::TransferConflict
+            | ErrorCode::ReceiptExceedsDispatch => StatusCode::CONFLICT,
             ErrorCode::VersionMismatch => StatusCode::PRECONDITION_FAILED,
             ErrorCode::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -111,6 +119,8 @@ impl ErrorCode {
             ErrorCode::ProductInactive => "product_inactive",
             ErrorCode::VersionMismatch => "version_mismatch",
             ErrorCode::BarcodeTaken => "barcode_taken",
+            ErrorCode::TransferConflict => "transfer_conflict",
+            ErrorCode::ReceiptExceedsDispatch => "receipt_exceeds_dispatch",
         }
     }
 

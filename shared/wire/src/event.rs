@@ -14,6 +14,10 @@ pub enum EventKind {
     CashMovement,
     ShiftClosed,
     Return,
+    /// The sending branch shipped a transfer: its stock left (docs/protocol.md, "Transfers").
+    TransferDispatched,
+    /// The receiving branch took a transfer in: what arrived, and what was lost on the way.
+    TransferReceived,
     /// A kind this build does not know (from a newer branch). Central refuses the batch
     /// with 422 `unsupported_event`; nothing ever applies it.
     #[serde(other)]
@@ -30,6 +34,8 @@ impl EventKind {
             EventKind::CashMovement => "cash_movement",
             EventKind::ShiftClosed => "shift_closed",
             EventKind::Return => "return",
+            EventKind::TransferDispatched => "transfer_dispatched",
+            EventKind::TransferReceived => "transfer_received",
             EventKind::Unknown => "unknown",
         }
     }
@@ -91,7 +97,8 @@ pub(crate) fn nullable_nonzero_delta() -> utoipa::openapi::schema::Schema {
 a `shift_opened` has `shift_id`, `till_id`, `opening_float_cents`; a `cash_movement` has `shift_id`, \
 `movement`, `amount_cents`, `reason`; a `shift_closed` has `shift_id`, `counted_cash_cents` and the branch's \
 `summary`; a `return` has `return_id`, `sale_id`, `lines`, `total_cents`, `restock`, `refund_method` and maybe \
-`shift_id`, `reason`. Non-sale events name the user who caused them in `user_id`."
+`shift_id`, `reason`; a `transfer_dispatched` has `transfer_id` and `transfer_lines` (units that left); a \
+`transfer_received` has `transfer_id` and `transfer_lines` (units that arrived, and `lost`). Non-sale events name the user who caused them in `user_id`."
 )]
 pub struct Event {
     #[schema(minimum = 1, maximum = 9_223_372_036_854_775_807_i64)]
@@ -154,6 +161,13 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[a-z_]{1,32}$")]
     pub refund_method: Option<String>,
+    /// `transfer_dispatched`, `transfer_received`: the transfer this step belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
+    pub transfer_id: Option<String>,
+    /// The units that left (a dispatch) or arrived and were lost (a receipt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_lines: Option<Vec<crate::transfers::TransferEventLine>>,
 }
 
 impl Event {
@@ -176,6 +190,8 @@ impl Event {
             EventKind::CashMovement => self.validate_cash_movement(),
             EventKind::ShiftClosed => self.validate_shift_closed(),
             EventKind::Return => self.validate_return(),
+            EventKind::TransferDispatched => self.validate_transfer_step(false),
+            EventKind::TransferReceived => self.validate_transfer_step(true),
             EventKind::Unknown => Ok(()),
         };
         checked.map_err(|m| format!("{kind} event {seq}: {m}"))
@@ -262,6 +278,18 @@ impl Event {
             crate::till::check_till_id("shift_id", s)?;
         }
         check_reason(self.reason.as_deref())
+    }
+}
+
+impl Event {
+    fn validate_transfer_step(&self, receipt: bool) -> Result<(), String> {
+        crate::transfers::check_transfer_id(self.transfer_id.as_deref().ok_or("transfer_id missing")?)?;
+        let lines = self.transfer_lines.as_deref().ok_or("transfer_lines missing")?;
+        if receipt {
+            crate::transfers::check_receipt_lines(lines)
+        } else {
+            crate::transfers::check_dispatch_lines(lines)
+        }
     }
 }
 

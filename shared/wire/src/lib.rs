@@ -16,6 +16,7 @@
 //!   HTTP status.
 //! - [`catalog`]: products, barcodes, scheduled prices, the branch's search and counts.
 //! - [`till`]: shifts, tenders, returns and the shift summary both services compute.
+//! - [`transfers`]: transfers between branches, their steps and the receipt rule.
 //! - [`users`]: users, roles, PINs (never serialized) and the branch login.
 //! - [`clock`]: RFC 3339 UTC timestamps.
 pub mod catalog;
@@ -24,5 +25,6 @@ pub mod error;
 pub mod event;
 pub mod ids;
 pub mod till;
+pub mod transfers;
 pub mod users;
 pub mod wire;

@@ -274,6 +274,9 @@ pub enum ChangeKind {
     /// A user created or changed at central (`user` holds it). Sent only to branches that
     /// ask for users (`include=users` on the pull), so older branches never see it.
     User,
+    /// A transfer the branch sends or receives, as central knows it now (`transfer` holds
+    /// it). Sent only to the transfer's two branches.
+    Transfer,
     /// A kind this build does not know (from a newer central): skipped, never applied.
     #[serde(other)]
     Unknown,
@@ -284,7 +287,7 @@ pub enum ChangeKind {
 pub struct Change {
     pub cursor: u64,
     pub kind: ChangeKind,
-    /// Empty for `user` changes.
+    /// Empty for `user` and `transfer` changes.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub product_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -311,6 +314,9 @@ pub struct Change {
     /// A price that replaces `price_cents` at its instant, on the branch's own clock.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_price: Option<ScheduledPrice>,
+    /// Transfer changes: the whole transfer (docs/protocol.md, "Transfers").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer: Option<crate::transfers::Transfer>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
@@ -346,13 +352,17 @@ pub struct AllocationResponse {
 /// branch sold (from its offline seed catalog) that central's catalog does not have yet.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
 #[schema(example = json!({"product_id": "ARROZ-1KG", "name": "Arroz Costeño 1 kg", "price_cents": 520,
-    "total_stock": 198, "by_branch": {"CUS": 118, "ABA": 80}}))]
+    "total_stock": 208, "by_branch": {"CUS": 118, "ABA": 80}, "in_transit": 10}))]
 pub struct CentralProductStock {
     pub product_id: String,
     pub name: Option<String>,
     pub price_cents: Option<i64>,
+    /// Σ `by_branch` + `in_transit`.
     pub total_stock: i64,
     pub by_branch: BTreeMap<String, i64>,
+    /// Units dispatched by one branch and not yet received by another.
+    #[serde(default)]
+    pub in_transit: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

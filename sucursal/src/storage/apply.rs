@@ -322,8 +322,8 @@ fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<
                     users::upsert(tx, u)?;
                 }
             }
-            // A kind from a newer central is skipped.
-            ChangeKind::Unknown => {}
+            // A kind from a newer central is skipped. Transfers: not yet kept by the branch.
+            ChangeKind::Unknown | ChangeKind::Transfer => {}
         }
     }
     meta::set(tx, meta::PULL_CURSOR, cmd.next_cursor)?;

@@ -275,7 +275,7 @@ impl Syncer {
                     self.people.apply_user(u);
                 }
             }
-            ChangeKind::Unknown => {}
+            ChangeKind::Unknown | ChangeKind::Transfer => {}
         }
     }
 }

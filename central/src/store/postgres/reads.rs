@@ -243,6 +243,7 @@ pub(super) async fn read_pull(
             version: r.try_get::<_, Option<i64>>(5)?.map(to_u64),
             quantity: r.try_get(6)?,
             user: None,
+            transfer: None,
             barcode: r.try_get(8)?,
             category: r.try_get(9)?,
             active: r.try_get(10)?,

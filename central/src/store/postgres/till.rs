@@ -118,7 +118,11 @@ impl<'a> TillColumns<'a> {
                 self.sev_counted.push(e.counted_cash_cents);
                 self.sev_summary.push(e.summary.as_ref().map(json_text).transpose()?);
             }
-            EventKind::Sale | EventKind::Adjustment | EventKind::Unknown => {
+            EventKind::Sale
+            | EventKind::Adjustment
+            | EventKind::TransferDispatched
+            | EventKind::TransferReceived
+            | EventKind::Unknown => {
                 return Err(StoreError::Database(format!(
                     "event {seq}: kind {} is not a till event",
                     e.kind.as_str()

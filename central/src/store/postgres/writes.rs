@@ -118,7 +118,7 @@ impl<'a> PushColumns<'a> {
                     c.till.push(e, seq, occurred, &mut c.deltas, till)?;
                 }
                 // `domain::check_push` refuses it before any store sees it.
-                EventKind::Unknown => {
+                EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => {
                     return Err(StoreError::Database(format!(
                         "event {seq}: kind unknown is not applied here"
                     )))

@@ -207,6 +207,7 @@ pub(super) fn read_pull(
                 version: r.get::<_, Option<i64>>(5)?.map(to_u64),
                 quantity: r.get(6)?,
                 user: None,
+                transfer: None,
                 barcode: r.get(8)?,
                 category: r.get(9)?,
                 active: r.get(10)?,

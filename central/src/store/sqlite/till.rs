@@ -119,7 +119,11 @@ pub(super) fn insert_event<'e>(
                 summary,
             ])?;
         }
-        EventKind::Sale | EventKind::Adjustment | EventKind::Unknown => {
+        EventKind::Sale
+        | EventKind::Adjustment
+        | EventKind::TransferDispatched
+        | EventKind::TransferReceived
+        | EventKind::Unknown => {
             return Err(StoreError::Database(format!(
                 "event {seq}: kind {} is not a till event",
                 e.kind.as_str()

@@ -373,7 +373,7 @@ fn insert_events<'e>(
                 super::till::insert_event(tx, &mut bufs.lines, at, e, deltas, till)?;
             }
             // `domain::check_push` refuses it before any store sees it.
-            EventKind::Unknown => {
+            EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => {
                 return Err(StoreError::Database(format!(
                     "event {seq}: kind unknown is not applied here"
                 )))

@@ -8,7 +8,8 @@
 //! when a restart ended their session; some stock adjustments and counts, the counts with an
 //! Idempotency-Key retried through kills), the till (each cashier on a
 //! shift of their own till, mixed tenders, returns, cash movements, some shifts closed:
-//! [`crate::chaos_till`]), allocations and price changes at
+//! [`crate::chaos_till`]), transfers between the branches requested, sometimes cancelled,
+//! dispatched and received ([`crate::chaos_transfers`]), allocations and price changes at
 //! central, and one to three faults drawn from a seeded schedule: `kill -9` of central or of
 //! a branch (restarted on the same data and port), SIGTERM restarts of either, and proxy
 //! toxics (latency beyond the request timeout, blackhole, resets, responses cut mid-way,
@@ -21,16 +22,19 @@
 //!   session sold it;
 //! - stock is equal product by product; `applied_through == last_seq`; prices agree;
 //! - every closed shift is `consistent` at central (its figures, recomputed from the events
-//!   central applied, equal the branch's closing summary).
+//!   central applied, equal the branch's closing summary);
+//! - every transfer step a branch answered 200 is at central, central's `in_transit` is what
+//!   its transfers carry, `total_stock` = Σ `by_branch` + `in_transit`, and both branches see
+//!   each transfer as central does.
 //!
 //! `COLMENA_CHAOS_ROUNDS` (default 20) and `COLMENA_CHAOS_SEED` (default fixed) make longer
 //! runs and replays; a failure prints the seed and the fault schedule so far. See
 //! `RELIABILITY.md`.
 
-use crate::chaos_till;
 use crate::support::central::put_user_ok;
 use crate::support::proxy::Proxy;
 use crate::support::*;
+use crate::{chaos_till, chaos_transfers};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -315,6 +319,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     let (mut returns, mut cash_moves, mut shifts_closed, mut consistent) = (0usize, 0usize, 0usize, 0usize);
     let mut counts = 0usize;
+    let mut transfers = chaos_transfers::Transfers::default();
 
     for round in 1..=rounds {
         let faults = draw_round(&mut rng);
@@ -344,6 +349,16 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             stop.clone(),
         ));
 
+        let moving = tokio::spawn(chaos_transfers::traffic(
+            std::mem::take(&mut transfers),
+            chain.central_url.clone(),
+            chain.branch_urls.clone(),
+            BRANCHES.to_vec(),
+            (0..PRODUCTS).map(product).collect(),
+            seed ^ ((round as u64) << 32) ^ 0x7F,
+            stop.clone(),
+        ));
+
         // Faults, each on its own task (process restarts block, so they run off the runtime).
         let mut fault_tasks = Vec::new();
         for f in faults.clone() {
@@ -362,6 +377,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             }
         }
         admin_ops += admin.await.expect("admin task");
+        transfers = moving.await.expect("transfer task");
         let mut reports: Vec<SellerReport> = (0..BRANCHES.len()).map(|_| SellerReport::default()).collect();
         for (b, t) in sellers {
             let r = t.await.expect("seller task");
@@ -462,6 +478,15 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             }
             check_prices(&c, &chain.central_url, url, name).await;
         }
+        chaos_transfers::check(
+            &c,
+            &mut transfers,
+            &chain.central_url,
+            &chain.branch_urls,
+            &BRANCHES,
+            round,
+        )
+        .await;
         acked_total += round_sales;
         let took = t0.elapsed();
         println!(
@@ -486,6 +511,10 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
     println!("cashier logins (first ones, then after restarts ended sessions): {logins}; every sale at central carries its seller's cashier_id");
     println!(
         "till: {returns} returns, {cash_moves} cash movements, {shifts_closed} shifts closed; closed shifts checked consistent at central after each round: {consistent} checks"
+    );
+    println!(
+        "transfers: {} requested, {} dispatched, {} received ({} units booked lost), {} cancelled, {} dispatches that crossed a cancel and won; central's in_transit and total_stock checked after each round",
+        transfers.created, transfers.dispatched, transfers.received, transfers.lost_units, transfers.cancelled, transfers.crossed
     );
     for (i, p) in chain.proxies.iter().enumerate() {
         let s = p.stats();

@@ -27,6 +27,7 @@ pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
 pub mod till;
+pub mod transfers;
 // Not every binary uses every helper.
 #[allow(unused_imports)]
 pub use http::{by_product, get_bytes, get_json, get_ok, get_text, metrics_text, try_get_json};

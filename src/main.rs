@@ -219,6 +219,7 @@ fn print_banner(dir: &std::path::Path, users_ok: bool) {
         println!("  {}", l.replace("{cus}", cus));
     }
     println!("(The POS token sells too, without a cashier: -H 'Authorization: Bearer {POS_TOKEN}'.)");
+    print_transfer_lines(cus, BRANCHES[1].1);
     println!("See it at central (stock, and the shift as central recomputed it):");
     println!("  curl -s http://{CENTRAL}/inventory/ARROZ-1KG -H 'Authorization: Bearer {ADMIN_TOKEN}'");
     println!("  curl -s 'http://{CENTRAL}/shifts?branch_id=CUS' -H 'Authorization: Bearer {ADMIN_TOKEN}'");
@@ -230,6 +231,24 @@ fn print_banner(dir: &std::path::Path, users_ok: bool) {
     println!("API (OpenAPI):  http://{CENTRAL}/openapi.json, and /openapi.json on each branch");
     println!("Ctrl-C stops the chain.");
     println!();
+}
+
+/// A transfer of tuna from CUS to ABA, each step by the store's supervisor.
+fn print_transfer_lines(cus: &str, aba: &str) {
+    println!("ABA is short of tuna: head office asks CUS to send 12 cans, Rosa dispatches them at CUS, Carmen receives 11 at ABA (one was lost):");
+    let lines = [
+        r#"TR=$(curl -s -X POST http://{central}/transfers -H 'Authorization: Bearer {admin}' -H 'Content-Type: application/json' -d '{"from_branch":"CUS","to_branch":"ABA","lines":[{"product_id":"ATUN-170G","quantity":12}],"note":"ABA se quedó sin atún"}' | sed -E 's/.*"transfer_id":"([^"]+)".*/\1/'); sleep 6"#,
+        r#"ROSA=$(curl -s -X POST http://{cus}/login -H 'Content-Type: application/json' -d '{"user_id":"cus-rosa","pin":"7390"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')"#,
+        r#"curl -s -X POST http://{cus}/transfers/$TR/dispatch -H "Authorization: Bearer $ROSA"; sleep 6"#,
+        r#"CARMEN=$(curl -s -X POST http://{aba}/login -H 'Content-Type: application/json' -d '{"user_id":"aba-carmen","pin":"2468"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')"#,
+        r#"curl -s -X POST http://{aba}/transfers/$TR/receive -H "Authorization: Bearer $CARMEN" -H 'Content-Type: application/json' -d '{"lines":[{"product_id":"ATUN-170G","quantity":11}]}'"#,
+        r#"sleep 1; curl -s http://{central}/inventory/ATUN-170G -H 'Authorization: Bearer {admin}'"#,
+    ];
+    for l in lines {
+        let l = l.replace("{central}", CENTRAL).replace("{admin}", ADMIN_TOKEN);
+        println!("  {}", l.replace("{cus}", cus).replace("{aba}", aba));
+    }
+    println!("(The sleeps wait for the branches' pulls, every 5 s; each step also works with central down.)");
 }
 
 /// First run only: the catalog and each branch's opening stock.

@@ -34,6 +34,7 @@ struct Rig {
     syncs: Arc<AtomicU64>,
     people: Arc<crate::people::People>,
     till: Arc<crate::till::Till>,
+    transfers: Arc<crate::transfers::Transfers>,
     inventory: Arc<Inventory>,
     dir: tempfile::TempDir,
 }
@@ -66,6 +67,7 @@ fn rig() -> Rig {
         },
     ));
     let inventory = Arc::new(Inventory::default());
+    let transfers = Arc::new(crate::transfers::Transfers::new(Vec::new()));
     let (writer, thread) = spawn(WriterParts {
         conn,
         checkpoint_conn: open(dir.path()).unwrap(),
@@ -79,6 +81,7 @@ fn rig() -> Rig {
         state: state.clone(),
         people: people.clone(),
         till: till.clone(),
+        transfers: transfers.clone(),
         fsync_duration: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("fsync", "test")).unwrap(),
     })
     .unwrap();
@@ -90,6 +93,7 @@ fn rig() -> Rig {
         syncs,
         people,
         till,
+        transfers,
         inventory,
         dir,
     }
@@ -368,7 +372,7 @@ fn a_schema_1_store_upgrades_and_owes_its_users_up_to_its_cursor() {
     db::migrate(&conn).unwrap();
     let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     let loaded = db::load(&conn, 0).unwrap();
-    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (4, 0, (0, 42)));
+    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (5, 0, (0, 42)));
     // Migrating again (every start) changes nothing.
     db::migrate(&conn).unwrap();
     assert_eq!(db::load(&conn, 0).unwrap().users_catch_up, (0, 42));
@@ -553,7 +557,7 @@ fn a_schema_3_store_gains_the_catalog_fields_with_their_defaults() {
     db::migrate(&conn).unwrap();
     let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     let rows = products::load_all(&conn).unwrap();
-    assert_eq!(v, 4);
+    assert_eq!(v, 5);
     assert_eq!((rows[0].stock, rows[0].version), (7, 3));
     assert_eq!(rows[0].catalog, products::CatalogFields::default());
 }

@@ -23,3 +23,4 @@ mod openapi;
 mod people;
 mod proxy;
 mod till;
+mod transfers;

@@ -206,7 +206,7 @@ pub(super) fn apply(
             }),
             Err(e) => Err(fail(reply)(e)),
         },
-        Op::Dispatch(cmd, reply) => match apply_transfers::dispatch(tx, ctx, &cmd) {
+        Op::Dispatch(cmd, reply) => match apply_transfers::dispatch(tx, ctx, &cmd, reserved) {
             Ok(Ok(step)) => Ok(Pending::Transfer {
                 step,
                 arrived: Vec::new(),

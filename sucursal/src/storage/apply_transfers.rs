@@ -19,6 +19,7 @@ use super::apply::BatchCtx;
 use super::commands::{DispatchTransfer, ReceiveTransfer, Refusal, TransferStep};
 use super::db::{Result, StoreError};
 use super::{outbox, payload, products, transfers};
+use crate::inventory::Reserved;
 use crate::transfers::{not_dispatched, same_receipt, wrong_side};
 use colmena_shared::ids::ProductId;
 use colmena_shared::transfers::{TransferEventLine, TransferStatus};
@@ -48,6 +49,7 @@ pub(super) fn dispatch(
     tx: &Transaction,
     ctx: &mut BatchCtx,
     cmd: &DispatchTransfer,
+    reserved: &[Reserved],
 ) -> Result<std::result::Result<TransferStep, Refusal>> {
     let Some(mut t) = transfers::get(tx, &cmd.transfer_id)? else {
         return Ok(Err(Refusal::UnknownTransfer(cmd.transfer_id.clone())));
@@ -71,8 +73,7 @@ pub(super) fn dispatch(
     // transfer's lines, but if the row here says otherwise the reservation is not this
     // dispatch's and nothing is written.
     let want: BTreeMap<&str, i64> = t.lines.iter().map(|l| (l.product_id.as_str(), l.quantity)).collect();
-    let got: BTreeMap<&str, i64> = cmd
-        .reserved
+    let got: BTreeMap<&str, i64> = reserved
         .iter()
         .map(|r| (r.product_id.as_str(), r.quantity))
         .collect();

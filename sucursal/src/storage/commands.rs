@@ -176,7 +176,8 @@ pub struct RecordReturn {
 pub struct DispatchTransfer {
     pub transfer_id: String,
     pub user_id: Option<UserId>,
-    /// The transfer's units, taken in memory before the commit.
+    /// The transfer's units, taken in memory before the commit (the writer takes them out
+    /// of the command first, see [`Op::take_reserved`]).
     pub reserved: Vec<Reserved>,
 }
 

@@ -101,7 +101,10 @@ pub fn wrong_side(t: &Transfer) -> String {
 /// Why a receipt is refused before the dispatch is known here.
 pub fn not_dispatched(t: &Transfer) -> String {
     match t.status {
-        TransferStatus::Cancelled => format!("{} was cancelled at central; there is nothing to receive", t.transfer_id),
+        TransferStatus::Cancelled => format!(
+            "{} was cancelled at central; there is nothing to receive",
+            t.transfer_id
+        ),
         _ => format!(
             "{} is not dispatched yet as far as this branch knows (status {})",
             t.transfer_id,
@@ -113,9 +116,10 @@ pub fn not_dispatched(t: &Transfer) -> String {
 /// Whether a received transfer was received with exactly these lines.
 pub fn same_receipt(t: &Transfer, lines: &[TransferEventLine]) -> bool {
     t.lines.len() == lines.len()
-        && t.lines.iter().zip(lines).all(|(d, r)| {
-            d.product_id == r.product_id.as_str() && d.received == Some(r.quantity) && d.lost == r.lost
-        })
+        && t.lines
+            .iter()
+            .zip(lines)
+            .all(|(d, r)| d.product_id == r.product_id.as_str() && d.received == Some(r.quantity) && d.lost == r.lost)
 }
 
 fn not_found(transfer_id: &str) -> BranchError {

@@ -60,10 +60,14 @@ async fn store(dir: &TempDir, transfers: Vec<Value>) -> Store {
 
 /// Waits until the branch knows transfer `id` (with `status`, if given); the transfer.
 async fn wait_status(clerk: &Clerk, id: &str, status: Option<&str>) -> Value {
-    eventually(Duration::from_secs(10), &format!("{id} pulled ({status:?})"), || async {
-        let (s, t) = clerk.get(&format!("/transfers/{id}")).await;
-        (s == 200 && status.is_none_or(|st| t["status"] == st)).then_some(t)
-    })
+    eventually(
+        Duration::from_secs(10),
+        &format!("{id} pulled ({status:?})"),
+        || async {
+            let (s, t) = clerk.get(&format!("/transfers/{id}")).await;
+            (s == 200 && status.is_none_or(|st| t["status"] == st)).then_some(t)
+        },
+    )
     .await
 }
 
@@ -206,7 +210,10 @@ async fn sixteen_concurrent_dispatches_record_exactly_one_event_and_take_the_sto
         assert_eq!(status, 200, "{body}");
         bodies.push(body);
     }
-    assert!(bodies.windows(2).all(|w| w[0] == w[1]), "every answer is the one dispatch");
+    assert!(
+        bodies.windows(2).all(|w| w[0] == w[1]),
+        "every answer is the one dispatch"
+    );
     assert_eq!(transfer_events(&dir).len(), 1);
     assert_eq!((stock(&s.branch, "P1").await, stock(&s.branch, "P2").await), (990, 95));
 }
@@ -224,7 +231,10 @@ async fn a_dispatch_without_enough_stock_is_refused_and_changes_nothing() {
     let msg = body["error"]["message"].as_str().unwrap_or("");
     assert!(msg.contains("P2") && msg.contains("100"), "{msg}");
     // All or nothing: P1 was not taken either.
-    assert_eq!((stock(&s.branch, "P1").await, stock(&s.branch, "P2").await), (1000, 100));
+    assert_eq!(
+        (stock(&s.branch, "P1").await, stock(&s.branch, "P2").await),
+        (1000, 100)
+    );
     assert!(transfer_events(&dir).is_empty());
     let (_, t) = s.sara.get(&format!("/transfers/{OUT}")).await;
     assert_eq!(t["status"], "requested");
@@ -248,7 +258,10 @@ async fn a_dispatch_at_the_receiving_branch_of_a_cancelled_or_of_an_unknown_tran
     assert_eq!((status, code(&body)), (409, "transfer_conflict"), "{body}");
     let (status, body) = s.sara.post("/transfers/TR-999999/dispatch", &json!({})).await;
     assert_eq!((status, code(&body)), (404, "not_found"), "{body}");
-    let (status, body) = s.sara.post(&format!("/transfers/{IN}/dispatch"), &json!({"x": 1})).await;
+    let (status, body) = s
+        .sara
+        .post(&format!("/transfers/{IN}/dispatch"), &json!({"x": 1}))
+        .await;
     assert_eq!((status, code(&body)), (400, "invalid_request"), "{body}");
     assert_eq!(stock(&s.branch, "P1").await, 1000);
     assert!(transfer_events(&dir).is_empty());
@@ -267,24 +280,40 @@ async fn a_receipt_waits_for_the_dispatch_then_adds_only_what_arrived_and_books_
     let (status, body) = receive(json!({})).await;
     assert_eq!((status, code(&body)), (409, "transfer_conflict"), "{body}");
     assert!(
-        body["error"]["message"].as_str().unwrap_or("").contains("not dispatched yet"),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not dispatched yet"),
         "{body}"
     );
     // At the sending side a receipt is the other branch's.
     let (status, body) = s.sara.post(&format!("/transfers/{OUT}/receive"), &json!({})).await;
     assert_eq!((status, code(&body)), (409, "transfer_conflict"), "{body}");
 
-    s.central.add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
+    s.central
+        .add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
     wait_status(&s.sara, IN, Some("in_transit")).await;
     for (bad, want) in [
-        (json!({"lines": [{"product_id": "P1", "quantity": 9}]}), (409, "receipt_exceeds_dispatch")),
-        (json!({"lines": [{"product_id": "P9", "quantity": 1}]}), (409, "receipt_exceeds_dispatch")),
-        (json!({"lines": [{"product_id": "P1", "quantity": -1}]}), (400, "invalid_request")),
+        (
+            json!({"lines": [{"product_id": "P1", "quantity": 9}]}),
+            (409, "receipt_exceeds_dispatch"),
+        ),
+        (
+            json!({"lines": [{"product_id": "P9", "quantity": 1}]}),
+            (409, "receipt_exceeds_dispatch"),
+        ),
+        (
+            json!({"lines": [{"product_id": "P1", "quantity": -1}]}),
+            (400, "invalid_request"),
+        ),
     ] {
         let (status, body) = receive(bad.clone()).await;
         assert_eq!((status, code(&body)), want, "{bad}: {body}");
     }
-    assert_eq!((stock(&s.branch, "P1").await, stock(&s.branch, "P2").await), (1000, 100));
+    assert_eq!(
+        (stock(&s.branch, "P1").await, stock(&s.branch, "P2").await),
+        (1000, 100)
+    );
     assert!(transfer_events(&dir).is_empty());
 
     // 7 of 8 P1 arrived, no P2.
@@ -298,7 +327,10 @@ async fn a_receipt_waits_for_the_dispatch_then_adds_only_what_arrived_and_books_
         json!([{"product_id": "P1", "quantity": 8, "received": 7, "lost": 1},
             {"product_id": "P2", "quantity": 3, "received": 0, "lost": 3}])
     );
-    assert_eq!((stock(&s.branch, "P1").await, stock(&s.branch, "P2").await), (1007, 100));
+    assert_eq!(
+        (stock(&s.branch, "P1").await, stock(&s.branch, "P2").await),
+        (1007, 100)
+    );
     let events = transfer_events(&dir);
     assert_eq!(events.len(), 1, "{events:?}");
     assert_eq!(
@@ -318,13 +350,18 @@ async fn a_receipt_waits_for_the_dispatch_then_adds_only_what_arrived_and_books_
     assert_eq!(transfer_events(&dir).len(), 1);
     assert_eq!(stock(&s.branch, "P1").await, 1007);
     // A pull that still says in_transit does not undo the receipt.
-    s.central.add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
-    s.central.add(transfer("TR-000009", "ABA", "CUS", "requested", &[("P1", 1)]));
+    s.central
+        .add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
+    s.central
+        .add(transfer("TR-000009", "ABA", "CUS", "requested", &[("P1", 1)]));
     wait_status(&s.sara, "TR-000009", None).await;
     let (_, shown) = s.sara.get(&format!("/transfers/{IN}")).await;
     assert_eq!(shown, t);
     let text = metrics_text(&client(), &s.branch.url).await;
-    assert_eq!(metric(&text, "colmena_transfer_steps_total{step=\"received\"}"), Some(1.0));
+    assert_eq!(
+        metric(&text, "colmena_transfer_steps_total{step=\"received\"}"),
+        Some(1.0)
+    );
     assert_eq!(metric(&text, "colmena_transfer_units_lost_total"), Some(4.0));
 }
 
@@ -335,18 +372,23 @@ async fn a_pull_that_still_says_requested_or_cancelled_does_not_undo_a_local_dis
     let (status, t) = s.sara.post(&format!("/transfers/{OUT}/dispatch"), &json!({})).await;
     assert_eq!(status, 200, "{t}");
     // Central's view from before it applied the dispatch, then a cancel that crossed it.
-    s.central.add(transfer(OUT, "CUS", "ABA", "requested", &[("P1", 10), ("P2", 5)]));
-    s.central.add(transfer(OUT, "CUS", "ABA", "cancelled", &[("P1", 10), ("P2", 5)]));
-    s.central.add(transfer("TR-000009", "ABA", "CUS", "requested", &[("P1", 1)]));
+    s.central
+        .add(transfer(OUT, "CUS", "ABA", "requested", &[("P1", 10), ("P2", 5)]));
+    s.central
+        .add(transfer(OUT, "CUS", "ABA", "cancelled", &[("P1", 10), ("P2", 5)]));
+    s.central
+        .add(transfer("TR-000009", "ABA", "CUS", "requested", &[("P1", 1)]));
     wait_status(&s.sara, "TR-000009", None).await;
     let (_, shown) = s.sara.get(&format!("/transfers/{OUT}")).await;
     assert_eq!(shown, t, "the local dispatch stands");
     assert_eq!(stock(&s.branch, "P1").await, 990);
     // A requested transfer cancelled at central becomes cancelled here.
-    s.central.add(transfer(IN, "ABA", "CUS", "cancelled", &[("P1", 8), ("P2", 3)]));
+    s.central
+        .add(transfer(IN, "ABA", "CUS", "cancelled", &[("P1", 8), ("P2", 3)]));
     wait_status(&s.sara, IN, Some("cancelled")).await;
     // Central dispatched-wins: a cancelled transfer that central says is in transit is.
-    s.central.add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
+    s.central
+        .add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
     wait_status(&s.sara, IN, Some("in_transit")).await;
     assert_eq!(transfer_events(&dir).len(), 1);
 }
@@ -357,7 +399,8 @@ async fn a_restarted_branch_keeps_its_transfers_and_their_states() {
     let mut s = store(&dir, both_ways()).await;
     let (status, sent) = s.sara.post(&format!("/transfers/{OUT}/dispatch"), &json!({})).await;
     assert_eq!(status, 200, "{sent}");
-    s.central.add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
+    s.central
+        .add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
     wait_status(&s.sara, IN, Some("in_transit")).await;
     let (status, got) = s.sara.post(&format!("/transfers/{IN}/receive"), &json!({})).await;
     assert_eq!(status, 200, "{got}");
@@ -406,13 +449,17 @@ async fn a_cashier_and_the_pos_token_may_not_touch_transfers_a_manager_and_the_b
 async fn bad_receipts_from_the_corpus_get_their_4xx_and_change_nothing() {
     let dir = TempDir::new("tr-corpus");
     let s = store(&dir, both_ways()).await;
-    s.central.add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
+    s.central
+        .add(transfer(IN, "ABA", "CUS", "in_transit", &[("P1", 8), ("P2", 3)]));
     wait_status(&s.sara, IN, Some("in_transit")).await;
     let cases = corpus::load("transfers.json", None);
     assert!(cases.len() >= 15, "only {} cases", cases.len());
     let failures = corpus::run_all(&cases, |_| s.branch.addr.clone()).await;
     corpus::assert_no_failures(&failures, cases.len());
-    assert_eq!((stock(&s.branch, "P1").await, stock(&s.branch, "P2").await), (1000, 100));
+    assert_eq!(
+        (stock(&s.branch, "P1").await, stock(&s.branch, "P2").await),
+        (1000, 100)
+    );
     assert!(transfer_events(&dir).is_empty());
     let (_, t) = s.sara.get(&format!("/transfers/{IN}")).await;
     assert_eq!(t["status"], "in_transit");

@@ -5,8 +5,8 @@
 //! payload with [`super::outbox::insert`] and its table changes) and one [`Pending`] variant
 //! for what memory learns after the fsync.
 use super::apply_stock;
-use super::apply_transfers::{self, Arrived};
 use super::apply_till::{self, ReturnDone};
+use super::apply_transfers::{self, Arrived};
 use super::commands::{
     AdjustmentRecorded, ApplyPull, CountRecorded, Op, Outcome, Purge, Receipt, RecordAck, RecordSale, Refusal,
     SaleRecorded, Seed, TransferStep,

@@ -73,10 +73,7 @@ pub(super) fn dispatch(
     // transfer's lines, but if the row here says otherwise the reservation is not this
     // dispatch's and nothing is written.
     let want: BTreeMap<&str, i64> = t.lines.iter().map(|l| (l.product_id.as_str(), l.quantity)).collect();
-    let got: BTreeMap<&str, i64> = reserved
-        .iter()
-        .map(|r| (r.product_id.as_str(), r.quantity))
-        .collect();
+    let got: BTreeMap<&str, i64> = reserved.iter().map(|r| (r.product_id.as_str(), r.quantity)).collect();
     if want != got {
         return Ok(Err(Refusal::TransferConflict(format!(
             "{} changed while it was being dispatched; retry",

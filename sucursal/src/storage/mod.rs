@@ -51,7 +51,7 @@ mod tests;
 
 pub use commands::{
     AdjustmentRecorded, ApplyPull, CloseShift, Command, CountRecorded, DispatchTransfer, OpenShift, Outcome, Purge,
-    ReceiveTransfer, Receipt, RecordAck, RecordAdjustment, RecordCashMovement, RecordCount, RecordReturn, RecordSale,
+    Receipt, ReceiveTransfer, RecordAck, RecordAdjustment, RecordCashMovement, RecordCount, RecordReturn, RecordSale,
     Refusal, Remember, SaleRecorded, Seed, Shutdown, TransferStep,
 };
 pub use db::{db_path, open, StoreError, APPLICATION_ID};

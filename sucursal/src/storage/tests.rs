@@ -616,3 +616,86 @@ fn pulled_catalog_fields_are_stored_and_an_older_version_changes_none_of_them() 
     assert_eq!((item.scheduled(), item.reorder_point), (Some((590, at)), 12));
     rig.finish();
 }
+
+#[test]
+fn two_dispatches_of_one_transfer_record_one_event_and_a_stale_pull_does_not_undo_it() {
+    use colmena_shared::transfers::{Transfer, TransferLine, TransferStatus};
+    use colmena_shared::wire::{Change, ChangeKind};
+    let rig = rig();
+    let seeded = submit(&rig.writer, seed());
+    rig.permits.send(true).unwrap();
+    seeded.recv().unwrap().unwrap();
+    let requested = Transfer {
+        transfer_id: "TR-000001".into(),
+        from_branch: "CUS".into(),
+        to_branch: "ABA".into(),
+        status: TransferStatus::Requested,
+        lines: vec![TransferLine {
+            product_id: "P1".into(),
+            quantity: 2,
+            received: None,
+            lost: None,
+        }],
+        requested_at: "2026-12-07T14:00:00Z".into(),
+        ..Default::default()
+    };
+    let pull = |cursor: u64, t: &Transfer| ApplyPull {
+        changes: vec![Change {
+            cursor,
+            kind: ChangeKind::Transfer,
+            transfer: Some(t.clone()),
+            ..Default::default()
+        }],
+        next_cursor: cursor,
+        applied_through: 0,
+        users_catch_up: false,
+    };
+    let pulled = submit(&rig.writer, pull(1, &requested));
+    rig.permits.send(true).unwrap();
+    pulled.recv().unwrap().unwrap();
+    assert_eq!(
+        rig.transfers.get("TR-000001").unwrap().status,
+        TransferStatus::Requested
+    );
+
+    // Both reserve (memory does not know yet), but the writer lets only the first through.
+    let dispatch = || DispatchTransfer {
+        transfer_id: "TR-000001".into(),
+        user_id: None,
+        reserved: rig.inventory.reserve(&[("P1".into(), 2)]).unwrap(),
+    };
+    let (a, b) = (submit(&rig.writer, dispatch()), submit(&rig.writer, dispatch()));
+    for _ in 0..2 {
+        rig.permits.send(true).unwrap();
+    }
+    let steps = [a.recv().unwrap().unwrap().unwrap(), b.recv().unwrap().unwrap().unwrap()];
+    assert_eq!(steps.iter().filter(|s| s.seq.is_some()).count(), 1, "{steps:?}");
+    assert_eq!(steps[0].transfer, steps[1].transfer);
+    assert_eq!(steps[0].transfer.status, TransferStatus::InTransit);
+    assert_eq!(
+        rig.inventory.get("P1").unwrap().stock,
+        3,
+        "the second reservation is given back"
+    );
+    let reader = open(&rig.dir()).unwrap();
+    let events: i64 = reader
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'transfer_dispatched'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 1);
+    assert_eq!(products::stock_of(&reader, "P1").unwrap(), Some(3));
+
+    // Central's view from before it applied the dispatch: the dispatch stands.
+    let stale = submit(&rig.writer, pull(2, &requested));
+    rig.permits.send(true).unwrap();
+    stale.recv().unwrap().unwrap();
+    assert_eq!(rig.transfers.get("TR-000001").unwrap(), steps[0].transfer);
+    assert_eq!(
+        transfers::get(&reader, "TR-000001").unwrap().unwrap(),
+        steps[0].transfer
+    );
+    rig.finish();
+}

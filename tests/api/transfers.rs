@@ -466,3 +466,29 @@ async fn bad_receipts_from_the_corpus_get_their_4xx_and_change_nothing() {
     let (_, t) = s.sara.get(&format!("/transfers/{OUT}")).await;
     assert_eq!(t["status"], "requested");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_product_no_longer_sold_may_still_be_dispatched() {
+    let dir = TempDir::new("tr-inactive");
+    let s = store(
+        &dir,
+        vec![
+            json!({"kind": "allocation", "product_id": "P3", "quantity": 6}),
+            json!({"kind": "product", "product_id": "P3", "name": "P3", "price_cents": 10, "version": 1,
+                "active": false}),
+            transfer(OUT, "CUS", "ABA", "requested", &[("P3", 6)]),
+        ],
+    )
+    .await;
+    let sold = client()
+        .post(format!("{}/sell", s.branch.url))
+        .bearer_auth(POS_TOKEN)
+        .json(&json!({"product_id": "P3", "quantity": 1}))
+        .send()
+        .await
+        .expect("POST /sell");
+    assert_eq!(sold.status().as_u16(), 409, "P3 is not sold any more");
+    let (status, t) = s.sara.post(&format!("/transfers/{OUT}/dispatch"), &json!({})).await;
+    assert_eq!((status, &t["status"]), (200, &json!("in_transit")), "{t}");
+    assert_eq!(stock(&s.branch, "P3").await, 0);
+}

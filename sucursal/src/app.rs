@@ -49,6 +49,8 @@ pub struct AppState {
     pub till: Arc<crate::till::Till>,
     /// The search index of the catalog.
     pub catalog: Arc<crate::catalog::Catalog>,
+    /// This branch's transfers, as they are durable.
+    pub transfers: Arc<crate::transfers::Transfers>,
 }
 
 impl AppState {

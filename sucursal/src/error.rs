@@ -58,6 +58,12 @@ pub enum BranchError {
     ReturnExceedsSale(String),
     #[error("{0}")]
     ReturnWindowExpired(String),
+    /// A transfer step this branch's side or the transfer's state here does not allow.
+    #[error("{0}")]
+    TransferConflict(String),
+    /// A receipt of more than was dispatched, or of a product the transfer does not carry.
+    #[error("{0}")]
+    ReceiptExceedsDispatch(String),
     #[error("a request with this Idempotency-Key is being processed")]
     IdempotencyKeyInFlight,
     #[error("this Idempotency-Key was used with a different body")]
@@ -89,6 +95,8 @@ impl BranchError {
             BranchError::UnknownSale(_) => ErrorCode::UnknownSale,
             BranchError::ReturnExceedsSale(_) => ErrorCode::ReturnExceedsSale,
             BranchError::ReturnWindowExpired(_) => ErrorCode::ReturnWindowExpired,
+            BranchError::TransferConflict(_) => ErrorCode::TransferConflict,
+            BranchError::ReceiptExceedsDispatch(_) => ErrorCode::ReceiptExceedsDispatch,
             BranchError::IdempotencyKeyInFlight => ErrorCode::IdempotencyKeyInFlight,
             BranchError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             BranchError::StorageUnavailable(_) => ErrorCode::StorageUnavailable,
@@ -142,6 +150,8 @@ impl From<crate::storage::Refusal> for BranchError {
                 left,
                 requested,
             } => BranchError::ReturnExceedsSale(format!("{product_id}: {left} left to return, {requested} requested")),
+            Refusal::UnknownTransfer(id) => BranchError::NotFound(format!("no transfer {id} at this branch")),
+            Refusal::TransferConflict(m) => BranchError::TransferConflict(m),
         }
     }
 }
@@ -212,6 +222,12 @@ mod tests {
                 BranchError::ReturnWindowExpired("x".into()),
                 409,
                 "return_window_expired",
+            ),
+            (BranchError::TransferConflict("x".into()), 409, "transfer_conflict"),
+            (
+                BranchError::ReceiptExceedsDispatch("x".into()),
+                409,
+                "receipt_exceeds_dispatch",
             ),
             (BranchError::IdempotencyKeyInFlight, 409, "idempotency_key_in_flight"),
             (BranchError::IdempotencyKeyReused, 422, "idempotency_key_reused"),

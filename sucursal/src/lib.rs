@@ -12,6 +12,8 @@
 //! - [`people`]: users pulled from central, logins and sessions; [`permissions`]: the one
 //!   table of who may do what; [`auth`]: the middleware resolving the bearer token to a
 //!   caller and asking that table.
+//! - [`transfers`]: transfers between branches — this branch's view of each, dispatch and
+//!   receipt.
 //! - [`routes`]: the HTTP surface, one file per resource; [`openapi`]: the OpenAPI 3.1 document, generated from the routes;
 //!   [`error`]: the boundary's error enum; [`metrics`]: Prometheus.
 pub mod app;
@@ -36,3 +38,4 @@ pub mod startup;
 pub mod stock;
 pub mod storage;
 pub mod till;
+pub mod transfers;

@@ -29,6 +29,10 @@ pub struct BranchMetrics {
     /// Active products with a reorder point whose stock is below it (set at scrape time).
     pub low_stock: IntGauge,
     pub till: TillMetrics,
+    /// Transfer steps taken here: `step` is `dispatched` or `received`.
+    pub transfer_steps: IntCounterVec,
+    /// Units booked lost in transit by the receipts taken here.
+    pub transfer_units_lost: IntCounter,
 }
 
 /// The till's figures (docs/protocol.md, "Metrics").
@@ -191,6 +195,21 @@ impl BranchMetrics {
                 )?,
             )?,
             till: TillMetrics::register(r)?,
+            transfer_steps: registered(
+                r,
+                counter_vec(
+                    "colmena_transfer_steps_total",
+                    "Transfer steps taken at this branch (dispatched: stock left; received: stock arrived).",
+                    "step",
+                )?,
+            )?,
+            transfer_units_lost: registered(
+                r,
+                IntCounter::new(
+                    "colmena_transfer_units_lost_total",
+                    "Units that did not arrive, booked lost in transit by receipts at this branch.",
+                )?,
+            )?,
             registry,
         };
         m.seed_labels();
@@ -228,6 +247,7 @@ impl BranchMetrics {
         seed(&self.breaker_transitions, &["closed", "open", "half_open"]);
         seed(&self.push_batches, &["prefetched", "on_demand"]);
         seed(&self.logins, &["ok", "invalid_credentials", "too_many_attempts"]);
+        seed(&self.transfer_steps, &["dispatched", "received"]);
     }
 
     /// Counts a sale refused with `code` in `colmena_sale_rejections_total`.

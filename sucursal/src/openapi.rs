@@ -45,6 +45,10 @@ token from `POST /login`, or the branch admin token; what each may do is the per
         routes::shifts::cash_movement,
         routes::shifts::close,
         routes::returns::record,
+        routes::transfers::list,
+        routes::transfers::get,
+        routes::transfers::dispatch,
+        routes::transfers::receive,
         colmena_shared::http::health,
         routes::metrics::metrics,
         openapi_json,
@@ -57,6 +61,7 @@ token from `POST /login`, or the branch admin token; what each may do is the per
         (name = "operations", description = "Sync state, backups, health, metrics"),
         (name = "people", description = "Logging users in and out"),
         (name = "till", description = "Shifts, cash movements, returns and voids"),
+        (name = "transfers", description = "Transfers between branches: dispatching and receiving them"),
     )
 )]
 struct BranchApi;

@@ -64,7 +64,9 @@ pub enum Action {
     /// `POST /sales/{id}/returns`. Above `--cashier-return-limit` a supervisor or manager
     /// ([`crate::till::returns`], which knows the amount).
     Return,
-    // Next to come, with its row in `allows`: transfers (supervisor, manager, admin).
+    /// `/transfers*`: read, dispatch and receive transfers (docs/protocol.md,
+    /// "Transfers"). Which side may take which step is [`crate::transfers`]'s.
+    Transfers,
 }
 
 /// Whether `caller` may perform `action`. `require_login` (`--require-login`) takes selling
@@ -79,7 +81,7 @@ pub fn allows(caller: &Caller, action: Action, require_login: bool) -> bool {
             // Automation does not sell: a sale is always a till's or a person's.
             Caller::Admin => false,
         },
-        Action::AdjustStock => matches!(
+        Action::AdjustStock | Action::Transfers => matches!(
             caller,
             Caller::Admin
                 | Caller::User {
@@ -110,6 +112,10 @@ pub fn action_of(pattern: &str) -> Option<Action> {
             Action::Till
         }
         "/sales/{sale_id}/returns" => Action::Return,
+        "/transfers"
+        | "/transfers/{transfer_id}"
+        | "/transfers/{transfer_id}/dispatch"
+        | "/transfers/{transfer_id}/receive" => Action::Transfers,
         p if p == "/admin" || p.starts_with("/admin/") => Action::Backups,
         _ => return None,
     })
@@ -137,7 +143,7 @@ mod tests {
             Caller::Admin,
         ];
         // Columns: device, cashier, supervisor, manager, admin.
-        let table: [(Action, [bool; 5]); 11] = [
+        let table: [(Action, [bool; 5]); 12] = [
             (ReadInventory, [true, true, true, true, true]),
             (ReadStatus, [true, true, true, true, true]),
             (Sell, [true, true, true, true, false]),
@@ -149,6 +155,7 @@ mod tests {
             (Logout, [false, true, true, true, false]),
             (Till, [false, true, true, true, false]),
             (Return, [false, true, true, true, false]),
+            (Transfers, [false, false, true, true, true]),
         ];
         for (action, row) in table {
             for (caller, want) in callers.iter().zip(row) {

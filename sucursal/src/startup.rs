@@ -212,6 +212,7 @@ impl Application {
         let metrics = BranchMetrics::new().map_err(|e| format!("metrics: {e}"))?;
         let people = Arc::new(People::new(v.branch_id.as_str(), loaded.users, settings.session_ttl)?);
         let till = Arc::new(crate::till::Till::new(loaded.open_shifts, till_rules(&settings)));
+        let transfers = Arc::new(crate::transfers::Transfers::new(loaded.transfers));
 
         let (writer, writer_thread) = storage::spawn(storage::WriterParts {
             conn: store.conn,
@@ -223,6 +224,7 @@ impl Application {
             state: outbox_state.clone(),
             people: people.clone(),
             till: till.clone(),
+            transfers: transfers.clone(),
             fsync_duration: metrics.fsync_duration.clone(),
         })
         .map_err(|e| format!("writer thread: {e}"))?;
@@ -257,6 +259,7 @@ impl Application {
             people,
             till,
             catalog,
+            transfers,
         });
         let relay_deps = RelayDeps {
             branch_id: app.branch_id.clone(),

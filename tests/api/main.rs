@@ -23,4 +23,5 @@ mod openapi;
 mod people;
 mod proxy;
 mod till;
+mod transfers;
 mod transfers_chain;

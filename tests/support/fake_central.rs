@@ -1,6 +1,6 @@
 //! A stand-in for central that only feeds branches users (test-only; clearly not central):
-//! `GET /sync/pull` answers the changes it is given (users, and products/allocations to sell
-//! from), `POST /sync/push` acknowledges every event. It exists so the branch's people
+//! `GET /sync/pull` answers the changes it is given (users, products/allocations to sell
+//! from, and transfers), `POST /sync/push` acknowledges every event. It exists so the branch's people
 //! tests need no central with a users endpoint; the PIN hashes are fixed argon2id strings
 //! with central's parameters, so logins cost what they cost in production.
 use actix_web::{web, App, HttpResponse, HttpServer};
@@ -40,6 +40,35 @@ pub fn hash_of(pin: &str) -> &'static str {
 pub fn user(id: &str, role: &str, branches: &[&str], active: bool, version: u64, pin: &str) -> Value {
     json!({"kind": "user", "user": {"user_id": id, "name": format!("User {id}"), "role": role,
         "branches": branches, "active": active, "version": version, "pin_hash": hash_of(pin)}})
+}
+
+/// A transfer change as central sends it (`kind: transfer`, the whole transfer): `lines` are
+/// `(product, quantity)`; a `received` transfer's lines arrived whole.
+pub fn transfer(id: &str, from: &str, to: &str, status: &str, lines: &[(&str, i64)]) -> Value {
+    let received = status == "received";
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(p, q)| {
+            if received {
+                json!({"product_id": p, "quantity": q, "received": q, "lost": 0})
+            } else {
+                json!({"product_id": p, "quantity": q})
+            }
+        })
+        .collect();
+    let mut t = json!({"transfer_id": id, "from_branch": from, "to_branch": to, "status": status,
+        "lines": lines, "requested_at": "2026-12-07T14:00:00Z"});
+    if status == "cancelled" {
+        t["cancelled_at"] = json!("2026-12-07T14:30:00Z");
+    }
+    if status == "in_transit" || received {
+        t["dispatched_at"] = json!("2026-12-07T15:10:00Z");
+        t["dispatched_by"] = json!("sara");
+    }
+    if received {
+        t["received_at"] = json!("2026-12-07T18:00:00Z");
+    }
+    json!({"kind": "transfer", "transfer": t})
 }
 
 pub struct FakeCentral {

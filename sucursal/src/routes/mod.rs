@@ -1,6 +1,6 @@
 //! The branch's HTTP surface, one file per resource (see docs/protocol.md, "Branch
 //! endpoints"). Handlers are thin: extract, call the domain ([`crate::sales`],
-//! [`crate::stock`], [`crate::catalog`], [`crate::till`], the store reads in [`crate::storage`], [`crate::backup`]), map the result.
+//! [`crate::stock`], [`crate::catalog`], [`crate::till`], [`crate::transfers`], the store reads in [`crate::storage`], [`crate::backup`]), map the result.
 //!
 //! Every path is one `web::resource` with its methods, so a wrong method is a 405 rather
 //! than a 404. `/openapi.json` is registered by [`crate::openapi::configure`] (the document
@@ -21,6 +21,7 @@ pub mod returns;
 pub mod sell;
 pub mod shifts;
 pub mod status;
+pub mod transfers;
 
 /// Registers every route but `/openapi.json`.
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -37,6 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     backups::config(cfg);
     shifts::config(cfg);
     returns::config(cfg);
+    transfers::config(cfg);
 }
 
 /// The request's `Idempotency-Key`, checked (1-255 visible ASCII), if it has one.

@@ -6,17 +6,19 @@
 //! for what memory learns after the fsync.
 use super::apply_stock;
 use super::apply_till::{self, ReturnDone};
+use super::apply_transfers::{self, Arrived};
 use super::commands::{
     AdjustmentRecorded, ApplyPull, CountRecorded, Op, Outcome, Purge, Receipt, RecordAck, RecordSale, Refusal,
-    SaleRecorded, Seed,
+    SaleRecorded, Seed, TransferStep,
 };
 use super::db::{self, Result, StoreError};
 use super::reply::{Refused, Replier, Unanswered};
 use super::shifts::{ShiftBatch, ShiftRow};
-use super::{idempotency, meta, outbox, payload, products, returns, users};
+use super::{idempotency, meta, outbox, payload, products, returns, transfers, users};
 use crate::idempotency::InFlightGuard;
 use crate::inventory::Reserved;
 use colmena_shared::till::{CashMovement, ReturnResponse, Shift, ShiftTally};
+use colmena_shared::transfers::Transfer;
 use colmena_shared::wire::{CatalogSeedItem, Change, ChangeKind};
 use rusqlite::Transaction;
 use std::collections::HashMap;
@@ -67,8 +69,17 @@ pub(super) enum Pending {
         remembered: Remembered,
         reply: Replier<CountRecorded>,
     },
+    /// A transfer step (or one found already taken): memory takes the row as it now is; a
+    /// receipt's units arrive in stock; an untaken dispatch gives its reservation back.
+    Transfer {
+        step: TransferStep,
+        arrived: Arrived,
+        reply: Replier<Outcome<TransferStep>>,
+    },
     Pull {
         changes: Vec<Change>,
+        /// The pulled transfers as merged here, for memory.
+        transfers: Vec<Transfer>,
         next_cursor: u64,
         acked: Option<u64>,
         users_catch_up: bool,
@@ -117,6 +128,7 @@ impl Pending {
             Pending::Sale { reply, .. } => reply.into(),
             Pending::Adjustment { reply, .. } => reply.into(),
             Pending::Count { reply, .. } => reply.into(),
+            Pending::Transfer { reply, .. } => reply.into(),
             Pending::Till(TillPending::Shift { reply, .. }) => reply.into(),
             Pending::Till(TillPending::CashMovement { reply, .. }) => reply.into(),
             Pending::Till(TillPending::Return { reply, .. }) => reply.into(),
@@ -194,9 +206,24 @@ pub(super) fn apply(
             }),
             Err(e) => Err(fail(reply)(e)),
         },
+        Op::Dispatch(cmd, reply) => match apply_transfers::dispatch(tx, ctx, &cmd, reserved) {
+            Ok(Ok(step)) => Ok(Pending::Transfer {
+                step,
+                arrived: Vec::new(),
+                reply,
+            }),
+            Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
+            Err(e) => Err(fail(reply)(e)),
+        },
+        Op::Receive(cmd, reply) => match apply_transfers::receive(tx, ctx, &cmd) {
+            Ok(Ok((step, arrived))) => Ok(Pending::Transfer { step, arrived, reply }),
+            Ok(Err(refusal)) => Ok(Pending::Refused(reply.refuse(refusal))),
+            Err(e) => Err(fail(reply)(e)),
+        },
         Op::Pull(cmd, reply) => match pull(tx, ctx, &cmd) {
-            Ok(acked) => Ok(Pending::Pull {
+            Ok((acked, transfers)) => Ok(Pending::Pull {
                 changes: cmd.changes,
+                transfers,
                 next_cursor: cmd.next_cursor,
                 acked,
                 users_catch_up: cmd.users_catch_up,
@@ -297,15 +324,17 @@ fn sale(
     )))
 }
 
-/// Returns the new `acked_through` if central's view moved it.
-fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<u64>> {
+/// Returns the new `acked_through` if central's view moved it, and the pulled transfers as
+/// merged here.
+fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<(Option<u64>, Vec<Transfer>)> {
     if cmd.users_catch_up {
         for u in cmd.changes.iter().filter_map(user_change) {
             users::upsert(tx, u)?;
         }
         meta::set(tx, meta::USERS_CATCH_UP_FROM, cmd.next_cursor)?;
-        return Ok(None);
+        return Ok((None, Vec::new()));
     }
+    let mut merged = Vec::new();
     for c in &cmd.changes {
         match c.kind {
             ChangeKind::Product => products::upsert_catalog(
@@ -322,8 +351,14 @@ fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<
                     users::upsert(tx, u)?;
                 }
             }
-            // A kind from a newer central is skipped. Transfers: not yet kept by the branch.
-            ChangeKind::Unknown | ChangeKind::Transfer => {}
+            // Merged in this transaction, with the cursor (docs/protocol.md, "Transfers").
+            ChangeKind::Transfer => {
+                if let Some(t) = crate::transfers::pulled(ctx.branch_id, c) {
+                    merged.push(transfers::merge(tx, t)?);
+                }
+            }
+            // A kind from a newer central is skipped.
+            ChangeKind::Unknown => {}
         }
     }
     meta::set(tx, meta::PULL_CURSOR, cmd.next_cursor)?;
@@ -332,9 +367,9 @@ fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<Option<
     raise_seq_floor(&mut ctx.seq, cmd.applied_through);
     if cmd.applied_through > meta::get(tx, meta::ACKED_THROUGH)? {
         meta::set(tx, meta::ACKED_THROUGH, cmd.applied_through)?;
-        return Ok(Some(cmd.applied_through));
+        return Ok((Some(cmd.applied_through), merged));
     }
-    Ok(None)
+    Ok((None, merged))
 }
 
 /// The user a `user` change carries. One without its user (a malformed feed entry) is

@@ -10,6 +10,7 @@ use crate::inventory::Reserved;
 use crate::sales::PricedSale;
 use colmena_shared::ids::ProductId;
 use colmena_shared::till::{CashMovement, CashMovementKind, ReturnLine, ReturnResponse, Shift};
+use colmena_shared::transfers::{Transfer, TransferEventLine};
 use colmena_shared::users::UserId;
 use colmena_shared::wire::{CatalogSeedItem, Change};
 use std::collections::HashMap;
@@ -42,6 +43,11 @@ pub enum Refusal {
         left: i64,
         requested: i64,
     },
+    /// No transfer with this id at this branch.
+    UnknownTransfer(String),
+    /// The transfer's state here, or this branch's side of it, does not allow the step
+    /// (docs/protocol.md, "Transfers"); the message says why.
+    TransferConflict(String),
 }
 
 /// A command's reply when the writer may refuse it.
@@ -163,6 +169,35 @@ pub struct RecordReturn {
     pub remember: Option<InFlightGuard>,
 }
 
+/// Dispatch a transfer this branch sends: its lines leave the stock (reserved in memory by
+/// [`crate::transfers`]), a `transfer_dispatched` event, and the row moves to `in_transit`.
+/// Refused unless the transfer is still `requested` here; already dispatched answers the
+/// transfer as it stands, with no new event (the reservation is given back).
+pub struct DispatchTransfer {
+    pub transfer_id: String,
+    pub user_id: Option<UserId>,
+    /// The transfer's units, taken in memory before the commit (the writer takes them out
+    /// of the command first, see [`Op::take_reserved`]).
+    pub reserved: Vec<Reserved>,
+}
+
+/// Receive a transfer this branch is sent: `lines` are [`colmena_shared::transfers::plan_receipt`]'s,
+/// in the transfer's line order. Refused unless the transfer is `in_transit` here; already
+/// received with the same lines answers the transfer as it stands, with no new event.
+pub struct ReceiveTransfer {
+    pub transfer_id: String,
+    pub lines: Vec<TransferEventLine>,
+    pub user_id: Option<UserId>,
+}
+
+/// A transfer step's outcome: the transfer as it now stands, and the event recorded
+/// (`None`: the step had already been taken, nothing was written).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferStep {
+    pub transfer: Transfer,
+    pub seq: Option<u64>,
+}
+
 /// Apply a page of central's changes and store the new cursor, in one transaction.
 pub struct ApplyPull {
     pub changes: Vec<Change>,
@@ -201,6 +236,8 @@ pub enum Op {
     CashMovement(RecordCashMovement, Replier<Outcome<CashMovement>>),
     CloseShift(CloseShift, Replier<Outcome<Shift>>),
     Return(RecordReturn, Replier<Outcome<ReturnResponse>>),
+    Dispatch(DispatchTransfer, Replier<Outcome<TransferStep>>),
+    Receive(ReceiveTransfer, Replier<Outcome<TransferStep>>),
     Pull(ApplyPull, Replier<()>),
     Ack(RecordAck, Replier<()>),
     Purge(Purge, Replier<()>),
@@ -215,7 +252,9 @@ impl Op {
         match self {
             Op::Sale(s, _) => std::mem::take(&mut s.reserved),
             Op::Adjustment(a, _) => a.reserved.take().into_iter().collect(),
+            Op::Dispatch(d, _) => std::mem::take(&mut d.reserved),
             Op::OpenShift(..)
+            | Op::Receive(..)
             | Op::Count(..)
             | Op::CashMovement(..)
             | Op::CloseShift(..)
@@ -237,6 +276,7 @@ impl Op {
             Op::OpenShift(_, r) | Op::CloseShift(_, r) => r.into(),
             Op::CashMovement(_, r) => r.into(),
             Op::Return(_, r) => r.into(),
+            Op::Dispatch(_, r) | Op::Receive(_, r) => r.into(),
             Op::Pull(_, r) | Op::Ack(_, r) | Op::Purge(_, r) | Op::Seed(_, r) | Op::Shutdown(r) => r.into(),
         }
     }
@@ -260,6 +300,8 @@ command!(OpenShift => Outcome<Shift>, OpenShift);
 command!(RecordCashMovement => Outcome<CashMovement>, CashMovement);
 command!(CloseShift => Outcome<Shift>, CloseShift);
 command!(RecordReturn => Outcome<ReturnResponse>, Return);
+command!(DispatchTransfer => Outcome<TransferStep>, Dispatch);
+command!(ReceiveTransfer => Outcome<TransferStep>, Receive);
 command!(ApplyPull => (), Pull);
 command!(RecordAck => (), Ack);
 command!(Purge => (), Purge);

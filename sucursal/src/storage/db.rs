@@ -5,7 +5,8 @@
 //!
 //! Schema versions (`PRAGMA user_version`): 1 the first; 2 adds `users`; 3 the till's tables
 //! ([`super::shifts`], [`super::returns`]); 4 the catalog fields of `products` (barcode,
-//! category, active, reorder point, scheduled price: [`products::migrate_v4`]). Every statement of
+//! category, active, reorder point, scheduled price: [`products::migrate_v4`]); 5 `transfers`
+//! ([`super::transfers`]). Every statement of
 //! the migration is idempotent (`IF NOT EXISTS`, or a column added only when missing), so a store of any older version is brought
 //! up by running it whole. A store upgraded from 1 has a pull cursor past users central
 //! created before the upgrade; [`migrate`] records that range so the relay pulls its users
@@ -17,13 +18,13 @@
 //! - Every connection opens with `synchronous=FULL`. The writer's own connection then turns
 //!   it OFF and leaves the fsync to its syncer thread (see [`super`]); readers only ever read
 //!   up to `OutboxState::last_seq`, the last seq that is durable.
-use super::{idempotency, meta, outbox, products, returns, shifts, users};
+use super::{idempotency, meta, outbox, products, returns, shifts, transfers, users};
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
 /// `PRAGMA application_id` of a branch store ("COLB"), so restore can tell our files.
 pub const APPLICATION_ID: i32 = 0x434F_4C42;
-const SCHEMA_VERSION: i32 = 4;
+const SCHEMA_VERSION: i32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -114,6 +115,7 @@ pub fn migrate(conn: &Connection) -> Result<()> {
         conn.execute_batch(shifts::SCHEMA)?;
         conn.execute_batch(returns::SCHEMA)?;
         products::migrate_v4(conn)?;
+        conn.execute_batch(transfers::SCHEMA)?;
         if version == 1 && meta::get(conn, meta::PULL_CURSOR)? > 0 {
             // Users are pulled only from schema 2 on; those central changed before this
             // upgrade lie below the stored cursor, so they are pulled again up to it.
@@ -143,6 +145,8 @@ pub struct Loaded {
     pub idempotency: Vec<idempotency::IdempotencyRow>,
     pub users: Vec<colmena_shared::users::UserRecord>,
     pub open_shifts: Vec<shifts::ShiftRow>,
+    /// Every transfer this branch sends or receives, as it stands here.
+    pub transfers: Vec<colmena_shared::transfers::Transfer>,
     /// Users still to be pulled again after an upgrade: `(from, to)` cursors, empty when
     /// `from >= to`.
     pub users_catch_up: (u64, u64),
@@ -158,6 +162,7 @@ pub fn load(conn: &Connection, idempotency_since_ms: i64) -> Result<Loaded> {
         idempotency: idempotency::load_since(conn, idempotency_since_ms)?,
         users: users::load_all(conn)?,
         open_shifts: shifts::load_open(conn)?,
+        transfers: transfers::load_all(conn)?,
         users_catch_up: (
             meta::get(conn, meta::USERS_CATCH_UP_FROM)?,
             meta::get(conn, meta::USERS_CATCH_UP_TO)?,

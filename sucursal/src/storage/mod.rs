@@ -16,16 +16,19 @@
 //! - [`durability`]: what "durable" means (the WAL's fdatasync);
 //! - [`reply`]: how answers reach handlers (per-worker dispatch);
 //! - [`apply`]: what each command writes in the transaction, and does after the fsync
-//!   ([`apply_till`]: the till's commands; [`apply_stock`]: adjustments and counts);
+//!   ([`apply_till`]: the till's commands; [`apply_stock`]: adjustments and counts;
+//!   [`apply_transfers`]: dispatching and receiving transfers);
 //! - [`payload`]: the events' JSON, as stored and shipped to central;
 //! - [`db`]: the file, its schema and start-up load; [`meta`], [`products`], [`outbox`],
-//!   [`idempotency`], [`users`], [`shifts`], [`returns`]: each table's reads and writes;
+//!   [`idempotency`], [`users`], [`shifts`], [`returns`], [`transfers`]: each table's reads
+//!   and writes;
 //! - [`state`]: the durable counters the relay, `/status` and backups read.
 //!
 //! How to add an event kind: ARCHITECTURE.md, "Adding an event kind".
 pub mod apply;
 pub mod apply_stock;
 pub mod apply_till;
+pub mod apply_transfers;
 pub mod commands;
 pub mod db;
 pub mod durability;
@@ -39,6 +42,7 @@ pub mod returns;
 pub mod shifts;
 pub mod state;
 pub mod syncer;
+pub mod transfers;
 pub mod users;
 pub mod writer;
 
@@ -46,9 +50,9 @@ pub mod writer;
 mod tests;
 
 pub use commands::{
-    AdjustmentRecorded, ApplyPull, CloseShift, Command, CountRecorded, OpenShift, Outcome, Purge, Receipt, RecordAck,
-    RecordAdjustment, RecordCashMovement, RecordCount, RecordReturn, RecordSale, Refusal, Remember, SaleRecorded, Seed,
-    Shutdown,
+    AdjustmentRecorded, ApplyPull, CloseShift, Command, CountRecorded, DispatchTransfer, OpenShift, Outcome, Purge,
+    Receipt, ReceiveTransfer, RecordAck, RecordAdjustment, RecordCashMovement, RecordCount, RecordReturn, RecordSale,
+    Refusal, Remember, SaleRecorded, Seed, Shutdown, TransferStep,
 };
 pub use db::{db_path, open, StoreError, APPLICATION_ID};
 pub use durability::{Durability, WalFile};
@@ -76,6 +80,8 @@ pub struct WriterParts {
     pub people: Arc<crate::people::People>,
     /// The open shifts in memory, told of each durable event on them.
     pub till: Arc<crate::till::Till>,
+    /// The transfers in memory, told of each durable change to one.
+    pub transfers: Arc<crate::transfers::Transfers>,
     /// Observes every fsync the syncer makes.
     pub fsync_duration: prometheus::Histogram,
 }
@@ -93,6 +99,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         state,
         people,
         till,
+        transfers,
         fsync_duration,
     } = parts;
     // Durability is the syncer's job; the writer must never checkpoint (see `writer`).
@@ -123,6 +130,7 @@ pub fn spawn(parts: WriterParts) -> Result<(WriterHandle, std::thread::JoinHandl
         state: state.clone(),
         people,
         till,
+        transfers,
         poisoned: poisoned.clone(),
         fsync_duration,
     };

@@ -123,6 +123,29 @@ pub fn adjustment(
     serde_json::to_string(&ev).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A `transfer_dispatched` or `transfer_received` event's payload (docs/protocol.md,
+/// "Transfers"): the transfer, its lines (units that left, or arrived and were lost) and the
+/// user who took the step.
+pub fn transfer_step(
+    seq: u64,
+    occurred_at: &str,
+    kind: EventKind,
+    transfer_id: &str,
+    lines: &[colmena_shared::transfers::TransferEventLine],
+    user_id: Option<&UserId>,
+) -> Result<String> {
+    let ev = Event {
+        seq,
+        kind,
+        occurred_at: occurred_at.to_string(),
+        transfer_id: Some(transfer_id.to_string()),
+        transfer_lines: Some(lines.to_vec()),
+        user_id: user_id.cloned(),
+        ..Event::default()
+    };
+    serde_json::to_string(&ev).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

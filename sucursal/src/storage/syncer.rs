@@ -47,6 +47,8 @@ pub(super) struct Syncer {
     pub people: Arc<crate::people::People>,
     /// The open shifts' figures, told of each durable event on them.
     pub till: Arc<crate::till::Till>,
+    /// The transfers in memory, told of each durable change to one.
+    pub transfers: Arc<crate::transfers::Transfers>,
     pub poisoned: Arc<AtomicBool>,
     pub fsync_duration: prometheus::Histogram,
 }
@@ -159,8 +161,20 @@ impl Syncer {
                 self.remember(remembered);
                 answers.push(reply.ok(recorded));
             }
+            Pending::Transfer { step, arrived, reply } => {
+                // Already dispatched: this command's reservation was not used.
+                if step.seq.is_none() {
+                    self.inventory.release(&reserved);
+                }
+                for (product_id, q) in &arrived {
+                    self.add_arrived(product_id, *q);
+                }
+                self.transfers.put(step.transfer.clone());
+                answers.push(reply.ok(Ok(step)));
+            }
             Pending::Pull {
                 changes,
+                transfers,
                 next_cursor,
                 acked,
                 users_catch_up,
@@ -176,6 +190,9 @@ impl Syncer {
                 }
                 for c in &changes {
                     self.apply_change(c);
+                }
+                for t in transfers {
+                    self.transfers.put(t);
                 }
                 self.state.pull_cursor.store(next_cursor, Ordering::Release);
                 if let Some(a) = acked {
@@ -255,6 +272,14 @@ impl Syncer {
         }
     }
 
+    /// Durable units that arrived (an allocation, a transfer received): a product not yet
+    /// in memory arrives as a placeholder, as the store's [`super::products::allocate`] does.
+    fn add_arrived(&self, product_id: &str, q: i64) {
+        if self.inventory.add(product_id, q).is_none() {
+            self.inventory.insert(product_id, Item::plain(0, 0, q));
+        }
+    }
+
     fn apply_change(&self, c: &colmena_shared::wire::Change) {
         match c.kind {
             ChangeKind::Product => self.inventory.upsert_product(
@@ -263,18 +288,13 @@ impl Syncer {
                 c.version.unwrap_or(0),
                 &super::products::CatalogFields::of(c),
             ),
-            ChangeKind::Allocation => {
-                let q = c.quantity.unwrap_or(0);
-                if self.inventory.add(&c.product_id, q).is_none() {
-                    let item = Item::plain(0, 0, q);
-                    self.inventory.insert(&c.product_id, item);
-                }
-            }
+            ChangeKind::Allocation => self.add_arrived(&c.product_id, c.quantity.unwrap_or(0)),
             ChangeKind::User => {
                 if let Some(u) = super::apply::user_change(c) {
                     self.people.apply_user(u);
                 }
             }
+            // Transfers were merged by the writer; memory takes its rows (`Pending::Pull`).
             ChangeKind::Unknown | ChangeKind::Transfer => {}
         }
     }

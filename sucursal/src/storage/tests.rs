@@ -34,6 +34,7 @@ struct Rig {
     syncs: Arc<AtomicU64>,
     people: Arc<crate::people::People>,
     till: Arc<crate::till::Till>,
+    transfers: Arc<crate::transfers::Transfers>,
     inventory: Arc<Inventory>,
     dir: tempfile::TempDir,
 }
@@ -66,6 +67,7 @@ fn rig() -> Rig {
         },
     ));
     let inventory = Arc::new(Inventory::default());
+    let transfers = Arc::new(crate::transfers::Transfers::new(Vec::new()));
     let (writer, thread) = spawn(WriterParts {
         conn,
         checkpoint_conn: open(dir.path()).unwrap(),
@@ -79,6 +81,7 @@ fn rig() -> Rig {
         state: state.clone(),
         people: people.clone(),
         till: till.clone(),
+        transfers: transfers.clone(),
         fsync_duration: prometheus::Histogram::with_opts(prometheus::HistogramOpts::new("fsync", "test")).unwrap(),
     })
     .unwrap();
@@ -90,6 +93,7 @@ fn rig() -> Rig {
         syncs,
         people,
         till,
+        transfers,
         inventory,
         dir,
     }
@@ -368,7 +372,7 @@ fn a_schema_1_store_upgrades_and_owes_its_users_up_to_its_cursor() {
     db::migrate(&conn).unwrap();
     let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     let loaded = db::load(&conn, 0).unwrap();
-    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (4, 0, (0, 42)));
+    assert_eq!((v, loaded.users.len(), loaded.users_catch_up), (5, 0, (0, 42)));
     // Migrating again (every start) changes nothing.
     db::migrate(&conn).unwrap();
     assert_eq!(db::load(&conn, 0).unwrap().users_catch_up, (0, 42));
@@ -553,7 +557,7 @@ fn a_schema_3_store_gains_the_catalog_fields_with_their_defaults() {
     db::migrate(&conn).unwrap();
     let v: i32 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     let rows = products::load_all(&conn).unwrap();
-    assert_eq!(v, 4);
+    assert_eq!(v, 5);
     assert_eq!((rows[0].stock, rows[0].version), (7, 3));
     assert_eq!(rows[0].catalog, products::CatalogFields::default());
 }
@@ -610,5 +614,88 @@ fn pulled_catalog_fields_are_stored_and_an_older_version_changes_none_of_them() 
     let item = rig.inventory.get("AZUCAR-1KG").unwrap();
     assert_eq!((item.price_cents, item.version, item.active), (550, 2, false));
     assert_eq!((item.scheduled(), item.reorder_point), (Some((590, at)), 12));
+    rig.finish();
+}
+
+#[test]
+fn two_dispatches_of_one_transfer_record_one_event_and_a_stale_pull_does_not_undo_it() {
+    use colmena_shared::transfers::{Transfer, TransferLine, TransferStatus};
+    use colmena_shared::wire::{Change, ChangeKind};
+    let rig = rig();
+    let seeded = submit(&rig.writer, seed());
+    rig.permits.send(true).unwrap();
+    seeded.recv().unwrap().unwrap();
+    let requested = Transfer {
+        transfer_id: "TR-000001".into(),
+        from_branch: "CUS".into(),
+        to_branch: "ABA".into(),
+        status: TransferStatus::Requested,
+        lines: vec![TransferLine {
+            product_id: "P1".into(),
+            quantity: 2,
+            received: None,
+            lost: None,
+        }],
+        requested_at: "2026-12-07T14:00:00Z".into(),
+        ..Default::default()
+    };
+    let pull = |cursor: u64, t: &Transfer| ApplyPull {
+        changes: vec![Change {
+            cursor,
+            kind: ChangeKind::Transfer,
+            transfer: Some(t.clone()),
+            ..Default::default()
+        }],
+        next_cursor: cursor,
+        applied_through: 0,
+        users_catch_up: false,
+    };
+    let pulled = submit(&rig.writer, pull(1, &requested));
+    rig.permits.send(true).unwrap();
+    pulled.recv().unwrap().unwrap();
+    assert_eq!(
+        rig.transfers.get("TR-000001").unwrap().status,
+        TransferStatus::Requested
+    );
+
+    // Both reserve (memory does not know yet), but the writer lets only the first through.
+    let dispatch = || DispatchTransfer {
+        transfer_id: "TR-000001".into(),
+        user_id: None,
+        reserved: rig.inventory.reserve(&[("P1".into(), 2)]).unwrap(),
+    };
+    let (a, b) = (submit(&rig.writer, dispatch()), submit(&rig.writer, dispatch()));
+    for _ in 0..2 {
+        rig.permits.send(true).unwrap();
+    }
+    let steps = [a.recv().unwrap().unwrap().unwrap(), b.recv().unwrap().unwrap().unwrap()];
+    assert_eq!(steps.iter().filter(|s| s.seq.is_some()).count(), 1, "{steps:?}");
+    assert_eq!(steps[0].transfer, steps[1].transfer);
+    assert_eq!(steps[0].transfer.status, TransferStatus::InTransit);
+    assert_eq!(
+        rig.inventory.get("P1").unwrap().stock,
+        3,
+        "the second reservation is given back"
+    );
+    let reader = open(&rig.dir()).unwrap();
+    let events: i64 = reader
+        .query_row(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'transfer_dispatched'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(events, 1);
+    assert_eq!(products::stock_of(&reader, "P1").unwrap(), Some(3));
+
+    // Central's view from before it applied the dispatch: the dispatch stands.
+    let stale = submit(&rig.writer, pull(2, &requested));
+    rig.permits.send(true).unwrap();
+    stale.recv().unwrap().unwrap();
+    assert_eq!(rig.transfers.get("TR-000001").unwrap(), steps[0].transfer);
+    assert_eq!(
+        transfers::get(&reader, "TR-000001").unwrap().unwrap(),
+        steps[0].transfer
+    );
     rig.finish();
 }

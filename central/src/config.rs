@@ -72,6 +72,12 @@ pub struct Settings {
     #[arg(long, env = "COLMENA_BACKUPS_KEEP", default_value_t = 30)]
     pub backups_keep: usize,
 
+    /// A transfer in transit longer than this counts as overdue
+    /// (`colmena_central_transfers_overdue`, alert `ColmenaTransferOverdue`).
+    #[arg(long, env = "COLMENA_TRANSFER_OVERDUE_AFTER", default_value = "48h",
+        value_parser = colmena_shared::telemetry::parse_duration)]
+    pub transfer_overdue_after: std::time::Duration,
+
     /// Refuse pushed events of this kind (e.g. `return`) as if this central predated it:
     /// the push is 422 `unsupported_event` and the branch keeps the events. Repeatable. A
     /// test and rollout aid, hidden from `--help` (docs/protocol.md, "Command line").

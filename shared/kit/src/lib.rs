@@ -27,6 +27,8 @@ pub use colmena_wire::clock;
 /// Validated identifiers and quantities; defined in `colmena-wire` (`shared/wire/src/ids.rs`).
 pub use colmena_wire::ids;
 pub use colmena_wire::till;
+/// Transfers between branches; defined in `colmena-wire` (`shared/wire/src/transfers.rs`).
+pub use colmena_wire::transfers;
 /// Users, roles and the branch login; defined in `colmena-wire` (`shared/wire/src/users.rs`).
 pub use colmena_wire::users;
 /// The JSON bodies of the protocol; defined in `colmena-wire` (`shared/wire/src/wire.rs`).

@@ -321,6 +321,15 @@ mod tests {
     }
 
     #[test]
+    fn transfers_are_overdue_after_48_hours_unless_told_otherwise() {
+        let s = parse(&["--admin-token", "a"]).unwrap();
+        assert_eq!(s.transfer_overdue_after, std::time::Duration::from_secs(48 * 3600));
+        let s = parse(&["--admin-token", "a", "--transfer-overdue-after", "90m"]).unwrap();
+        assert_eq!(s.transfer_overdue_after, std::time::Duration::from_secs(90 * 60));
+        assert!(invalid(&["--admin-token", "a", "--transfer-overdue-after", "soon"]).contains("soon"));
+    }
+
+    #[test]
     fn refused_event_kinds_are_repeatable_known_kinds_and_hidden_from_help() {
         let s = parse(&[
             "--admin-token",

@@ -258,6 +258,31 @@ async fn a_dispatch_that_crossed_a_cancel_still_applies_and_a_later_cancel_is_re
     assert_eq!(transfer(&c, &u, &id).await, t, "the refused cancel changed nothing");
 }
 
+async fn a_cancel_racing_a_dispatch_never_loses_the_dispatch(db: StoreKind) {
+    let (_d, central) = start(db, "tr-race").await;
+    let (c, u) = (client(), central.url.clone());
+    let mut refused = 0;
+    for seq in 1..=8u64 {
+        let (status, t, _) = post_transfer(&c, &u, &request(&[("P1", 1)]), None).await;
+        assert_eq!(status, 201, "{t}");
+        let id = t["transfer_id"].as_str().unwrap().to_string();
+        let events = [dispatched(seq, &id, &[("P1", 1)])];
+        let ((cancel_status, body), (push_status, pushed)) =
+            tokio::join!(cancel(&c, &u, &id), push(&c, &u, "CUS", &events));
+        assert_eq!(push_status, 200, "the dispatch is always applied: {pushed}");
+        match cancel_status {
+            200 => assert_eq!(body["status"], "cancelled", "{body}"),
+            409 => refused += 1,
+            other => panic!("cancel answered {other}: {body}"),
+        }
+        let now = transfer(&c, &u, &id).await;
+        assert_eq!(now["status"], "in_transit", "{now}");
+    }
+    let p1 = product(&c, &u, "P1").await;
+    assert_eq!((p1["in_transit"].as_i64(), p1["by_branch"]["CUS"].as_i64()), (Some(8), Some(92)), "{p1}");
+    assert!(refused <= 8);
+}
+
 // ------------------------------------------------------------------ impossible pushes
 
 async fn impossible_transfer_steps_refuse_the_whole_push_and_change_nothing(db: StoreKind) {
@@ -413,6 +438,7 @@ both_stores!(
     a_dispatch_and_a_short_receipt_move_both_ledgers_through_in_transit,
     a_product_only_in_transit_is_in_the_inventory,
     a_dispatch_that_crossed_a_cancel_still_applies_and_a_later_cancel_is_refused,
+    a_cancel_racing_a_dispatch_never_loses_the_dispatch,
     impossible_transfer_steps_refuse_the_whole_push_and_change_nothing,
     a_repushed_transfer_step_is_a_duplicate_and_a_different_one_a_mismatch,
     an_idempotency_key_replays_the_first_transfer_and_creates_no_second,

@@ -367,8 +367,8 @@ mod tests {
     fn the_transit_gauges_count_only_transfers_on_the_way() {
         let t = new_transfer(transfer_id(1), &request(), 0);
         let d = step(EventKind::TransferDispatched, &[("P1", 10, None), ("P2", 3, None)]);
-        let moving = plan_step(Some(&t), "CUS", &d, 0).unwrap();
         let at = clock::parse_rfc3339_millis("2026-12-07T15:00:00Z").unwrap();
+        let moving = plan_step(Some(&t), "CUS", &d, at).unwrap();
         assert_eq!(transit_stats(&[t.clone(), moving.clone()], at + 10_000, 5_000), (1, 10, 1));
         assert_eq!(transit_stats(&[t], at, 5_000), (0, 0, 0));
         let mut inv = BTreeMap::new();

@@ -113,7 +113,11 @@ async fn inventory(c: &reqwest::Client, u: &str) -> Value {
             .values()
             .map(|v| v.as_i64().unwrap_or(0))
             .sum();
-        assert_eq!(p["total_stock"].as_i64(), Some(sum + p["in_transit"].as_i64().unwrap_or(-1)), "{p}");
+        assert_eq!(
+            p["total_stock"].as_i64(),
+            Some(sum + p["in_transit"].as_i64().unwrap_or(-1)),
+            "{p}"
+        );
     }
     inv
 }
@@ -164,14 +168,27 @@ async fn a_transfer_is_created_listed_and_pulled_by_its_two_branches_only(db: St
     assert!(list(&c, &u, "?status=in_transit").await.is_empty());
 
     // The feed: each branch sees the transfers it sends or receives, and no other.
-    let ids = |v: Vec<Value>| -> Vec<String> { v.iter().map(|t| t["transfer_id"].as_str().unwrap().to_string()).collect() };
+    let ids = |v: Vec<Value>| -> Vec<String> {
+        v.iter()
+            .map(|t| t["transfer_id"].as_str().unwrap().to_string())
+            .collect()
+    };
     assert_eq!(ids(pulled_transfers(&c, &u, "CUS").await), ["TR-000001"]);
     assert_eq!(ids(pulled_transfers(&c, &u, "ABA").await), ["TR-000001", "TR-000002"]);
     assert_eq!(ids(pulled_transfers(&c, &u, "LIM").await), ["TR-000002"]);
-    assert_eq!(pulled_transfers(&c, &u, "CUS").await[0], t, "the feed carries the whole transfer");
+    assert_eq!(
+        pulled_transfers(&c, &u, "CUS").await[0],
+        t,
+        "the feed carries the whole transfer"
+    );
     // An audit entry per create.
     let audit = get_json(&c, &format!("{u}/audit?limit=1000"), ADMIN_TOKEN).await;
-    let creates = audit["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "transfer.create").count();
+    let creates = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "transfer.create")
+        .count();
     assert_eq!(creates, 2);
 }
 
@@ -193,7 +210,11 @@ async fn a_dispatch_and_a_short_receipt_move_both_ledgers_through_in_transit(db:
     assert_eq!(stock_of(&inv, "P1", "CUS"), Some(88));
     assert_eq!(stock_of(&inv, "P2", "CUS"), Some(47));
     let p1 = product(&c, &u, "P1").await;
-    assert_eq!((p1["in_transit"].as_i64(), p1["total_stock"].as_i64()), (Some(10), Some(98)), "{p1}");
+    assert_eq!(
+        (p1["in_transit"].as_i64(), p1["total_stock"].as_i64()),
+        (Some(10), Some(98)),
+        "{p1}"
+    );
 
     // ABA received 9 of 10 P1 and all 3 P2.
     push_ok(&c, &u, "ABA", &[received(1, &id, &[("P1", 9, 1), ("P2", 3, 0)])]).await;
@@ -204,17 +225,32 @@ async fn a_dispatch_and_a_short_receipt_move_both_ledgers_through_in_transit(db:
         json!([{"product_id": "P1", "quantity": 10, "received": 9, "lost": 1},
                {"product_id": "P2", "quantity": 3, "received": 3, "lost": 0}])
     );
-    assert_eq!((&t["received_by"], &t["received_at"]), (&json!("beto"), &json!("2026-12-02T09:30:00Z")));
+    assert_eq!(
+        (&t["received_by"], &t["received_at"]),
+        (&json!("beto"), &json!("2026-12-02T09:30:00Z"))
+    );
     let inv = inventory(&c, &u).await;
     assert_eq!(stock_of(&inv, "P1", "ABA"), Some(9));
     assert_eq!(stock_of(&inv, "P2", "ABA"), Some(3));
     let p1 = product(&c, &u, "P1").await;
-    assert_eq!((p1["in_transit"].as_i64(), p1["total_stock"].as_i64()), (Some(0), Some(97)), "{p1}");
+    assert_eq!(
+        (p1["in_transit"].as_i64(), p1["total_stock"].as_i64()),
+        (Some(0), Some(97)),
+        "{p1}"
+    );
 
     // Both branches saw every step: requested, in transit, received.
     for b in ["CUS", "ABA"] {
-        let steps: Vec<Value> = pulled_transfers(&c, &u, b).await.iter().map(|t| t["status"].clone()).collect();
-        assert_eq!(steps, [json!("requested"), json!("in_transit"), json!("received")], "{b}");
+        let steps: Vec<Value> = pulled_transfers(&c, &u, b)
+            .await
+            .iter()
+            .map(|t| t["status"].clone())
+            .collect();
+        assert_eq!(
+            steps,
+            [json!("requested"), json!("in_transit"), json!("received")],
+            "{b}"
+        );
     }
     assert!(pulled_transfers(&c, &u, "LIM").await.is_empty());
 }
@@ -243,7 +279,11 @@ async fn a_dispatch_that_crossed_a_cancel_still_applies_and_a_later_cancel_is_re
     assert_eq!((status, &t["status"]), (200, &json!("cancelled")), "{t}");
     let cancelled_at = t["cancelled_at"].clone();
     assert!(cancelled_at.is_string());
-    assert_eq!(cancel(&c, &u, &id).await, (200, t.clone()), "cancelling again answers the same");
+    assert_eq!(
+        cancel(&c, &u, &id).await,
+        (200, t.clone()),
+        "cancelling again answers the same"
+    );
 
     // The store had already shipped it: the dispatch wins.
     push_ok(&c, &u, "CUS", &[dispatched(1, &id, &[("P1", 10), ("P2", 3)])]).await;
@@ -279,7 +319,11 @@ async fn a_cancel_racing_a_dispatch_never_loses_the_dispatch(db: StoreKind) {
         assert_eq!(now["status"], "in_transit", "{now}");
     }
     let p1 = product(&c, &u, "P1").await;
-    assert_eq!((p1["in_transit"].as_i64(), p1["by_branch"]["CUS"].as_i64()), (Some(8), Some(92)), "{p1}");
+    assert_eq!(
+        (p1["in_transit"].as_i64(), p1["by_branch"]["CUS"].as_i64()),
+        (Some(8), Some(92)),
+        "{p1}"
+    );
     assert!(refused <= 8);
 }
 
@@ -294,12 +338,32 @@ async fn impossible_transfer_steps_refuse_the_whole_push_and_change_nothing(db: 
     let before = snapshot(&c, &u).await;
 
     let cases: Vec<(&str, &str, Vec<Value>)> = vec![
-        ("dispatch by the receiving branch", "ABA", vec![dispatched(2, &id, &[("P1", 10), ("P2", 3)])]),
-        ("receipt before the dispatch", "ABA", vec![received(2, &id, &[("P1", 10, 0), ("P2", 3, 0)])]),
-        ("other quantities", "CUS", vec![dispatched(2, &id, &[("P1", 9), ("P2", 3)])]),
+        (
+            "dispatch by the receiving branch",
+            "ABA",
+            vec![dispatched(2, &id, &[("P1", 10), ("P2", 3)])],
+        ),
+        (
+            "receipt before the dispatch",
+            "ABA",
+            vec![received(2, &id, &[("P1", 10, 0), ("P2", 3, 0)])],
+        ),
+        (
+            "other quantities",
+            "CUS",
+            vec![dispatched(2, &id, &[("P1", 9), ("P2", 3)])],
+        ),
         ("a line missing", "CUS", vec![dispatched(2, &id, &[("P1", 10)])]),
-        ("another product", "CUS", vec![dispatched(2, &id, &[("P1", 10), ("P3", 3)])]),
-        ("an unknown transfer", "CUS", vec![dispatched(2, "TR-999999", &[("P1", 10)])]),
+        (
+            "another product",
+            "CUS",
+            vec![dispatched(2, &id, &[("P1", 10), ("P3", 3)])],
+        ),
+        (
+            "an unknown transfer",
+            "CUS",
+            vec![dispatched(2, "TR-999999", &[("P1", 10)])],
+        ),
         (
             "a sale then an impossible step",
             "CUS",
@@ -308,7 +372,10 @@ async fn impossible_transfer_steps_refuse_the_whole_push_and_change_nothing(db: 
         (
             "the same dispatch twice",
             "CUS",
-            vec![dispatched(2, &id, &[("P1", 10), ("P2", 3)]), dispatched(3, &id, &[("P1", 10), ("P2", 3)])],
+            vec![
+                dispatched(2, &id, &[("P1", 10), ("P2", 3)]),
+                dispatched(3, &id, &[("P1", 10), ("P2", 3)]),
+            ],
         ),
     ];
     for (what, branch, events) in cases {
@@ -317,7 +384,13 @@ async fn impossible_transfer_steps_refuse_the_whole_push_and_change_nothing(db: 
         assert_eq!(body["error"]["code"], "transfer_conflict", "{what}: {body}");
         assert_eq!(body["applied_through"], 1, "{what}: {body}");
         let seq = events.last().unwrap()["seq"].as_u64().unwrap();
-        assert!(body["error"]["message"].as_str().unwrap().contains(&format!("event {seq}")), "{what}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("event {seq}")),
+            "{what}: {body}"
+        );
         assert_eq!(snapshot(&c, &u).await, before, "{what} changed state");
     }
 
@@ -325,10 +398,18 @@ async fn impossible_transfer_steps_refuse_the_whole_push_and_change_nothing(db: 
     push_ok(&c, &u, "CUS", &[dispatched(2, &id, &[("P1", 10), ("P2", 3)])]).await;
     let lines = [("P1", 10, 0), ("P2", 2, 0)];
     let (status, body) = push(&c, &u, "ABA", &[received(2, &id, &lines)]).await;
-    assert_eq!((status, &body["error"]["code"]), (409, &json!("transfer_conflict")), "units unaccounted: {body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("transfer_conflict")),
+        "units unaccounted: {body}"
+    );
     push_ok(&c, &u, "ABA", &[received(2, &id, &[("P1", 10, 0), ("P2", 3, 0)])]).await;
     let (status, body) = push(&c, &u, "ABA", &[received(3, &id, &[("P1", 10, 0), ("P2", 3, 0)])]).await;
-    assert_eq!((status, &body["error"]["code"]), (409, &json!("transfer_conflict")), "received twice: {body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("transfer_conflict")),
+        "received twice: {body}"
+    );
 }
 
 // ------------------------------------------------------------------ duplicates
@@ -359,7 +440,11 @@ async fn a_repushed_transfer_step_is_a_duplicate_and_a_different_one_a_mismatch(
     let mut lost = r;
     lost["transfer_lines"][0] = json!({"product_id": "P1", "quantity": 9, "lost": 1});
     let (status, body) = push(&c, &u, "ABA", &[lost]).await;
-    assert_eq!((status, &body["error"]["code"]), (409, &json!("duplicate_mismatch")), "{body}");
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (409, &json!("duplicate_mismatch")),
+        "{body}"
+    );
 }
 
 // ------------------------------------------------------------------ idempotency
@@ -375,7 +460,11 @@ async fn an_idempotency_key_replays_the_first_transfer_and_creates_no_second(db:
     assert_eq!(again, first);
     assert_eq!(list(&c, &u, "").await, ["TR-000001"]);
     let (status, e, _) = post_transfer(&c, &u, &request(&[("P1", 11)]), Some("k-1")).await;
-    assert_eq!((status, &e["error"]["code"]), (422, &json!("idempotency_key_reused")), "{e}");
+    assert_eq!(
+        (status, &e["error"]["code"]),
+        (422, &json!("idempotency_key_reused")),
+        "{e}"
+    );
     // A refusal is not remembered: the key still works once the request is right.
     let (status, _, _) = post_transfer(&c, &u, &request(&[("NOPE", 1)]), Some("k-2")).await;
     assert_eq!(status, 404);
@@ -409,7 +498,10 @@ async fn the_transit_gauges_and_step_counters_follow_the_transfers(db: StoreKind
     let text = metrics_text(&c, &u).await;
     assert_eq!(m(&text, "colmena_central_transfers_in_transit"), 0.0);
     assert_eq!(m(&text, "colmena_central_transfer_oldest_in_transit_seconds"), 0.0);
-    assert_eq!(m(&text, "colmena_central_transfer_steps_total{step=\"dispatched\"}"), 0.0);
+    assert_eq!(
+        m(&text, "colmena_central_transfer_steps_total{step=\"dispatched\"}"),
+        0.0
+    );
 
     let id = create(&c, &u).await;
     let spare = create(&c, &u).await;
@@ -418,11 +510,23 @@ async fn the_transit_gauges_and_step_counters_follow_the_transfers(db: StoreKind
     let text = metrics_text(&c, &u).await;
     assert_eq!(m(&text, "colmena_central_transfers_in_transit"), 1.0);
     // Dispatched at AT, days ago: older than the 48 h default.
-    assert!(m(&text, "colmena_central_transfer_oldest_in_transit_seconds") > 0.0, "{text}");
+    assert!(
+        m(&text, "colmena_central_transfer_oldest_in_transit_seconds") > 0.0,
+        "{text}"
+    );
     assert_eq!(m(&text, "colmena_central_transfers_overdue"), 1.0);
-    assert_eq!(m(&text, "colmena_central_transfer_steps_total{step=\"requested\"}"), 2.0);
-    assert_eq!(m(&text, "colmena_central_transfer_steps_total{step=\"cancelled\"}"), 1.0);
-    assert_eq!(m(&text, "colmena_central_transfer_steps_total{step=\"dispatched\"}"), 1.0);
+    assert_eq!(
+        m(&text, "colmena_central_transfer_steps_total{step=\"requested\"}"),
+        2.0
+    );
+    assert_eq!(
+        m(&text, "colmena_central_transfer_steps_total{step=\"cancelled\"}"),
+        1.0
+    );
+    assert_eq!(
+        m(&text, "colmena_central_transfer_steps_total{step=\"dispatched\"}"),
+        1.0
+    );
 
     push_ok(&c, &u, "ABA", &[received(1, &id, &[("P1", 8, 2), ("P2", 3, 0)])]).await;
     let text = metrics_text(&c, &u).await;

@@ -355,10 +355,7 @@ pub trait Store: Send + Sync {
     async fn cancel_transfer(&self, id: String) -> Result<CancelOutcome, StoreError>;
 
     /// Transfers matching `filter`, by `transfer_id`.
-    async fn transfers(
-        &self,
-        filter: TransferFilter,
-    ) -> Result<Vec<colmena_shared::transfers::Transfer>, StoreError>;
+    async fn transfers(&self, filter: TransferFilter) -> Result<Vec<colmena_shared::transfers::Transfer>, StoreError>;
 
     async fn transfer(&self, id: String) -> Result<Option<colmena_shared::transfers::Transfer>, StoreError>;
 

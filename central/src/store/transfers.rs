@@ -161,7 +161,10 @@ pub(crate) fn plan_step(current: Option<&Transfer>, branch: &str, e: &Event, at_
                 return Err(format!("transfer {id} is sent by {}, not by {branch}", t.from_branch));
             }
             if !matches!(t.status, TransferStatus::Requested | TransferStatus::Cancelled) {
-                return Err(format!("transfer {id} is {}: it cannot be dispatched", t.status.as_str()));
+                return Err(format!(
+                    "transfer {id} is {}: it cannot be dispatched",
+                    t.status.as_str()
+                ));
             }
             let same = lines.len() == t.lines.len()
                 && lines
@@ -369,7 +372,10 @@ mod tests {
         let d = step(EventKind::TransferDispatched, &[("P1", 10, None), ("P2", 3, None)]);
         let at = clock::parse_rfc3339_millis("2026-12-07T15:00:00Z").unwrap();
         let moving = plan_step(Some(&t), "CUS", &d, at).unwrap();
-        assert_eq!(transit_stats(&[t.clone(), moving.clone()], at + 10_000, 5_000), (1, 10, 1));
+        assert_eq!(
+            transit_stats(&[t.clone(), moving.clone()], at + 10_000, 5_000),
+            (1, 10, 1)
+        );
         assert_eq!(transit_stats(&[t], at, 5_000), (0, 0, 0));
         let mut inv = BTreeMap::new();
         add_in_transit(&mut inv, &[moving], None);

@@ -46,11 +46,11 @@ use super::{
     Store, StoreError, UserChange, UserOutcome,
 };
 use super::{CancelOutcome, TransferFilter, TransferOutcome};
-use colmena_shared::transfers::{Transfer, TransferRequest};
 use async_trait::async_trait;
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::till::CentralShift;
+use colmena_shared::transfers::{Transfer, TransferRequest};
 use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};

@@ -266,8 +266,8 @@ pub(super) async fn read_pull(
             }
             KIND_TRANSFER => {
                 let payload: Option<&str> = r.try_get(7)?;
-                let payload = payload
-                    .ok_or_else(|| StoreError::Corrupt(format!("transfer change {cursor} has no payload")))?;
+                let payload =
+                    payload.ok_or_else(|| StoreError::Corrupt(format!("transfer change {cursor} has no payload")))?;
                 change.transfer = Some(crate::store::transfers::decode("change", payload)?);
                 ChangeKind::Transfer
             }

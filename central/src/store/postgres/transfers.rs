@@ -135,14 +135,25 @@ async fn exists(tx: &Tx<'_>, sql: &str, id: &str) -> Result<bool, StoreError> {
 }
 
 /// A create inside the caller's transaction (which holds the feed lock).
-async fn create_in(tx: &Tx<'_>, feed: &mut Feed, req: &TransferRequest, now: i64) -> Result<TransferOutcome, StoreError> {
+async fn create_in(
+    tx: &Tx<'_>,
+    feed: &mut Feed,
+    req: &TransferRequest,
+    now: i64,
+) -> Result<TransferOutcome, StoreError> {
     for b in [&req.from_branch, &req.to_branch] {
         if !exists(tx, "SELECT 1 FROM branches WHERE branch_id = $1", b.as_str()).await? {
             return Ok(TransferOutcome::UnknownBranch(b.as_str().to_string()));
         }
     }
     for l in &req.lines {
-        if !exists(tx, "SELECT 1 FROM products WHERE product_id = $1", l.product_id.as_str()).await? {
+        if !exists(
+            tx,
+            "SELECT 1 FROM products WHERE product_id = $1",
+            l.product_id.as_str(),
+        )
+        .await?
+        {
             return Ok(TransferOutcome::UnknownProduct(l.product_id.as_str().to_string()));
         }
     }
@@ -164,7 +175,15 @@ async fn create_in(tx: &Tx<'_>, feed: &mut Feed, req: &TransferRequest, now: i64
         .await?;
     tx.execute(
         &insert,
-        &[&t.transfer_id, &num, &t.from_branch, &t.to_branch, &t.status.as_str(), &body, &now],
+        &[
+            &t.transfer_id,
+            &num,
+            &t.from_branch,
+            &t.to_branch,
+            &t.status.as_str(),
+            &body,
+            &now,
+        ],
     )
     .await?;
     feed.transfer(tx, &t, now).await?;

@@ -11,7 +11,9 @@ use crate::store::common::{
     ACTION_ALLOCATION_CREATE, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::till::payments_text;
-use crate::store::{AllocationOutcome, PushOutcome, StoreError, TillApplied, TransfersApplied, UserChange, UserOutcome};
+use crate::store::{
+    AllocationOutcome, PushOutcome, StoreError, TillApplied, TransfersApplied, UserChange, UserOutcome,
+};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;

@@ -29,13 +29,13 @@ use super::{
     Store, StoreError, UserChange, UserOutcome,
 };
 use super::{CancelOutcome, TransferFilter, TransferOutcome};
-use colmena_shared::transfers::{Transfer, TransferRequest};
 use async_trait::async_trait;
 use colmena_shared::backup::{BackupError, BackupInfo, Backups};
 use colmena_shared::checkpoint::Checkpointer;
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::till::CentralShift;
+use colmena_shared::transfers::{Transfer, TransferRequest};
 use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use rusqlite::Connection;

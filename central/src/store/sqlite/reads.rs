@@ -232,7 +232,8 @@ pub(super) fn read_pull(
                 ChangeKind::User
             }
             KIND_TRANSFER => {
-                let payload = payload.ok_or_else(|| corrupt(format!("transfer change {} has no payload", change.cursor)))?;
+                let payload =
+                    payload.ok_or_else(|| corrupt(format!("transfer change {} has no payload", change.cursor)))?;
                 change.transfer = Some(crate::store::transfers::decode("change", &payload)?);
                 ChangeKind::Transfer
             }

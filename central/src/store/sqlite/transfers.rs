@@ -82,7 +82,11 @@ fn create_in(tx: &Connection, req: &TransferRequest, now: i64) -> Result<Transfe
         }
     }
     for l in &req.lines {
-        if !known(tx, "SELECT 1 FROM products WHERE product_id = ?1", l.product_id.as_str())? {
+        if !known(
+            tx,
+            "SELECT 1 FROM products WHERE product_id = ?1",
+            l.product_id.as_str(),
+        )? {
             return Ok(TransferOutcome::UnknownProduct(l.product_id.as_str().to_string()));
         }
     }
@@ -95,7 +99,15 @@ fn create_in(tx: &Connection, req: &TransferRequest, now: i64) -> Result<Transfe
         "INSERT INTO transfers(transfer_id, num, from_branch, to_branch, status, body, updated_ms) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
-    .execute(params![t.transfer_id, num, t.from_branch, t.to_branch, t.status.as_str(), body, now])?;
+    .execute(params![
+        t.transfer_id,
+        num,
+        t.from_branch,
+        t.to_branch,
+        t.status.as_str(),
+        body,
+        now
+    ])?;
     feed(tx, &t, now)?;
     let target = format!("/transfers/{}", t.transfer_id);
     insert_audit(tx, now, ACTION_TRANSFER_CREATE, &target, None, &body)?;

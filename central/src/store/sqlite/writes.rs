@@ -10,7 +10,9 @@ use crate::store::common::{
     ACTION_ALLOCATION_CREATE, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::till::encode_payments;
-use crate::store::{AllocationOutcome, PushOutcome, StoreError, TillApplied, TransfersApplied, UserChange, UserOutcome};
+use crate::store::{
+    AllocationOutcome, PushOutcome, StoreError, TillApplied, TransfersApplied, UserChange, UserOutcome,
+};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
@@ -57,7 +59,8 @@ impl Writer {
         let mut transfers = TransfersApplied::default();
         // Only a push carrying transfer steps reads or writes anything more.
         if crate::store::transfers::has_steps(new) {
-            let steps = super::transfers::apply_steps(&tx, key, branch.as_str(), new, now, &mut deltas, &mut transfers)?;
+            let steps =
+                super::transfers::apply_steps(&tx, key, branch.as_str(), new, now, &mut deltas, &mut transfers)?;
             if let Some((seq, message)) = steps {
                 return Ok(PushOutcome::TransferConflict {
                     seq,

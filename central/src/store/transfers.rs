@@ -35,6 +35,8 @@ pub(crate) const STEP_DISPATCH: i16 = 0;
 pub(crate) const STEP_RECEIPT: i16 = 1;
 
 /// Result of [`super::Store::create_transfer`].
+// One short-lived value per request, moved once: boxing the large variant saves nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferOutcome {
     Created(Transfer),

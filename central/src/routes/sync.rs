@@ -109,7 +109,7 @@ struct PullQuery {
 /// between its cursors (other branches' allocations); only their order matters.
 #[utoipa::path(
     get, path = "/sync/pull", tag = "sync",
-    summary = "A branch's feed of catalog changes, allocations and (with include=users) users (branch token, or admin with branch_id)",
+    summary = "A branch's feed of catalog changes, its allocations and transfers, and (with include=users) users (branch token, or admin with branch_id)",
     params(PullQuery),
     responses(
         (status = 200, description = "Changes after `after`, in cursor order, and central's applied_through", body = PullResponse),

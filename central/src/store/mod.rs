@@ -16,6 +16,12 @@
 //!   version check cannot go stale before the write and a key is remembered iff its change
 //!   was committed.
 //!
+//! - A push's transfer steps (`transfer_dispatched`, `transfer_received`) are applied in
+//!   that same push transaction, in seq order, before its other events' rows are written; a
+//!   step its transfer cannot take refuses the whole push ([`PushOutcome::TransferConflict`]).
+//!   Every change of a transfer writes a feed entry for each of its two branches in its own
+//!   transaction ([`transfers`], docs/protocol.md, "Transfers"). A push without transfer
+//!   steps writes exactly what it wrote before.
 //! - The till's events (shifts, cash movements, returns) are applied in that same push
 //!   transaction. Each shift keeps running totals, updated once per push that touches it
 //!   (not per event), so `GET /shifts` reads a row per shift instead of re-adding its sales;
@@ -321,8 +327,8 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<ReturnsPageData, StoreError>;
 
-    /// Feed entries after `after` for `branch`: every product change and the branch's own
-    /// allocations, in cursor order, at most `limit`; plus its `applied_through`. With
+    /// Feed entries after `after` for `branch`: every product change, the branch's own
+    /// allocations and the changes of the transfers it sends or receives, in cursor order, at most `limit`; plus its `applied_through`. With
     /// `include_users`, also the user changes whose old or new branches include `branch`
     /// (or `*`), each with its PIN hash; without, none (docs/protocol.md, "Sync pull").
     async fn pull(&self, branch: BranchId, after: u64, limit: u32, include_users: bool)

@@ -72,6 +72,12 @@ pub struct Settings {
     #[arg(long, env = "COLMENA_BACKUPS_KEEP", default_value_t = 30)]
     pub backups_keep: usize,
 
+    /// A transfer in transit longer than this counts as overdue
+    /// (`colmena_central_transfers_overdue`, alert `ColmenaTransferOverdue`).
+    #[arg(long, env = "COLMENA_TRANSFER_OVERDUE_AFTER", default_value = "48h",
+        value_parser = colmena_shared::telemetry::parse_duration)]
+    pub transfer_overdue_after: std::time::Duration,
+
     /// Refuse pushed events of this kind (e.g. `return`) as if this central predated it:
     /// the push is 422 `unsupported_event` and the branch keeps the events. Repeatable. A
     /// test and rollout aid, hidden from `--help` (docs/protocol.md, "Command line").
@@ -312,6 +318,15 @@ mod tests {
         assert!(matches!(s.database, DatabaseUrl::Postgres(_)));
         let s = parse(&["--admin-token", "a", "--database", "x.db"]).unwrap();
         assert!(matches!(s.database, DatabaseUrl::Sqlite(_)));
+    }
+
+    #[test]
+    fn transfers_are_overdue_after_48_hours_unless_told_otherwise() {
+        let s = parse(&["--admin-token", "a"]).unwrap();
+        assert_eq!(s.transfer_overdue_after, std::time::Duration::from_secs(48 * 3600));
+        let s = parse(&["--admin-token", "a", "--transfer-overdue-after", "90m"]).unwrap();
+        assert_eq!(s.transfer_overdue_after, std::time::Duration::from_secs(90 * 60));
+        assert!(invalid(&["--admin-token", "a", "--transfer-overdue-after", "soon"]).contains("soon"));
     }
 
     #[test]

@@ -34,6 +34,13 @@ pub enum CentralError {
     /// A push whose event at an already-applied seq is not the event applied there (409).
     #[error("event {seq} differs from the event central applied under that seq (applied through {applied_through})")]
     DuplicateMismatch { seq: u64, applied_through: u64 },
+    /// A transfer step that cannot be taken: a cancel after the dispatch, or (with
+    /// `applied_through`) a pushed step its transfer's state or branch does not allow (409).
+    #[error("{message}")]
+    TransferConflict {
+        message: String,
+        applied_through: Option<u64>,
+    },
     /// A pushed event of a kind this central cannot apply (422); the branch keeps it and
     /// pushes it again once central is upgraded.
     #[error("event {seq} is of a kind this central does not apply ({kind}); upgrade central before its branches")]
@@ -68,6 +75,7 @@ impl CentralError {
             CentralError::NotFound(_) => ErrorCode::NotFound,
             CentralError::SequenceGap { .. } => ErrorCode::SequenceGap,
             CentralError::DuplicateMismatch { .. } => ErrorCode::DuplicateMismatch,
+            CentralError::TransferConflict { .. } => ErrorCode::TransferConflict,
             CentralError::UnsupportedEvent { .. } => ErrorCode::UnsupportedEvent,
             CentralError::VersionMismatch(_) => ErrorCode::VersionMismatch,
             CentralError::BarcodeTaken { .. } => ErrorCode::BarcodeTaken,
@@ -82,6 +90,14 @@ impl CentralError {
             CentralError::SequenceGap { applied_through } | CentralError::DuplicateMismatch { applied_through, .. } => {
                 let mut e = ApiError::new(self.code(), self.to_string());
                 e.applied_through = Some(*applied_through);
+                e
+            }
+            CentralError::TransferConflict {
+                applied_through: Some(at),
+                ..
+            } => {
+                let mut e = ApiError::new(self.code(), self.to_string());
+                e.applied_through = Some(*at);
                 e
             }
             // The store's error text is for the log only (see `error_response`).
@@ -134,6 +150,14 @@ mod tests {
                 "duplicate_mismatch",
             ),
             (CentralError::VersionMismatch("x".into()), 412, "version_mismatch"),
+            (
+                CentralError::TransferConflict {
+                    message: "x".into(),
+                    applied_through: Some(2),
+                },
+                409,
+                "transfer_conflict",
+            ),
             (
                 CentralError::BarcodeTaken {
                     barcode: "12345678".into(),

@@ -2,9 +2,9 @@
 //! registry beside the shared HTTP metrics.
 //!
 //! Updated by the routes *after* the store answered, never while the store holds a lock.
-use crate::store::TillApplied;
+use crate::store::{TillApplied, TransfersApplied};
 use colmena_shared::wire::BranchSummary;
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct CentralMetrics {
@@ -21,7 +21,24 @@ pub struct CentralMetrics {
     /// Shifts closed, per branch and `consistent` (`true`: the branch's closing summary is
     /// the one central computed from the events it applied).
     pub shifts_closed: IntCounterVec,
+    /// Transfers dispatched and not yet received; refreshed on every scrape.
+    pub transfers_in_transit: IntGauge,
+    /// Age of the oldest transfer in transit (by `dispatched_at`), 0 if none.
+    pub transfer_oldest_in_transit: IntGauge,
+    /// Transfers in transit longer than `transfer_overdue_after`.
+    pub transfers_overdue: IntGauge,
+    /// `--transfer-overdue-after`.
+    pub transfer_overdue_after: std::time::Duration,
+    /// Transfer steps taken, by `step` (requested, cancelled, dispatched, received).
+    pub transfer_steps: IntCounterVec,
+    /// Units booked lost on receipts.
+    pub transfer_units_lost: IntCounter,
 }
+
+/// The values of `colmena_central_transfer_steps_total`'s `step` label.
+pub const TRANSFER_STEPS: [&str; 4] = ["requested", "cancelled", "dispatched", "received"];
+/// `--transfer-overdue-after`'s default.
+const DEFAULT_OVERDUE_AFTER: std::time::Duration = std::time::Duration::from_secs(48 * 3600);
 
 /// The values of `colmena_central_shifts_closed_total`'s `consistent` label.
 const CONSISTENT: [&str; 2] = ["true", "false"];
@@ -77,6 +94,37 @@ impl CentralMetrics {
             ),
             &["branch_id", "consistent"],
         )?;
+        let transfers_in_transit = IntGauge::new(
+            "colmena_central_transfers_in_transit",
+            "Transfers dispatched by one branch and not yet received by the other.",
+        )?;
+        let transfer_oldest_in_transit = IntGauge::new(
+            "colmena_central_transfer_oldest_in_transit_seconds",
+            "Age of the oldest transfer in transit, by its dispatched_at (0 if none).",
+        )?;
+        let transfers_overdue = IntGauge::new(
+            "colmena_central_transfers_overdue",
+            "Transfers in transit for longer than --transfer-overdue-after.",
+        )?;
+        let transfer_steps = IntCounterVec::new(
+            Opts::new(
+                "colmena_central_transfer_steps_total",
+                "Transfer steps taken at central or applied from branches.",
+            ),
+            &["step"],
+        )?;
+        let transfer_units_lost = IntCounter::new(
+            "colmena_central_transfer_units_lost_total",
+            "Units booked lost in transit by transfer receipts.",
+        )?;
+        for step in TRANSFER_STEPS {
+            transfer_steps.with_label_values(&[step]);
+        }
+        registry.register(Box::new(transfers_in_transit.clone()))?;
+        registry.register(Box::new(transfer_oldest_in_transit.clone()))?;
+        registry.register(Box::new(transfers_overdue.clone()))?;
+        registry.register(Box::new(transfer_steps.clone()))?;
+        registry.register(Box::new(transfer_units_lost.clone()))?;
         registry.register(Box::new(events_applied.clone()))?;
         registry.register(Box::new(duplicates.clone()))?;
         registry.register(Box::new(apply_duration.clone()))?;
@@ -94,6 +142,12 @@ impl CentralMetrics {
             negative_stock,
             returns,
             shifts_closed,
+            transfers_in_transit,
+            transfer_oldest_in_transit,
+            transfers_overdue,
+            transfer_overdue_after: DEFAULT_OVERDUE_AFTER,
+            transfer_steps,
+            transfer_units_lost,
         })
     }
 
@@ -145,6 +199,27 @@ impl CentralMetrics {
         {
             self.shifts_closed.with_label_values(&[branch, c]).inc_by(n);
         }
+    }
+}
+
+impl CentralMetrics {
+    /// Records what an accepted push's transfer steps did.
+    pub fn transfers_applied(&self, t: TransfersApplied) {
+        self.transfer_step("dispatched", t.dispatched);
+        self.transfer_step("received", t.received);
+        self.transfer_units_lost.inc_by(t.units_lost);
+    }
+
+    /// Counts `n` steps of kind `step` (one of [`TRANSFER_STEPS`]).
+    pub fn transfer_step(&self, step: &str, n: u64) {
+        self.transfer_steps.with_label_values(&[step]).inc_by(n);
+    }
+
+    /// Sets the in-transit gauges from `(count, oldest age in seconds, overdue)`.
+    pub fn set_transit(&self, (count, oldest_secs, overdue): (u64, i64, u64)) {
+        self.transfers_in_transit.set(gauge(count));
+        self.transfer_oldest_in_transit.set(oldest_secs);
+        self.transfers_overdue.set(gauge(overdue));
     }
 }
 

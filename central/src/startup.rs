@@ -61,7 +61,8 @@ impl Application {
 
         let registry = prometheus::Registry::new();
         let http_metrics = HttpMetrics::register(&registry)?;
-        let metrics = CentralMetrics::register(&registry)?;
+        let mut metrics = CentralMetrics::register(&registry)?;
+        metrics.transfer_overdue_after = settings.transfer_overdue_after;
         metrics.seed(&store.branches().await.context("cannot read the branches")?);
 
         let tokens = Tokens::new(

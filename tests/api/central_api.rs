@@ -595,12 +595,12 @@ async fn inventory_shows_the_ledger_including_oversells_and_unknown_products(db:
     let one = get_json(&c, &format!("{u}/inventory/P1"), ADMIN_TOKEN).await;
     assert_eq!(
         one,
-        json!({"product_id": "P1", "name": "Coca", "price_cents": 550, "total_stock": -2, "by_branch": {"CUS": -2}})
+        json!({"product_id": "P1", "name": "Coca", "price_cents": 550, "total_stock": -2, "by_branch": {"CUS": -2}, "in_transit": 0})
     );
     let unknown = get_json(&c, &format!("{u}/inventory/X7"), ADMIN_TOKEN).await;
     assert_eq!(
         unknown,
-        json!({"product_id": "X7", "name": null, "price_cents": null, "total_stock": -2, "by_branch": {"CUS": -2}})
+        json!({"product_id": "X7", "name": null, "price_cents": null, "total_stock": -2, "by_branch": {"CUS": -2}, "in_transit": 0})
     );
     let all = get_json(&c, &format!("{u}/inventory"), ADMIN_TOKEN).await;
     let ids: Vec<&str> = all["products"]

@@ -15,6 +15,7 @@ mod catalog_chain;
 mod central_api;
 mod central_catalog;
 mod central_till;
+mod central_transfers;
 mod central_users;
 mod chain;
 mod deployment_files;

@@ -16,7 +16,7 @@ use crate::support::TempDir;
 use serde_json::{json, Value};
 
 /// The alerts the on-call people rely on; more may exist.
-const REQUIRED_ALERTS: [&str; 7] = [
+const REQUIRED_ALERTS: [&str; 8] = [
     "ColmenaCircuitOpen",
     "ColmenaOutboxStale",
     "ColmenaBranchSilent",
@@ -24,6 +24,7 @@ const REQUIRED_ALERTS: [&str; 7] = [
     "ColmenaNegativeStock",
     "ColmenaTargetDown",
     "ColmenaShiftInconsistent",
+    "ColmenaTransferOverdue",
 ];
 
 const DATASOURCE_PROVISIONING: &str = "grafana/provisioning/datasources/prometheus.yaml";
@@ -369,6 +370,11 @@ fn the_overview_shows_every_view_the_on_call_people_need() {
         (
             &["colmena_central_shifts_closed_total", "by (consistent)"][..],
             "shift closes by consistency",
+        ),
+        (&["colmena_central_transfers_in_transit"][..], "transfers in transit"),
+        (
+            &["colmena_central_transfer_oldest_in_transit_seconds"][..],
+            "oldest transfer in transit",
         ),
     ] {
         has(&|_, e| needles.iter().all(|n| e.contains(n)), what);

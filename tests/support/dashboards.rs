@@ -55,6 +55,11 @@ pub const KNOWN_METRICS: &[&str] = &[
     "colmena_central_negative_stock_products",
     "colmena_central_returns_total",
     "colmena_central_shifts_closed_total",
+    "colmena_central_transfers_in_transit",
+    "colmena_central_transfer_oldest_in_transit_seconds",
+    "colmena_central_transfers_overdue",
+    "colmena_central_transfer_steps_total",
+    "colmena_central_transfer_units_lost_total",
     // both
     "colmena_http_requests_total",
     "colmena_http_request_duration_seconds",

@@ -11,7 +11,9 @@ use colmena_shared::wire::{Event, EventKind};
 use serde::Deserialize;
 
 mod catalog;
+mod transfers;
 pub use catalog::{allocation_fingerprint, idempotency_key, if_match, product_fingerprint, product_upsert};
+pub use transfers::{transfer_fingerprint, transfer_id, transfer_request, transfers_query, TransfersQuery};
 
 /// Highest accepted price: 100 million in major units (`100_000_000.00`).
 pub const MAX_PRICE_CENTS: i64 = 10_000_000_000;
@@ -119,8 +121,10 @@ pub fn applies(kind: EventKind) -> bool {
         | EventKind::ShiftOpened
         | EventKind::CashMovement
         | EventKind::ShiftClosed
-        | EventKind::Return => true,
-        EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => false,
+        | EventKind::Return
+        | EventKind::TransferDispatched
+        | EventKind::TransferReceived => true,
+        EventKind::Unknown => false,
     }
 }
 
@@ -147,6 +151,8 @@ pub fn refusable_kind(s: &str) -> Result<EventKind, String> {
             EventKind::CashMovement,
             EventKind::ShiftClosed,
             EventKind::Return,
+            EventKind::TransferDispatched,
+            EventKind::TransferReceived,
         ]
         .iter()
         .map(|k| k.as_str())

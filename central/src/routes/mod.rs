@@ -20,6 +20,7 @@ pub mod responses;
 pub mod sales;
 pub mod sync;
 pub mod till;
+pub mod transfers;
 pub mod users;
 
 /// Registers every route but `/openapi.json`. `push_limit` is the body limit of
@@ -36,6 +37,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, push_limit: usize) {
     backups::config(cfg);
     users::config(cfg);
     audit::config(cfg);
+    transfers::config(cfg);
 }
 
 /// `GET /metrics`: refreshes the gauges computed from the store, then renders.
@@ -53,6 +55,18 @@ async fn metrics(
     match store.negative_stock_products().await {
         Ok(n) => metrics.negative_stock.set(i64::try_from(n).unwrap_or(i64::MAX)),
         Err(e) => tracing::warn!(error = %e, "cannot count negative stock for /metrics"),
+    }
+    let in_transit = crate::store::TransferFilter {
+        status: Some(colmena_shared::transfers::TransferStatus::InTransit),
+        branch: None,
+    };
+    match store.transfers(in_transit).await {
+        Ok(ts) => {
+            let overdue_ms = i64::try_from(metrics.transfer_overdue_after.as_millis()).unwrap_or(i64::MAX);
+            let now = colmena_shared::clock::now_millis();
+            metrics.set_transit(crate::store::transit_stats(&ts, now, overdue_ms));
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the transfers in transit for /metrics"),
     }
     colmena_shared::http::metrics_endpoint(registry).await
 }

@@ -37,7 +37,7 @@ or below it are duplicates and skipped. The body may be sent with `Content-Encod
         (status = 200, description = "Applied (or all duplicates)", body = PushResponse),
         (status = 400, description = "`invalid_request`: malformed JSON, an invalid event, seqs not strictly increasing, a corrupt gzip body", body = ErrorBody),
         (status = 403, description = "`forbidden`: a branch token pushing as another branch", body = ErrorBody),
-        (status = 409, description = "`sequence_gap`: the first new event is not applied_through + 1; `duplicate_mismatch`: an event at an applied seq is not the event applied there. Both bodies have `applied_through`", body = ErrorBody),
+        (status = 409, description = "`sequence_gap`: the first new event is not applied_through + 1; `duplicate_mismatch`: an event at an applied seq is not the event applied there; `transfer_conflict`: a transfer step its transfer's state or this branch cannot take (an unknown transfer, the wrong branch or state, other lines), nothing applied. All three bodies have `applied_through`", body = ErrorBody),
         (status = 422, description = "`unsupported_event`: an event of a kind this central does not apply (from a newer branch, or refused with `--refuse-event-kind`); nothing of the push is applied and the branch keeps its events", body = ErrorBody),
         SyncErrors,
         BodyErrors,
@@ -62,10 +62,12 @@ async fn push(
             applied,
             duplicates,
             till,
+            transfers,
         } => {
             let now = colmena_shared::clock::now_millis() / 1000;
             metrics.pushed(branch.as_str(), applied, duplicates, applied_through, now);
             metrics.till_applied(branch.as_str(), till);
+            metrics.transfers_applied(transfers);
             Ok(HttpResponse::Ok().json(PushResponse {
                 applied_through,
                 duplicates,
@@ -73,6 +75,14 @@ async fn push(
         }
         PushOutcome::Gap { applied_through } => Err(CentralError::SequenceGap { applied_through }),
         PushOutcome::Mismatch { seq, applied_through } => Err(CentralError::DuplicateMismatch { seq, applied_through }),
+        PushOutcome::TransferConflict {
+            seq: _,
+            message,
+            applied_through,
+        } => Err(CentralError::TransferConflict {
+            message: format!("{message}; nothing of this push was applied"),
+            applied_through: Some(applied_through),
+        }),
     }
 }
 
@@ -99,7 +109,7 @@ struct PullQuery {
 /// between its cursors (other branches' allocations); only their order matters.
 #[utoipa::path(
     get, path = "/sync/pull", tag = "sync",
-    summary = "A branch's feed of catalog changes, allocations and (with include=users) users (branch token, or admin with branch_id)",
+    summary = "A branch's feed of catalog changes, its allocations and transfers, and (with include=users) users (branch token, or admin with branch_id)",
     params(PullQuery),
     responses(
         (status = 200, description = "Changes after `after`, in cursor order, and central's applied_through", body = PullResponse),

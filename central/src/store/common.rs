@@ -263,6 +263,15 @@ pub(crate) enum AppliedEvent {
         at_ms: i64,
         user_id: Option<String>,
     },
+    /// `transfer_dispatched` (kind 0) or `transfer_received` (kind 1).
+    TransferStep {
+        kind: i16,
+        transfer_id: String,
+        /// The event's `transfer_lines` as JSON.
+        lines: String,
+        at_ms: i64,
+        user_id: Option<String>,
+    },
 }
 
 impl AppliedEvent {
@@ -335,8 +344,15 @@ impl AppliedEvent {
                 at_ms,
                 user_id,
             },
+            EventKind::TransferDispatched | EventKind::TransferReceived => AppliedEvent::TransferStep {
+                kind: super::transfers::step_kind(e.kind).unwrap_or_default(),
+                transfer_id: e.transfer_id.clone().unwrap_or_default(),
+                lines: super::transfers::step_lines_text(e)?,
+                at_ms,
+                user_id,
+            },
             // `domain::check_push` refuses it before any store sees it.
-            EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => {
+            EventKind::Unknown => {
                 return Err(StoreError::Database(format!(
                     "event {}: kind unknown is not applied here",
                     e.seq

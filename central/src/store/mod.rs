@@ -16,6 +16,12 @@
 //!   version check cannot go stale before the write and a key is remembered iff its change
 //!   was committed.
 //!
+//! - A push's transfer steps (`transfer_dispatched`, `transfer_received`) are applied in
+//!   that same push transaction, in seq order, before its other events' rows are written; a
+//!   step its transfer cannot take refuses the whole push ([`PushOutcome::TransferConflict`]).
+//!   Every change of a transfer writes a feed entry for each of its two branches in its own
+//!   transaction ([`transfers`], docs/protocol.md, "Transfers"). A push without transfer
+//!   steps writes exactly what it wrote before.
 //! - The till's events (shifts, cash movements, returns) are applied in that same push
 //!   transaction. Each shift keeps running totals, updated once per push that touches it
 //!   (not per event), so `GET /shifts` reads a row per shift instead of re-adding its sales;
@@ -33,12 +39,14 @@ use std::path::PathBuf;
 use std::str::FromStr;
 
 pub use catalog::{IdempotencyKey, Idempotent, IfMatch, ProductChange, ProductOutcome};
+pub use transfers::{transit_stats, CancelOutcome, TransferFilter, TransferOutcome, TransfersApplied};
 
 pub mod catalog;
 mod common;
 pub mod postgres;
 pub mod sqlite;
 mod till;
+mod transfers;
 
 /// Where the store lives, from `--database`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +94,8 @@ pub enum PushOutcome {
         duplicates: u64,
         /// What the till's events of this push did, for the metrics.
         till: TillApplied,
+        /// What the transfer steps of this push did, for the metrics.
+        transfers: TransfersApplied,
     },
     /// The first new event does not continue the branch's sequence, or the new events have
     /// a hole. Nothing was applied.
@@ -93,6 +103,14 @@ pub enum PushOutcome {
     /// An event at or below `applied_through` is not the event applied under its seq (its
     /// digest differs): not a retry but a different history. Nothing was applied.
     Mismatch { seq: u64, applied_through: u64 },
+    /// A transfer step that its transfer's state or this branch cannot take (an unknown
+    /// transfer, the wrong branch, the wrong state, other lines): a peer sending something
+    /// impossible (docs/protocol.md, "Transfers"). Nothing was applied.
+    TransferConflict {
+        seq: u64,
+        message: String,
+        applied_through: u64,
+    },
 }
 
 /// The till's part of an applied push (counted for `colmena_central_returns_total` and
@@ -309,8 +327,8 @@ pub trait Store: Send + Sync {
         limit: u32,
     ) -> Result<ReturnsPageData, StoreError>;
 
-    /// Feed entries after `after` for `branch`: every product change and the branch's own
-    /// allocations, in cursor order, at most `limit`; plus its `applied_through`. With
+    /// Feed entries after `after` for `branch`: every product change, the branch's own
+    /// allocations and the changes of the transfers it sends or receives, in cursor order, at most `limit`; plus its `applied_through`. With
     /// `include_users`, also the user changes whose old or new branches include `branch`
     /// (or `*`), each with its PIN hash; without, none (docs/protocol.md, "Sync pull").
     async fn pull(&self, branch: BranchId, after: u64, limit: u32, include_users: bool)
@@ -328,6 +346,24 @@ pub trait Store: Send + Sync {
 
     /// Audit entries after id `after` (0: from the start), in id order, at most `limit`.
     async fn audit(&self, filter: AuditFilter, after: u64, limit: u32) -> Result<AuditPageData, StoreError>;
+
+    /// Creates a transfer (docs/protocol.md, "Transfers"): both branches known, every
+    /// product in the catalog; the transfer, a feed entry for each of its two branches, an
+    /// audit entry and the idempotency record in one transaction.
+    async fn create_transfer(
+        &self,
+        request: colmena_shared::transfers::TransferRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<TransferOutcome>, StoreError>;
+
+    /// Cancels a transfer still `requested` (feed entries and audit entry with it); an
+    /// already cancelled one is answered as it is.
+    async fn cancel_transfer(&self, id: String) -> Result<CancelOutcome, StoreError>;
+
+    /// Transfers matching `filter`, by `transfer_id`.
+    async fn transfers(&self, filter: TransferFilter) -> Result<Vec<colmena_shared::transfers::Transfer>, StoreError>;
+
+    async fn transfer(&self, id: String) -> Result<Option<colmena_shared::transfers::Transfer>, StoreError>;
 
     /// Number of (branch, product) pairs whose ledger stock is below zero.
     async fn negative_stock_products(&self) -> Result<u64, StoreError>;

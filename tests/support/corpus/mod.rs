@@ -444,6 +444,12 @@ pub fn central_api_corpus() -> Vec<Case> {
     cases
 }
 
+/// Central's documented 4xx answers of the transfer endpoints, against a central with P1
+/// and P2, branches CUS and ABA, TR-000001 requested and TR-000002 in transit.
+pub fn central_transfers_corpus() -> Vec<Case> {
+    load("central_transfers.json", None)
+}
+
 /// Everything a client can read of both services' state.
 pub async fn snapshot(c: &reqwest::Client, central: &str, branch: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();

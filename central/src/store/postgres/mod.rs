@@ -21,6 +21,9 @@
 //!   first, so the `If-Match` check, the barcode's uniqueness and the `Idempotency-Key`
 //!   lookup all read the latest committed state and hold until commit: two processes
 //!   writing one product, or one key, are serialised there ([`catalog`]).
+//! - **Transfers** ([`transfers`]): every writer of a transfer holds the feed lock, a push
+//!   with transfer steps taking it after its branch row, so a cancel and a dispatch that
+//!   cross are serialised and the dispatch is never lost.
 //! - **Batched writes.** A push is a constant number of statements whatever its size: the
 //!   sales and adjustments go in as `UNNEST` arrays (one statement each), the stock ledger as
 //!   one multi-row upsert of the batch's per-product deltas, all pipelined on the connection
@@ -42,10 +45,12 @@ use super::{
     PushOutcome, ReturnsCursor, ReturnsFilter, ReturnsPageData, SalesCursor, SalesFilter, SalesPageData, ShiftsFilter,
     Store, StoreError, UserChange, UserOutcome,
 };
+use super::{CancelOutcome, TransferFilter, TransferOutcome};
 use async_trait::async_trait;
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::till::CentralShift;
+use colmena_shared::transfers::{Transfer, TransferRequest};
 use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
@@ -57,6 +62,7 @@ mod catalog;
 mod reads;
 mod schema;
 mod till;
+mod transfers;
 mod writes;
 
 use reads::*;
@@ -74,6 +80,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const KIND_PRODUCT: i16 = 0;
 const KIND_ALLOCATION: i16 = 1;
 const KIND_USER: i16 = 2;
+const KIND_TRANSFER: i16 = 3;
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
@@ -284,6 +291,34 @@ impl Store for PgStore {
     async fn audit(&self, filter: AuditFilter, after: u64, limit: u32) -> Result<AuditPageData, StoreError> {
         self.snapshot_read(move |tx| Box::pin(read_audit(tx, filter, after, limit)))
             .await
+    }
+
+    async fn create_transfer(
+        &self,
+        request: TransferRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<TransferOutcome>, StoreError> {
+        self.create_transfer_inner(&request, key.as_ref()).await
+    }
+
+    async fn cancel_transfer(&self, id: String) -> Result<CancelOutcome, StoreError> {
+        self.cancel_transfer_inner(&id).await
+    }
+
+    async fn transfers(&self, filter: TransferFilter) -> Result<Vec<Transfer>, StoreError> {
+        self.snapshot_read(move |tx| Box::pin(async move { transfers::read_transfers(tx, &filter, None).await }))
+            .await
+    }
+
+    async fn transfer(&self, id: String) -> Result<Option<Transfer>, StoreError> {
+        self.snapshot_read(move |tx| {
+            Box::pin(async move {
+                Ok(transfers::read_transfers(tx, &TransferFilter::default(), Some(&id))
+                    .await?
+                    .pop())
+            })
+        })
+        .await
     }
 
     async fn negative_stock_products(&self) -> Result<u64, StoreError> {

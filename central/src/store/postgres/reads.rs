@@ -1,5 +1,5 @@
 //! The reads, each in one read-only REPEATABLE READ snapshot.
-use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use super::{PgStore, KIND_ALLOCATION, KIND_PRODUCT, KIND_TRANSFER, KIND_USER};
 use crate::store::catalog::scheduled;
 use crate::store::common::{audit_entry, decode_lines, inventory_entry, to_i64, to_u64, user_record, UserRow};
 use crate::store::till::decode_payments;
@@ -87,6 +87,8 @@ pub(super) async fn read_inventory(
         p.total_stock = p.total_stock.saturating_add(stock);
         p.by_branch.insert(r.try_get(1)?, stock);
     }
+    let moving = super::transfers::in_transit(tx).await?;
+    crate::store::transfers::add_in_transit(&mut out, &moving, only);
     Ok(out.into_values().collect())
 }
 
@@ -261,6 +263,13 @@ pub(super) async fn read_pull(
                 change.user = Some(user_record(change.cursor, payload)?);
                 change.version = None;
                 ChangeKind::User
+            }
+            KIND_TRANSFER => {
+                let payload: Option<&str> = r.try_get(7)?;
+                let payload =
+                    payload.ok_or_else(|| StoreError::Corrupt(format!("transfer change {cursor} has no payload")))?;
+                change.transfer = Some(crate::store::transfers::decode("change", payload)?);
+                ChangeKind::Transfer
             }
             other => return Err(StoreError::Corrupt(format!("change {cursor} has kind {other}"))),
         };

@@ -208,6 +208,34 @@ CREATE TABLE IF NOT EXISTS idempotency (
 );
 CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency(created_ms);
 "#,
+    // 6: transfers between branches (docs/protocol.md, "Transfers"); as the SQLite store's
+    // migration 6. Every writer of transfers holds the feed lock (see transfers.rs).
+    r#"
+CREATE TABLE IF NOT EXISTS transfers (
+    transfer_id   TEXT COLLATE "C" PRIMARY KEY,
+    num           BIGINT NOT NULL UNIQUE,
+    from_branch   TEXT COLLATE "C" NOT NULL,
+    to_branch     TEXT COLLATE "C" NOT NULL,
+    status        TEXT NOT NULL,
+    dispatched_ms BIGINT,
+    dispatch_seq  BIGINT,
+    receipt_seq   BIGINT,
+    body          TEXT NOT NULL,
+    updated_ms    BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS transfers_by_status ON transfers(status);
+CREATE TABLE IF NOT EXISTS transfer_events (
+    branch_key  BIGINT NOT NULL,
+    seq         BIGINT NOT NULL,
+    kind        SMALLINT NOT NULL,
+    transfer_id TEXT NOT NULL,
+    lines       TEXT NOT NULL,
+    occurred_ms BIGINT NOT NULL,
+    received_ms BIGINT NOT NULL,
+    user_id     TEXT,
+    PRIMARY KEY (branch_key, seq)
+);
+"#,
 ];
 
 impl PgStore {

@@ -11,7 +11,9 @@ use crate::store::common::{
     ACTION_ALLOCATION_CREATE, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::till::payments_text;
-use crate::store::{AllocationOutcome, PushOutcome, StoreError, TillApplied, UserChange, UserOutcome};
+use crate::store::{
+    AllocationOutcome, PushOutcome, StoreError, TillApplied, TransfersApplied, UserChange, UserOutcome,
+};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
@@ -117,8 +119,10 @@ impl<'a> PushColumns<'a> {
                 EventKind::ShiftOpened | EventKind::CashMovement | EventKind::ShiftClosed | EventKind::Return => {
                     c.till.push(e, seq, occurred, &mut c.deltas, till)?;
                 }
+                // Applied before the rest of the push (super::transfers::apply_steps).
+                EventKind::TransferDispatched | EventKind::TransferReceived => {}
                 // `domain::check_push` refuses it before any store sees it.
-                EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => {
+                EventKind::Unknown => {
                     return Err(StoreError::Database(format!(
                         "event {seq}: kind unknown is not applied here"
                     )))
@@ -276,6 +280,7 @@ async fn first_mismatch_in(
         stored.insert(to_u64(r.try_get(0)?), adjustment);
     }
     super::till::applied_till_events(tx, &params, &mut stored).await?;
+    super::transfers::applied_steps(tx, &params, &mut stored).await?;
     first_mismatch(dups, &stored)
 }
 
@@ -308,7 +313,23 @@ impl PgStore {
             });
         }
         let mut till = TillApplied::default();
-        let cols = PushColumns::from_events(new, &mut till)?;
+        let mut cols = PushColumns::from_events(new, &mut till)?;
+        let mut transfers = TransfersApplied::default();
+        // Only a push carrying transfer steps reads or writes anything more (and takes the
+        // feed lock, after its branch row).
+        if crate::store::transfers::has_steps(new) {
+            let steps =
+                super::transfers::apply_steps(&tx, key, branch.as_str(), new, now, &mut cols.deltas, &mut transfers)
+                    .await?;
+            if let Some((seq, message)) = steps {
+                let _ = tx.rollback().await;
+                return Ok(PushOutcome::TransferConflict {
+                    seq,
+                    message,
+                    applied_through: at,
+                });
+            }
+        }
         let shifts = super::till::move_shifts(&tx, key, new, &mut till).await?;
         let applied_through = new.last().map_or(at, |e| e.seq);
         let advance = Advance {
@@ -327,6 +348,7 @@ impl PgStore {
             applied: new.len() as u64,
             duplicates: dups.len() as u64,
             till,
+            transfers,
         })
     }
 

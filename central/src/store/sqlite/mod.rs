@@ -19,7 +19,8 @@
 //! materialised ledger, one row per (product, branch) that ever had an entry), `sales` (one row
 //! per sale event, lines and payments in compact JSON columns), `adjustments`, the till's
 //! `returns`, `cash_movements`, `shift_events` and `shifts` (see [`till`]), `users` (with
-//! their PIN hashes) and `audit` (every admin change). Allocations live in `changes`: they are the
+//! their PIN hashes), `audit` (every admin change), `transfers` and `transfer_events` (see
+//! [`transfers`]). Allocations live in `changes`: they are the
 //! feed entries themselves.
 use super::common::to_u64;
 use super::{
@@ -27,12 +28,14 @@ use super::{
     PushOutcome, ReturnsCursor, ReturnsFilter, ReturnsPageData, SalesCursor, SalesFilter, SalesPageData, ShiftsFilter,
     Store, StoreError, UserChange, UserOutcome,
 };
+use super::{CancelOutcome, TransferFilter, TransferOutcome};
 use async_trait::async_trait;
 use colmena_shared::backup::{BackupError, BackupInfo, Backups};
 use colmena_shared::checkpoint::Checkpointer;
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::till::CentralShift;
+use colmena_shared::transfers::{Transfer, TransferRequest};
 use colmena_shared::users::{User, UserId};
 use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use rusqlite::Connection;
@@ -47,6 +50,7 @@ mod schema;
 #[cfg(test)]
 mod tests;
 mod till;
+mod transfers;
 mod writer;
 mod writes;
 
@@ -67,6 +71,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const KIND_PRODUCT: i64 = 0;
 const KIND_ALLOCATION: i64 = 1;
 const KIND_USER: i64 = 2;
+const KIND_TRANSFER: i64 = 3;
 
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
@@ -304,6 +309,27 @@ impl Store for SqliteStore {
 
     async fn audit(&self, filter: AuditFilter, after: u64, limit: u32) -> Result<AuditPageData, StoreError> {
         self.read(move |c| read_audit(c, filter, after, limit)).await
+    }
+
+    async fn create_transfer(
+        &self,
+        request: TransferRequest,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Idempotent<TransferOutcome>, StoreError> {
+        self.write(move |w| w.create_transfer(&request, key.as_ref())).await
+    }
+
+    async fn cancel_transfer(&self, id: String) -> Result<CancelOutcome, StoreError> {
+        self.write(move |w| w.cancel_transfer(&id)).await
+    }
+
+    async fn transfers(&self, filter: TransferFilter) -> Result<Vec<Transfer>, StoreError> {
+        self.read(move |c| transfers::read_transfers(c, &filter, None)).await
+    }
+
+    async fn transfer(&self, id: String) -> Result<Option<Transfer>, StoreError> {
+        self.read(move |c| Ok(transfers::read_transfers(c, &TransferFilter::default(), Some(&id))?.pop()))
+            .await
     }
 
     async fn negative_stock_products(&self) -> Result<u64, StoreError> {

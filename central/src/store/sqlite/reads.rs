@@ -1,6 +1,6 @@
 //! The read queries, each on a pooled reader connection (a committed WAL snapshot).
 use super::writes::user_row;
-use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_USER};
+use super::{KIND_ALLOCATION, KIND_PRODUCT, KIND_TRANSFER, KIND_USER};
 use crate::store::catalog::scheduled;
 use crate::store::common::{audit_entry, corrupt, decode_lines, inventory_entry, to_i64, to_u64, user_record};
 use crate::store::till::decode_payments;
@@ -53,6 +53,7 @@ pub(super) fn read_inventory(conn: &Connection, only: Option<&str>) -> Result<Ve
             p.by_branch.insert(branch, stock);
         }
     }
+    crate::store::transfers::add_in_transit(&mut out, &super::transfers::in_transit(conn)?, only);
     Ok(out.into_values().collect())
 }
 
@@ -229,6 +230,12 @@ pub(super) fn read_pull(
                 change.user = Some(user_record(change.cursor, payload.as_deref())?);
                 change.version = None;
                 ChangeKind::User
+            }
+            KIND_TRANSFER => {
+                let payload =
+                    payload.ok_or_else(|| corrupt(format!("transfer change {} has no payload", change.cursor)))?;
+                change.transfer = Some(crate::store::transfers::decode("change", &payload)?);
+                ChangeKind::Transfer
             }
             other => return Err(corrupt(format!("change {} has kind {other}", change.cursor))),
         };

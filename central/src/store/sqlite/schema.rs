@@ -207,6 +207,41 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS idempotency_by_age ON idempotency(created_ms);
 "#,
+    // 6: transfers between branches (docs/protocol.md, "Transfers"). Re-runnable like 5.
+    r#"
+-- One row per transfer: the columns its reads filter on, and the whole transfer as JSON
+-- (body: what GET /transfers/{id} answers and its feed entries carry). num orders them
+-- (TR-000001 is num 1). dispatch_seq / receipt_seq: the seq of the step's event at the
+-- branch that took it (its row in transfer_events).
+CREATE TABLE IF NOT EXISTS transfers (
+    transfer_id   TEXT PRIMARY KEY,
+    num           INTEGER NOT NULL UNIQUE,
+    from_branch   TEXT NOT NULL,
+    to_branch     TEXT NOT NULL,
+    status        TEXT NOT NULL,                    -- requested | cancelled | in_transit | received
+    dispatched_ms INTEGER,
+    dispatch_seq  INTEGER,
+    receipt_seq   INTEGER,
+    body          TEXT NOT NULL,
+    updated_ms    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS transfers_by_status ON transfers(status);
+-- The transfer steps pushed by branches, as applied: kind 0 = transfer_dispatched,
+-- 1 = transfer_received; lines = the event's transfer_lines as JSON.
+CREATE TABLE IF NOT EXISTS transfer_events (
+    branch_key  INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    kind        INTEGER NOT NULL,
+    transfer_id TEXT NOT NULL,
+    lines       TEXT NOT NULL,
+    occurred_ms INTEGER NOT NULL,
+    received_ms INTEGER NOT NULL,
+    user_id     TEXT,
+    PRIMARY KEY (branch_key, seq)
+) WITHOUT ROWID;
+-- changes kind 3 = transfer change: product_id '', branch_key = one of the transfer's two
+-- branches (one row for each), payload = the transfer as JSON.
+"#,
 ];
 
 /// Columns a migration adds to an existing table, by migration index: SQLite's `ALTER TABLE

@@ -50,6 +50,7 @@ fn applied(through: u64, n: u64) -> PushOutcome {
         applied: n,
         duplicates: 0,
         till: crate::store::TillApplied::default(),
+        transfers: crate::store::TransfersApplied::default(),
     }
 }
 

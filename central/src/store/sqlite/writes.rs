@@ -10,7 +10,9 @@ use crate::store::common::{
     ACTION_ALLOCATION_CREATE, ACTION_USER_PUT, ACTOR_ADMIN,
 };
 use crate::store::till::encode_payments;
-use crate::store::{AllocationOutcome, PushOutcome, StoreError, TillApplied, UserChange, UserOutcome};
+use crate::store::{
+    AllocationOutcome, PushOutcome, StoreError, TillApplied, TransfersApplied, UserChange, UserOutcome,
+};
 use colmena_shared::clock;
 use colmena_shared::ids::{BranchId, ProductId};
 use colmena_shared::users::User;
@@ -54,6 +56,19 @@ impl Writer {
             });
         }
         let mut deltas: BTreeMap<&str, i64> = BTreeMap::new();
+        let mut transfers = TransfersApplied::default();
+        // Only a push carrying transfer steps reads or writes anything more.
+        if crate::store::transfers::has_steps(new) {
+            let steps =
+                super::transfers::apply_steps(&tx, key, branch.as_str(), new, now, &mut deltas, &mut transfers)?;
+            if let Some((seq, message)) = steps {
+                return Ok(PushOutcome::TransferConflict {
+                    seq,
+                    message,
+                    applied_through: at,
+                }); // dropping tx rolls back
+            }
+        }
         let mut till = TillApplied::default();
         let sales = insert_events(&tx, &mut self.bufs, key, now, new, &mut deltas, &mut till)?;
         {
@@ -85,6 +100,7 @@ impl Writer {
             applied: new.len() as u64,
             duplicates: dups.len() as u64,
             till,
+            transfers,
         })
     }
 
@@ -139,6 +155,7 @@ impl Writer {
             out.insert(seq, e);
         }
         super::till::applied_till_events(tx, range, &mut out)?;
+        super::transfers::applied_steps(tx, range, &mut out)?;
         first_mismatch(dups, &out)
     }
 
@@ -372,8 +389,10 @@ fn insert_events<'e>(
                 };
                 super::till::insert_event(tx, &mut bufs.lines, at, e, deltas, till)?;
             }
+            // Applied before the rest of the push (super::transfers::apply_steps).
+            EventKind::TransferDispatched | EventKind::TransferReceived => {}
             // `domain::check_push` refuses it before any store sees it.
-            EventKind::TransferDispatched | EventKind::TransferReceived | EventKind::Unknown => {
+            EventKind::Unknown => {
                 return Err(StoreError::Database(format!(
                     "event {seq}: kind unknown is not applied here"
                 )))

@@ -22,4 +22,5 @@ mod observability_config;
 mod openapi;
 mod people;
 mod proxy;
+mod security;
 mod till;

@@ -168,6 +168,18 @@ impl Backups {
         Ok(partial)
     }
 
+    /// Whether the sidecar at `path` describes a backup this directory made: a valid id, the
+    /// file name derived from it, and the sidecar named after that file. A sidecar is a file
+    /// on disk, not proof: one planted (or edited) with `"file_name": "/etc/shadow"` or
+    /// `"../central.db"` would otherwise be downloaded, restored or deleted by retention.
+    fn owns(&self, path: &Path, info: &BackupInfo) -> bool {
+        is_valid_id(&info.id)
+            && info.file_name == format!("backup-{}.db", info.id)
+            && path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() == format!("{}.json", info.file_name))
+    }
+
     /// Every complete backup, oldest first.
     pub fn list(&self) -> Result<Vec<BackupInfo>, BackupError> {
         let mut out = Vec::new();
@@ -181,7 +193,7 @@ impl Backups {
             if p.extension().is_some_and(|x| x == "json") {
                 if let Ok(text) = std::fs::read(&p) {
                     if let Ok(info) = serde_json::from_slice::<BackupInfo>(&text) {
-                        if self.dir.join(&info.file_name).exists() {
+                        if self.owns(&p, &info) && self.dir.join(&info.file_name).exists() {
                             out.push(info);
                         }
                     }
@@ -414,6 +426,27 @@ mod tests {
         assert!(!b.verify(&last.id).unwrap().ok);
         assert!(restore(&path, &d.join("y.db"), 7, None).is_err());
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_planted_sidecar_naming_a_file_outside_its_backup_is_ignored() {
+        let dir = tmpdir("planted");
+        let b = Backups::new(dir.clone(), "test", 5);
+        let outside = dir.parent().unwrap().join(format!("victim-{}.db", std::process::id()));
+        std::fs::write(&outside, b"keep me").unwrap();
+        for (id, file_name) in [
+            ("evil", outside.to_string_lossy().into_owned()),
+            ("evil2", "../victim.db".to_string()),
+            ("evil3", "backup-other.db".to_string()),
+        ] {
+            let info = serde_json::json!({"id": id, "service": "test", "file_name": file_name,
+                "created_at": "2026-11-23T16:00:00Z", "size_bytes": 7, "sha256": "x"});
+            std::fs::write(dir.join(format!("backup-{id}.db.json")), info.to_string()).unwrap();
+        }
+        std::fs::write(dir.join("backup-other.db"), b"x").unwrap();
+        assert!(b.list().unwrap().is_empty());
+        assert!(matches!(b.get("evil"), Err(BackupError::NotFound(_))));
+        let _ = std::fs::remove_file(&outside);
     }
 
     #[test]

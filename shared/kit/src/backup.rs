@@ -299,7 +299,8 @@ impl Drop for PartialBackup {
 
 /// Offline restore: checks `file` against its sidecar checksum (or `expected_sha256`),
 /// that it is an intact store of the right kind (`application_id`), then replaces
-/// `target` with it. The replaced store is kept as `<target>.before-restore-<time>`.
+/// `target` with it. The replaced store is kept as `<target>.before-restore-<time>`, with
+/// its WAL. Run it with the service stopped: the service holds its store open.
 pub fn restore(
     file: &Path,
     target: &Path,
@@ -347,11 +348,16 @@ pub fn restore(
         std::fs::create_dir_all(parent)?;
     }
     if target.exists() {
+        // The replaced store is kept whole: its WAL may hold committed transactions not yet
+        // checkpointed into the main file, so it moves with it (SQLite opens
+        // `<kept>-wal` with `<kept>`). Only the shared-memory index, rebuilt on open, goes.
         let stamp = crate::clock::now_millis();
-        std::fs::rename(
-            target,
-            PathBuf::from(format!("{}.before-restore-{stamp}", target.display())),
-        )?;
+        let kept = PathBuf::from(format!("{}.before-restore-{stamp}", target.display()));
+        let wal = PathBuf::from(format!("{}-wal", target.display()));
+        if wal.exists() {
+            std::fs::rename(&wal, format!("{}-wal", kept.display()))?;
+        }
+        std::fs::rename(target, &kept)?;
     }
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
@@ -425,6 +431,40 @@ mod tests {
         std::fs::write(&path, bytes).unwrap();
         assert!(!b.verify(&last.id).unwrap().ok);
         assert!(restore(&path, &d.join("y.db"), 7, None).is_err());
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn restore_keeps_the_replaced_store_whole_with_the_transactions_only_its_wal_held() {
+        let d = tmpdir("keep-wal");
+        let live = store(&d);
+        let b = Backups::new(d.join("backups"), "test", 2);
+        let backup = b.create(&live).unwrap();
+        drop(live);
+        // The store a crash left behind: its last rows only in the WAL.
+        let target = d.join("live.db");
+        let c = Connection::open(&target).unwrap();
+        c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        c.execute_batch("INSERT INTO t VALUES (4),(5);").unwrap();
+        std::mem::forget(c); // no close, no checkpoint: as after kill -9
+        assert!(PathBuf::from(format!("{}-wal", target.display())).exists());
+        restore(&b.dir().join(&backup.file_name), &target, 7, None).unwrap();
+        let kept = std::fs::read_dir(&d)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                let name = p.to_string_lossy();
+                name.contains("before-restore") && !name.ends_with("-wal")
+            })
+            .expect("the replaced store is kept");
+        let rows = |p: &Path| -> i64 {
+            Connection::open(p)
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(rows(&kept), 5, "the kept store has the rows its WAL held");
+        assert_eq!(rows(&target), 3, "the restored store is the backup");
         let _ = std::fs::remove_dir_all(&d);
     }
 

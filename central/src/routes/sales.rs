@@ -124,15 +124,10 @@ fn write_csv(out: &mut String, sales: &[CentralSale]) {
     }
 }
 
-/// RFC 4180 quoting: a field with a comma, quote, CR/LF or edge whitespace is quoted, with
-/// quotes doubled.
+/// A text field of the export (see `colmena_shared::http::csv_field`: quoted as RFC 4180
+/// says, and never read as a formula by a spreadsheet).
 fn csv(field: &str) -> std::borrow::Cow<'_, str> {
-    let needs = field.contains([',', '"', '\r', '\n']) || field.starts_with(' ') || field.ends_with(' ');
-    if needs {
-        format!("\"{}\"", field.replace('"', "\"\"")).into()
-    } else {
-        field.into()
-    }
+    colmena_shared::http::csv_field(field)
 }
 
 #[cfg(test)]
@@ -155,6 +150,17 @@ mod tests {
         assert_eq!(csv("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv("two\nlines"), "\"two\nlines\"");
         assert_eq!(csv(" pad"), "\" pad\"");
+    }
+
+    #[test]
+    fn csv_fields_that_a_spreadsheet_would_run_as_formulas_are_neutralised() {
+        assert_eq!(csv("=HYPERLINK(\"http://x\")"), "\"'=HYPERLINK(\"\"http://x\"\")\"");
+        for f in ["=1+1", "+51", "-3", "@SUM(A1)", "\tx", "\rx"] {
+            let out = csv(f);
+            let first = out.trim_start_matches('"').chars().next();
+            assert_eq!(first, Some('\''), "{f:?} -> {out:?}");
+        }
+        assert_eq!(csv("CUS-0001"), "CUS-0001");
     }
 
     #[test]

@@ -48,14 +48,60 @@ pub mod sqlite;
 mod till;
 mod transfers;
 
-/// Where the store lives, from `--database`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the store lives, from `--database`. Its `Debug` hides a PostgreSQL password (see
+/// [`redact_url`]), so logging the settings never leaks it.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// A file path: the embedded SQLite store.
     Sqlite(PathBuf),
     /// `postgres://…` / `postgresql://…`: [`postgres::PgStore`], shared by any number of
     /// central processes.
     Postgres(String),
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            DatabaseUrl::Postgres(url) => f.debug_tuple("Postgres").field(&redact_url(url)).finish(),
+        }
+    }
+}
+
+/// A connection URL with its password replaced by `***`, both as `user:password@` and as
+/// a `password=` query parameter; anything else is kept, so a log line still says which
+/// server and database were meant.
+pub fn redact_url(url: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let authority = match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{user}:***@{host}"),
+                    None => format!("{userinfo}@{host}"),
+                },
+                None => authority.to_string(),
+            };
+            format!("{scheme}://{authority}{path}")
+        }
+        None => head.to_string(),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
 }
 
 impl FromStr for DatabaseUrl {
@@ -377,4 +423,32 @@ pub trait Store: Send + Sync {
 
     /// Finishes queued writes and closes the store. Later calls fail with `Closed`.
     async fn close(&self);
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_url_never_shows_its_password_in_debug() {
+        for (url, shown) in [
+            (
+                "postgres://colmena:s3cret@db:5432/colmena",
+                "postgres://colmena:***@db:5432/colmena",
+            ),
+            (
+                "postgresql://u:p%40ss@h/d?sslmode=require",
+                "postgresql://u:***@h/d?sslmode=require",
+            ),
+            (
+                "postgres://h/d?user=u&password=s3cret",
+                "postgres://h/d?user=u&password=***",
+            ),
+            ("postgres://u@h/d", "postgres://u@h/d"),
+        ] {
+            let debug = format!("{:?}", DatabaseUrl::from_str(url).unwrap());
+            assert!(debug.contains(shown), "{debug}");
+            assert!(!debug.contains("s3cret") && !debug.contains("p%40ss"), "{debug}");
+        }
+    }
 }

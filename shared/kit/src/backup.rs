@@ -168,6 +168,18 @@ impl Backups {
         Ok(partial)
     }
 
+    /// Whether the sidecar at `path` describes a backup this directory made: a valid id, the
+    /// file name derived from it, and the sidecar named after that file. A sidecar is a file
+    /// on disk, not proof: one planted (or edited) with `"file_name": "/etc/shadow"` or
+    /// `"../central.db"` would otherwise be downloaded, restored or deleted by retention.
+    fn owns(&self, path: &Path, info: &BackupInfo) -> bool {
+        is_valid_id(&info.id)
+            && info.file_name == format!("backup-{}.db", info.id)
+            && path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy() == format!("{}.json", info.file_name))
+    }
+
     /// Every complete backup, oldest first.
     pub fn list(&self) -> Result<Vec<BackupInfo>, BackupError> {
         let mut out = Vec::new();
@@ -181,7 +193,7 @@ impl Backups {
             if p.extension().is_some_and(|x| x == "json") {
                 if let Ok(text) = std::fs::read(&p) {
                     if let Ok(info) = serde_json::from_slice::<BackupInfo>(&text) {
-                        if self.dir.join(&info.file_name).exists() {
+                        if self.owns(&p, &info) && self.dir.join(&info.file_name).exists() {
                             out.push(info);
                         }
                     }
@@ -287,7 +299,8 @@ impl Drop for PartialBackup {
 
 /// Offline restore: checks `file` against its sidecar checksum (or `expected_sha256`),
 /// that it is an intact store of the right kind (`application_id`), then replaces
-/// `target` with it. The replaced store is kept as `<target>.before-restore-<time>`.
+/// `target` with it. The replaced store is kept as `<target>.before-restore-<time>`, with
+/// its WAL. Run it with the service stopped: the service holds its store open.
 pub fn restore(
     file: &Path,
     target: &Path,
@@ -335,11 +348,16 @@ pub fn restore(
         std::fs::create_dir_all(parent)?;
     }
     if target.exists() {
+        // The replaced store is kept whole: its WAL may hold committed transactions not yet
+        // checkpointed into the main file, so it moves with it (SQLite opens
+        // `<kept>-wal` with `<kept>`). Only the shared-memory index, rebuilt on open, goes.
         let stamp = crate::clock::now_millis();
-        std::fs::rename(
-            target,
-            PathBuf::from(format!("{}.before-restore-{stamp}", target.display())),
-        )?;
+        let kept = PathBuf::from(format!("{}.before-restore-{stamp}", target.display()));
+        let wal = PathBuf::from(format!("{}-wal", target.display()));
+        if wal.exists() {
+            std::fs::rename(&wal, format!("{}-wal", kept.display()))?;
+        }
+        std::fs::rename(target, &kept)?;
     }
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", target.display()));
@@ -414,6 +432,61 @@ mod tests {
         assert!(!b.verify(&last.id).unwrap().ok);
         assert!(restore(&path, &d.join("y.db"), 7, None).is_err());
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn restore_keeps_the_replaced_store_whole_with_the_transactions_only_its_wal_held() {
+        let d = tmpdir("keep-wal");
+        let live = store(&d);
+        let b = Backups::new(d.join("backups"), "test", 2);
+        let backup = b.create(&live).unwrap();
+        drop(live);
+        // The store a crash left behind: its last rows only in the WAL.
+        let target = d.join("live.db");
+        let c = Connection::open(&target).unwrap();
+        c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+        c.execute_batch("INSERT INTO t VALUES (4),(5);").unwrap();
+        std::mem::forget(c); // no close, no checkpoint: as after kill -9
+        assert!(PathBuf::from(format!("{}-wal", target.display())).exists());
+        restore(&b.dir().join(&backup.file_name), &target, 7, None).unwrap();
+        let kept = std::fs::read_dir(&d)
+            .unwrap()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| {
+                let name = p.to_string_lossy();
+                name.contains("before-restore") && !name.ends_with("-wal")
+            })
+            .expect("the replaced store is kept");
+        let rows = |p: &Path| -> i64 {
+            Connection::open(p)
+                .unwrap()
+                .query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))
+                .unwrap()
+        };
+        assert_eq!(rows(&kept), 5, "the kept store has the rows its WAL held");
+        assert_eq!(rows(&target), 3, "the restored store is the backup");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_planted_sidecar_naming_a_file_outside_its_backup_is_ignored() {
+        let dir = tmpdir("planted");
+        let b = Backups::new(dir.clone(), "test", 5);
+        let outside = dir.parent().unwrap().join(format!("victim-{}.db", std::process::id()));
+        std::fs::write(&outside, b"keep me").unwrap();
+        for (id, file_name) in [
+            ("evil", outside.to_string_lossy().into_owned()),
+            ("evil2", "../victim.db".to_string()),
+            ("evil3", "backup-other.db".to_string()),
+        ] {
+            let info = serde_json::json!({"id": id, "service": "test", "file_name": file_name,
+                "created_at": "2026-11-23T16:00:00Z", "size_bytes": 7, "sha256": "x"});
+            std::fs::write(dir.join(format!("backup-{id}.db.json")), info.to_string()).unwrap();
+        }
+        std::fs::write(dir.join("backup-other.db"), b"x").unwrap();
+        assert!(b.list().unwrap().is_empty());
+        assert!(matches!(b.get("evil"), Err(BackupError::NotFound(_))));
+        let _ = std::fs::remove_file(&outside);
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub async fn observe(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
-    let method = req.method().clone();
+    let method = method_label(req.method());
     let metrics = req.app_data::<web::Data<HttpMetrics>>().cloned();
     let res = match inflate_incrementally(&mut req) {
         Ok(()) => ensure_json_error(next.call(req).await?.map_into_boxed_body()),
@@ -111,13 +111,34 @@ pub async fn observe(
     if let Some(m) = metrics {
         let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
         m.requests
-            .with_label_values(&[method.as_str(), route.as_str(), res.status().as_str()])
+            .with_label_values(&[method, route.as_str(), res.status().as_str()])
             .inc();
         m.duration
-            .with_label_values(&[method.as_str(), route.as_str()])
+            .with_label_values(&[method, route.as_str()])
             .observe(started.elapsed().as_secs_f64());
     }
     Ok(res)
+}
+
+/// The `method` label: one of HTTP's standard methods, or `OTHER`. HTTP lets a client
+/// invent any method token, and each new label value is a new series kept for the life of
+/// the process, so an unauthenticated client could otherwise grow `/metrics` (and memory)
+/// without bound. Routes are labelled by their pattern (`unmatched` for none) for the
+/// same reason.
+pub fn method_label(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
 }
 
 /// Compressed bytes inflated per step. Deflate expands at most ~1032:1, so one step yields
@@ -310,16 +331,25 @@ pub fn csv_row(fields: &[String]) -> String {
         if i > 0 {
             out.push(',');
         }
-        if f.contains([',', '"', '\n', '\r']) {
-            out.push('"');
-            out.push_str(&f.replace('"', "\"\""));
-            out.push('"');
-        } else {
-            out.push_str(f);
-        }
+        out.push_str(&csv_field(f));
     }
     out.push('\n');
     out
+}
+
+/// One CSV field, safe to open in a spreadsheet: a field starting with `=`, `+`, `-`, `@`,
+/// tab or CR gets a leading `'` (OWASP's advice against CSV formula injection: a cashier
+/// id or product id such as `=HYPERLINK(…)` would otherwise run as a formula on a head
+/// office PC), then RFC 4180 quoting for a comma, quote, CR/LF or edge space, quotes
+/// doubled.
+pub fn csv_field(field: &str) -> std::borrow::Cow<'_, str> {
+    let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let quote = field.contains([',', '"', '\r', '\n']) || field.starts_with(' ') || field.ends_with(' ');
+    match (formula, quote) {
+        (false, false) => field.into(),
+        (true, false) => format!("'{field}").into(),
+        (f, true) => format!("\"{}{}\"", if f { "'" } else { "" }, field.replace('"', "\"\"")).into(),
+    }
 }
 
 /// Streams a file as an attachment (`application/octet-stream`), chunk by chunk.

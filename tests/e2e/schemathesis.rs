@@ -231,7 +231,10 @@ async fn schemathesis_finds_no_failure_in_either_service() {
             branch.url.as_str(),
             supervisor,
             // Not /logout: it would end the session the rest of the run uses.
-            vec!["--include-path-regex", "^/(sell|shifts|sales/|stock/|products)"],
+            vec![
+                "--include-path-regex",
+                "^/(sell|shifts|sales/|stock/|products|transfers)",
+            ],
         ),
         (
             "central (admin token)",

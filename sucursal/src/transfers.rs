@@ -24,8 +24,8 @@ use crate::inventory::ReserveError;
 use crate::permissions::Caller;
 use crate::storage::{DispatchTransfer, ReceiveTransfer};
 use colmena_shared::transfers::{
-    check_transfer_id, plan_receipt, ReceiptError, ReceiveRequest, Transfer, TransferEventLine, TransferList,
-    TransferStatus, MAX_TRANSFER_LINES,
+    check_receipt_request, check_transfer_id, plan_receipt, ReceiptError, ReceiveRequest, Transfer, TransferEventLine,
+    TransferList, TransferStatus,
 };
 use colmena_shared::wire::{Change, ChangeKind};
 use std::collections::BTreeMap;
@@ -199,27 +199,6 @@ pub async fn dispatch(app: &AppState, transfer_id: &str, caller: Option<&Caller>
     Ok(step.transfer)
 }
 
-/// The shape of a receipt's lines, before the transfer's state is looked at: a malformed
-/// receipt is a 400 whatever the transfer's state.
-fn check_receipt_shape(req: &ReceiveRequest) -> Result<(), BranchError> {
-    let Some(lines) = &req.lines else { return Ok(()) };
-    if lines.len() > MAX_TRANSFER_LINES {
-        return Err(BranchError::InvalidRequest(format!(
-            "a receipt has at most {MAX_TRANSFER_LINES} lines"
-        )));
-    }
-    for (i, l) in lines.iter().enumerate() {
-        if !(0..=colmena_shared::ids::MAX_QUANTITY).contains(&l.quantity) {
-            return Err(BranchError::InvalidRequest(format!(
-                "lines[{i}].quantity must be between 0 and {}, got {}",
-                colmena_shared::ids::MAX_QUANTITY,
-                l.quantity
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// `POST /transfers/{id}/receive` at the receiving branch, once the dispatch is known here.
 pub async fn receive(
     app: &AppState,
@@ -227,7 +206,10 @@ pub async fn receive(
     req: ReceiveRequest,
     caller: Option<&Caller>,
 ) -> Result<Transfer, BranchError> {
-    check_receipt_shape(&req)?;
+    // A malformed receipt is a 400 whatever the transfer's state.
+    if let Some(lines) = &req.lines {
+        check_receipt_request(lines).map_err(BranchError::InvalidRequest)?;
+    }
     let _one_at_a_time = app.transfers.step.lock().await;
     let t = known(app, transfer_id, false)?;
     if matches!(t.status, TransferStatus::Requested | TransferStatus::Cancelled) {

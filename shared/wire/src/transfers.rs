@@ -313,22 +313,12 @@ pub fn plan_receipt(
             })
             .collect();
     };
-    if asked.len() > MAX_TRANSFER_LINES {
-        return Err(ReceiptError::Invalid(format!(
-            "a receipt has at most {MAX_TRANSFER_LINES} lines"
-        )));
-    }
+    check_receipt_request(asked).map_err(ReceiptError::Invalid)?;
     let mut seen = BTreeSet::new();
     for a in asked {
         let p = a.product_id.as_str();
         if !seen.insert(p) {
             return Err(ReceiptError::Invalid(format!("{p} appears twice in lines")));
-        }
-        if !(0..=crate::ids::MAX_QUANTITY).contains(&a.quantity) {
-            return Err(ReceiptError::Invalid(format!(
-                "{p}: quantity must be between 0 and 1000000, got {}",
-                a.quantity
-            )));
         }
         let Some(d) = dispatched.iter().find(|d| d.product_id == p) else {
             return Err(ReceiptError::Exceeds(format!("{p} is not in this transfer")));
@@ -354,6 +344,25 @@ pub fn plan_receipt(
             })
         })
         .collect()
+}
+
+/// The rules of a receipt's lines that need no transfer: at most 500 lines, each quantity
+/// 0..=1,000,000. Checked first, so a malformed receipt is a 400 whatever the transfer's
+/// state; [`plan_receipt`] checks the rest against what was dispatched.
+pub fn check_receipt_request(asked: &[TransferLineRequest]) -> Result<(), String> {
+    if asked.len() > MAX_TRANSFER_LINES {
+        return Err(format!("a receipt has at most {MAX_TRANSFER_LINES} lines"));
+    }
+    for (i, a) in asked.iter().enumerate() {
+        if !(0..=crate::ids::MAX_QUANTITY).contains(&a.quantity) {
+            return Err(format!(
+                "lines[{i}] ({}): quantity must be between 0 and 1000000, got {}",
+                a.product_id.as_str(),
+                a.quantity
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Why [`plan_receipt`] refused.

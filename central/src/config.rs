@@ -89,6 +89,18 @@ pub struct Settings {
         hide = true
     )]
     pub refuse_event_kinds: Vec<EventKind>,
+
+    /// The IANA time zone sales reports read days and hours in when a request names none
+    /// (e.g. `America/Lima`).
+    #[arg(long, env = "COLMENA_TIMEZONE", default_value = "UTC",
+        value_parser = crate::domain::reports::time_zone_name)]
+    pub timezone: String,
+
+    /// Do not keep the sales reports' rollups (reports then answer wrong figures). A
+    /// benchmark baseline only, to measure what the rollups cost ingest in the same run;
+    /// hidden from `--help` (docs/protocol.md, "Command line").
+    #[arg(long, env = "COLMENA_SKIP_REPORT_ROLLUPS", hide = true)]
+    pub skip_report_rollups: bool,
 }
 
 /// `colmena-central restore FILE --database PATH`: offline restore of the embedded store

@@ -93,6 +93,11 @@ impl Application {
             tracing::warn!(kinds = %kinds.join(","), "refusing pushes with events of these kinds (--refuse-event-kind)");
         }
         let refused = web::Data::new(crate::domain::RefusedKinds(settings.refuse_event_kinds.clone()));
+        if settings.skip_report_rollups {
+            tracing::warn!("not keeping the sales reports' rollups (--skip-report-rollups): reports will be wrong");
+        }
+        crate::store::reports::skip_rollups(settings.skip_report_rollups);
+        let zone = web::Data::new(crate::domain::reports::DefaultZone(settings.timezone.clone()));
         let (body_limit, push_limit) = (settings.body_limit, settings.push_body_limit());
         let server = HttpServer::new(move || {
             App::new()
@@ -103,6 +108,7 @@ impl Application {
                 .app_data(registry.clone())
                 .app_data(backups_data.clone())
                 .app_data(refused.clone())
+                .app_data(zone.clone())
                 .app_data(json_config(body_limit))
                 .app_data(query_config())
                 .app_data(path_config())

@@ -23,6 +23,7 @@ mod observability_config;
 mod openapi;
 mod people;
 mod proxy;
+mod reports;
 mod security;
 mod till;
 mod transfers;

@@ -26,6 +26,7 @@ pub mod pos;
 pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
+pub mod reports;
 pub mod till;
 pub mod transfers;
 // Not every binary uses every helper.

@@ -11,6 +11,7 @@ use colmena_shared::wire::{Event, EventKind};
 use serde::Deserialize;
 
 mod catalog;
+pub mod reports;
 mod transfers;
 pub use catalog::{allocation_fingerprint, idempotency_key, if_match, product_fingerprint, product_upsert};
 pub use transfers::{transfer_fingerprint, transfer_id, transfer_request, transfers_query, TransfersQuery};

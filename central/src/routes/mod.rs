@@ -16,6 +16,7 @@ pub mod backups;
 pub mod branches;
 pub mod catalog;
 pub mod inventory;
+pub mod reports;
 pub mod responses;
 pub mod sales;
 pub mod sync;
@@ -38,6 +39,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, push_limit: usize) {
     users::config(cfg);
     audit::config(cfg);
     transfers::config(cfg);
+    reports::config(cfg);
 }
 
 /// `GET /metrics`: refreshes the gauges computed from the store, then renders.

@@ -27,6 +27,10 @@
 //!   (not per event), so `GET /shifts` reads a row per shift instead of re-adding its sales;
 //!   a push of plain sales (no shift, no payments) touches nothing more than before.
 //!
+//! - The sales rollups of the head office's reports ([`reports`]) are moved in that same
+//!   push transaction, from its newly applied sales and returns only, so a duplicate push
+//!   never counts twice.
+//!
 //! Answers that are part of the domain (a gap, an unknown product) are values of the outcome
 //! enums; [`StoreError`] is only "could not read or persist right now" (503).
 use async_trait::async_trait;
@@ -44,6 +48,7 @@ pub use transfers::{transit_stats, CancelOutcome, TransferFilter, TransferOutcom
 pub mod catalog;
 mod common;
 pub mod postgres;
+pub mod reports;
 pub mod sqlite;
 mod till;
 mod transfers;
@@ -413,6 +418,10 @@ pub trait Store: Send + Sync {
 
     /// Number of (branch, product) pairs whose ledger stock is below zero.
     async fn negative_stock_products(&self) -> Result<u64, StoreError>;
+
+    /// The report rollups' rows for `reads`, all from one snapshot (docs/protocol.md,
+    /// "Reports"; [`reports`]).
+    async fn report_rows(&self, reads: Vec<reports::RollupRead>) -> Result<Vec<Vec<reports::RollupRow>>, StoreError>;
 
     /// Takes an online backup of the whole store into `backups`: one consistent snapshot,
     /// taken while central keeps serving. `None`: this store has no backup of its own;

@@ -26,6 +26,8 @@ pub use colmena_wire::catalog;
 pub use colmena_wire::clock;
 /// Validated identifiers and quantities; defined in `colmena-wire` (`shared/wire/src/ids.rs`).
 pub use colmena_wire::ids;
+/// Head-office sales reports; defined in `colmena-wire` (`shared/wire/src/reports.rs`).
+pub use colmena_wire::reports;
 pub use colmena_wire::till;
 /// Transfers between branches; defined in `colmena-wire` (`shared/wire/src/transfers.rs`).
 pub use colmena_wire::transfers;

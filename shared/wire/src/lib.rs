@@ -18,12 +18,14 @@
 //! - [`till`]: shifts, tenders, returns and the shift summary both services compute.
 //! - [`transfers`]: transfers between branches, their steps and the receipt rule.
 //! - [`users`]: users, roles, PINs (never serialized) and the branch login.
+//! - [`reports`]: the head office's sales reports (answer, CSV, query shape).
 //! - [`clock`]: RFC 3339 UTC timestamps.
 pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod reports;
 pub mod till;
 pub mod transfers;
 pub mod users;

@@ -421,10 +421,16 @@ pub fn full_corpus(through: u64, till: &TillFixture) -> Vec<Case> {
         next: Some(through + 1),
         till: Some(till.clone()),
     };
-    ["branch.json", "till.json", "central.json", "framing.json"]
-        .into_iter()
-        .flat_map(|f| load_with(f, &ctx))
-        .collect()
+    [
+        "branch.json",
+        "till.json",
+        "central.json",
+        "central_reports.json",
+        "framing.json",
+    ]
+    .into_iter()
+    .flat_map(|f| load_with(f, &ctx))
+    .collect()
 }
 
 /// The branch's table of documented 4xx answers, against a branch CUS with a catalog

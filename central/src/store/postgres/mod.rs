@@ -9,7 +9,9 @@
 //!   the ledger and advances the branch in that same transaction. Two pushes of one branch,
 //!   at one instance or at two, are therefore serialised on that row; the second sees the
 //!   first's `applied_through` and skips its events as duplicates. Pushes of different
-//!   branches never wait for each other.
+//!   branches never wait for each other, but for the reports' chain-wide rollup rows
+//!   ([`reports`]): a push locks its shard's rows (one in eight branches share one) until
+//!   it commits.
 //! - **A gap-free pull feed.** Feed cursors are not a sequence (a sequence hands out numbers
 //!   in call order, and transactions commit in another order, so a reader could pass cursor 7
 //!   while 6 is still uncommitted and never see 6). Every feed writer instead locks the one
@@ -60,6 +62,7 @@ use tokio_postgres::NoTls;
 
 mod catalog;
 mod reads;
+mod reports;
 mod schema;
 mod till;
 mod transfers;
@@ -319,6 +322,13 @@ impl Store for PgStore {
             })
         })
         .await
+    }
+
+    async fn report_rows(
+        &self,
+        reads: Vec<super::reports::RollupRead>,
+    ) -> Result<Vec<Vec<super::reports::RollupRow>>, StoreError> {
+        self.report_rows_inner(reads).await
     }
 
     async fn negative_stock_products(&self) -> Result<u64, StoreError> {

@@ -236,7 +236,26 @@ CREATE TABLE IF NOT EXISTS transfer_events (
     PRIMARY KEY (branch_key, seq)
 );
 "#,
+    // 7: the sales rollups of the head office's reports; as the SQLite store's migration 7
+    // (filled from the sales and returns already applied, in this same transaction).
+    r#"
+CREATE TABLE IF NOT EXISTS report_rollup (
+    dim           BIGINT NOT NULL,
+    level         BIGINT NOT NULL,
+    bucket        BIGINT NOT NULL,
+    branch_key    BIGINT NOT NULL,
+    key           TEXT COLLATE "C" NOT NULL,
+    sales_count   BIGINT NOT NULL,
+    units         BIGINT NOT NULL,
+    gross_cents   BIGINT NOT NULL,
+    returns_cents BIGINT NOT NULL,
+    PRIMARY KEY (dim, level, bucket, branch_key, key)
+);
+"#,
 ];
+
+/// The version that added the report rollups (filled when it is reached).
+const REPORTS_VERSION: usize = 7;
 
 impl PgStore {
     pub(super) async fn migrate(&self) -> Result<(), StoreError> {
@@ -262,6 +281,9 @@ impl PgStore {
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
             tx.batch_execute(sql).await?;
+            if i + 1 == REPORTS_VERSION {
+                super::reports::backfill(&tx).await?;
+            }
             tx.execute(
                 "INSERT INTO colmena_schema(version, applied_ms) VALUES ($1, $2)",
                 &[&(i as i32 + 1), &clock::now_millis()],

@@ -341,6 +341,7 @@ impl PgStore {
         futures::try_join!(
             write_push(&tx, key, &cols, advance),
             super::till::write(&tx, key, now, &cols.till, shifts),
+            super::reports::write_push(&tx, key, new),
         )?;
         tx.commit().await?;
         Ok(PushOutcome::Applied {

@@ -20,7 +20,7 @@
 //! per sale event, lines and payments in compact JSON columns), `adjustments`, the till's
 //! `returns`, `cash_movements`, `shift_events` and `shifts` (see [`till`]), `users` (with
 //! their PIN hashes), `audit` (every admin change), `transfers` and `transfer_events` (see
-//! [`transfers`]). Allocations live in `changes`: they are the
+//! [`transfers`]), `report_rollup` (the reports' running totals, see [`reports`]). Allocations live in `changes`: they are the
 //! feed entries themselves.
 use super::common::to_u64;
 use super::{
@@ -46,6 +46,7 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 mod catalog;
 mod reads;
+mod reports;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -330,6 +331,13 @@ impl Store for SqliteStore {
     async fn transfer(&self, id: String) -> Result<Option<Transfer>, StoreError> {
         self.read(move |c| Ok(transfers::read_transfers(c, &TransferFilter::default(), Some(&id))?.pop()))
             .await
+    }
+
+    async fn report_rows(
+        &self,
+        reads: Vec<super::reports::RollupRead>,
+    ) -> Result<Vec<Vec<super::reports::RollupRow>>, StoreError> {
+        self.read(move |c| reports::read(c, &reads)).await
     }
 
     async fn negative_stock_products(&self) -> Result<u64, StoreError> {

@@ -4,6 +4,10 @@ use crate::store::StoreError;
 use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 
+/// The version that added the report rollups (filled from the sales and returns already
+/// applied when it is reached).
+const REPORTS_VERSION: usize = 7;
+
 /// Schema versions; `MIGRATIONS[i]` takes the database from `user_version` i to i+1.
 pub(super) const MIGRATIONS: &[&str] = &[
     // 1: branches, catalog, pull feed, ledger, sales, adjustments.
@@ -242,6 +246,24 @@ CREATE TABLE IF NOT EXISTS transfer_events (
 -- changes kind 3 = transfer change: product_id '', branch_key = one of the transfer's two
 -- branches (one row for each), payload = the transfer as JSON.
 "#,
+    // 7: the sales rollups of the head office's reports (docs/protocol.md, "Reports"; see
+    // store/reports.rs). Key order puts a report's range first; a push's rows for its
+    // branch are contiguous within each bucket. The sales and returns already applied are
+    // added by `super::reports::backfill` in the same transaction.
+    r#"
+CREATE TABLE IF NOT EXISTS report_rollup (
+    dim           INTEGER NOT NULL,                 -- 0 total, 1 product, 2 cashier, 3 method
+    level         INTEGER NOT NULL,                 -- 0 quarter hour, 1 hour, 2 day (UTC)
+    bucket        INTEGER NOT NULL,                 -- at_ms / the level's width
+    branch_key    INTEGER NOT NULL,                 -- < 0: a chain-wide shard
+    key           TEXT NOT NULL,                    -- product, cashier, method; '' for totals
+    sales_count   INTEGER NOT NULL,
+    units         INTEGER NOT NULL,
+    gross_cents   INTEGER NOT NULL,
+    returns_cents INTEGER NOT NULL,
+    PRIMARY KEY (dim, level, bucket, branch_key, key)
+) WITHOUT ROWID;
+"#,
 ];
 
 /// Columns a migration adds to an existing table, by migration index: SQLite's `ALTER TABLE
@@ -307,6 +329,9 @@ pub(super) fn migrate(conn: &Connection) -> Result<(), StoreError> {
         let tx = conn.unchecked_transaction()?;
         add_missing_columns(&tx, i)?;
         tx.execute_batch(sql)?;
+        if i + 1 == REPORTS_VERSION {
+            super::reports::backfill(&tx)?;
+        }
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "applied schema migration");

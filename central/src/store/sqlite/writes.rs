@@ -81,6 +81,7 @@ impl Writer {
             }
         }
         super::till::move_shifts(&tx, key, new, &mut till)?;
+        super::reports::write_push(&tx, key, new)?;
         let applied_through = new.last().map_or(at, |e| e.seq);
         tx.prepare_cached(
             "UPDATE branches SET applied_through = ?2, last_push_ms = ?3, \

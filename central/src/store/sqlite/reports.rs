@@ -1,0 +1,115 @@
+//! The report rollups on SQLite (the shape and rules are in `crate::store::reports`):
+//! a push's rows upserted in its savepoint, a report's reads, and the one-time fill of
+//! the rollups from the sales and returns a store held before they existed.
+use crate::store::reports::{
+    add_event, read_sql, rollups_of, rollups_skipped, stored_return, stored_sale, RollupRead, RollupRow, RollupScope,
+    Rollups, ROLLUP_ADD,
+};
+use crate::store::StoreError;
+use colmena_shared::wire::Event;
+use rusqlite::{params, Connection, ToSql};
+
+fn upsert_sql() -> String {
+    format!(
+        "INSERT INTO report_rollup(dim, level, bucket, branch_key, key, sales_count, units, gross_cents, \
+         returns_cents) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+         ON CONFLICT(dim, level, bucket, branch_key, key) DO UPDATE SET {ROLLUP_ADD}"
+    )
+}
+
+/// Adds a push's newly applied events to the rollups, inside the push's savepoint (the
+/// caller's `tx`), so they commit or roll back with the events themselves.
+pub(super) fn write_push(tx: &Connection, branch_key: i64, new: &[Event]) -> Result<(), StoreError> {
+    if rollups_skipped() || new.is_empty() {
+        return Ok(());
+    }
+    write(tx, &rollups_of(branch_key, new))
+}
+
+fn write(tx: &Connection, rows: &Rollups) -> Result<(), StoreError> {
+    let mut upsert = tx.prepare_cached(&upsert_sql())?;
+    for (k, t) in rows {
+        upsert.execute(params![
+            k.dim,
+            k.level,
+            k.bucket,
+            k.branch_key,
+            k.key,
+            t.sales,
+            t.units,
+            t.gross,
+            t.returns
+        ])?;
+    }
+    Ok(())
+}
+
+/// Runs a report's reads, in the caller's snapshot.
+pub(super) fn read(conn: &Connection, reads: &[RollupRead]) -> Result<Vec<Vec<RollupRow>>, StoreError> {
+    let mut all = Vec::with_capacity(reads.len());
+    for r in reads {
+        let mut out = Vec::new();
+        let sql = read_sql(r, |n| format!("?{n}"), "");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut p: Vec<&dyn ToSql> = vec![&r.dim, &r.level, &r.from_bucket, &r.to_bucket];
+        if let RollupScope::Branch(b) = &r.scope {
+            p.push(b);
+        }
+        let rows = stmt.query_map(&p[..], |row| {
+            Ok(RollupRow {
+                branch_id: row.get(0)?,
+                bucket: row.get(1)?,
+                key: row.get(2)?,
+                sales: row.get(3)?,
+                units: row.get(4)?,
+                gross: row.get(5)?,
+                returns: row.get(6)?,
+            })
+        })?;
+        for row in rows {
+            out.push(row?);
+        }
+        all.push(out);
+    }
+    Ok(all)
+}
+
+/// Sales and returns added per write while filling (bounds the memory of the fill).
+const FILL_BATCH: usize = 50_000;
+
+/// Fills the rollups from every sale and return already applied (the migration that
+/// created them runs this in its own transaction).
+pub(super) fn backfill(tx: &Connection) -> Result<(), StoreError> {
+    let mut acc = Rollups::new();
+    let mut pending = 0usize;
+    {
+        let mut sales =
+            tx.prepare("SELECT branch_key, sold_ms, total_cents, cashier_id, lines, payments FROM sales")?;
+        let mut rows = sales.query([])?;
+        while let Some(r) = rows.next()? {
+            let (key, at, total): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let lines: String = r.get(4)?;
+            let payments: Option<String> = r.get(5)?;
+            let e = stored_sale(total, r.get(3)?, &lines, payments.as_deref())?;
+            add_event(&mut acc, key, at, &e);
+            pending += 1;
+            if pending >= FILL_BATCH {
+                write(tx, &std::mem::take(&mut acc))?;
+                pending = 0;
+            }
+        }
+    }
+    {
+        let mut returns =
+            tx.prepare("SELECT branch_key, returned_ms, total_cents, user_id, lines, refund_method FROM returns")?;
+        let mut rows = returns.query([])?;
+        while let Some(r) = rows.next()? {
+            let (key, at, total): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+            let user: Option<String> = r.get(3)?;
+            let lines: String = r.get(4)?;
+            let e = stored_return(total, user.as_deref(), &lines, r.get(5)?)?;
+            add_event(&mut acc, key, at, &e);
+        }
+    }
+    write(tx, &acc)
+}

@@ -11,6 +11,8 @@
 //!   (`POST /sync/push`, see docs/protocol.md) for figure P4/P5: N simulated branches, consecutive
 //!   seqs, batches of sale events, gzip above 1 KiB like the branch's relay.
 //!
+//! - [`report_load`]: `report-load` — p50/p99 of `GET /reports/sales` by branch and by
+//!   day over a store `push-load --sold-from` filled with a month of sales.
 //! - [`fsync_probe`]: `fsync-probe` — the disk's fsync latency percentiles, the floor
 //!   under a durable `/sell`'s latency (figure P2).
 //! - [`stats`]: `stats …` — every number the script prints: medians, ratios, the parsing of
@@ -24,6 +26,7 @@ mod catalog;
 mod fsync_probe;
 mod login_storm;
 mod push_load;
+mod report_load;
 mod search_index;
 mod search_load;
 mod stats;
@@ -44,6 +47,8 @@ enum Command {
     Baseline(baseline::Args),
     /// Push-protocol load against central's `POST /sync/push`.
     PushLoad(push_load::Args),
+    /// Latency of central's sales reports over a loaded store.
+    ReportLoad(report_load::Args),
     /// fsync latency percentiles of a directory's disk (the floor under P2).
     FsyncProbe(fsync_probe::Args),
     /// The figures' arithmetic and the parsing of the load tools' reports.
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Baseline(a) => baseline::run(a),
         Command::PushLoad(a) => push_load::run(a),
+        Command::ReportLoad(a) => report_load::run(a),
         Command::FsyncProbe(a) => fsync_probe::run(a),
         // Its exit status is an answer (`stats check`), not only success or failure.
         Command::Stats(a) => return stats::run(a),

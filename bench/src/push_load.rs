@@ -64,6 +64,14 @@ pub struct Args {
     /// Also print one JSON line with the results (for scripts).
     #[arg(long)]
     json: bool,
+    /// Date the sales from this instant (RFC 3339) instead of now: seq s of every branch is
+    /// sold at `sold_from + (s - 1) × sold_step_ms`, so loads cut into several runs (with
+    /// `--start-seq`) spread one history over days (the reports benchmark).
+    #[arg(long, requires = "sold_step_ms")]
+    sold_from: Option<String>,
+    /// Milliseconds between a branch's consecutive sales, with `--sold-from`.
+    #[arg(long)]
+    sold_step_ms: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -77,7 +85,7 @@ struct LineOut<'a> {
 struct SaleEvent<'a> {
     seq: u64,
     kind: &'static str,
-    occurred_at: &'a str,
+    occurred_at: std::borrow::Cow<'a, str>,
     sale_id: String,
     lines: Vec<LineOut<'a>>,
     total_cents: i64,
@@ -136,6 +144,12 @@ fn build_branch(
     seed: u64,
 ) -> Result<BranchLoad, String> {
     let mut rng = Rng(seed | 1);
+    let sold_from = match &a.sold_from {
+        Some(f) => Some(
+            colmena_shared::clock::parse_rfc3339_millis(f).ok_or_else(|| format!("--sold-from {f:?} is not RFC 3339"))?,
+        ),
+        None => None,
+    };
     let mut batches = Vec::with_capacity(events.div_ceil(a.batch.max(1)));
     let mut seq = a.start_seq;
     let mut left = events;
@@ -157,10 +171,16 @@ fn build_branch(
                     unit_price_cents: *price,
                 });
             }
+            let occurred_at = match (sold_from, a.sold_step_ms) {
+                (Some(from), Some(step)) => std::borrow::Cow::Owned(colmena_shared::clock::millis_to_rfc3339(
+                    from + (seq as i64 - 1) * step,
+                )),
+                _ => std::borrow::Cow::Borrowed(now),
+            };
             evs.push(SaleEvent {
                 seq,
                 kind: "sale",
-                occurred_at: now,
+                occurred_at,
                 sale_id: format!("{id}-{seq:010}"),
                 lines,
                 total_cents: total,

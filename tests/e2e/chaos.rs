@@ -27,6 +27,11 @@
 //!   its transfers carry, `total_stock` = Σ `by_branch` + `in_transit`, and both branches see
 //!   each transfer as central does.
 //!
+//! And once per round, for the whole chain: central's sales report by branch, over every
+//! day it has sales or returns on, equals the per-branch sums of its own `/sales` and
+//! `/returns` to the cent (the rollups, moved inside each push's transaction, do not drift
+//! under kills, retries and duplicate pushes).
+//!
 //! `COLMENA_CHAOS_ROUNDS` (default 20) and `COLMENA_CHAOS_SEED` (default fixed) make longer
 //! runs and replays; a failure prints the seed and the fault schedule so far. See
 //! `RELIABILITY.md`.
@@ -320,6 +325,8 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
     let (mut returns, mut cash_moves, mut shifts_closed, mut consistent) = (0usize, 0usize, 0usize, 0usize);
     let mut counts = 0usize;
     let mut transfers = chaos_transfers::Transfers::default();
+    // Branch rows of the sales report compared with central's sales after each round.
+    let mut report_checks = 0usize;
 
     for round in 1..=rounds {
         let faults = draw_round(&mut rng);
@@ -487,6 +494,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
             round,
         )
         .await;
+        report_checks += crate::support::reports::check_branch_report(&c, &chain.central_url, round).await;
         acked_total += round_sales;
         let took = t0.elapsed();
         println!(
@@ -516,6 +524,7 @@ async fn the_invariant_holds_through_rounds_of_random_kills_and_network_faults()
         "transfers: {} requested, {} dispatched, {} received ({} units booked lost), {} cancelled, {} dispatches that crossed a cancel and won; central's in_transit and total_stock checked after each round",
         transfers.created, transfers.dispatched, transfers.received, transfers.lost_units, transfers.cancelled, transfers.crossed
     );
+    println!("reports: {report_checks} branch rows of GET /reports/sales equal to central's sales and returns, to the cent, after the rounds");
     for (i, p) in chain.proxies.iter().enumerate() {
         let s = p.stats();
         println!(

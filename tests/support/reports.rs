@@ -193,3 +193,32 @@ fn add(to: &mut Fig, f: &Fig) {
 pub async fn report(c: &reqwest::Client, central: &str, query: &str) -> Value {
     get_json(c, &format!("{central}/reports/sales?{query}"), ADMIN_TOKEN).await
 }
+
+/// After a chaos round has drained: the report by branch over every day central has sales
+/// or returns on equals the per-branch sums of its `/sales` and `/returns` (no rollup drift
+/// under kills, retries and duplicate pushes). Returns the number of branches compared.
+pub async fn check_branch_report(c: &reqwest::Client, central: &str, round: usize) -> usize {
+    let (sales, returns) = listings(c, central).await;
+    let times = sales
+        .iter()
+        .map(|s| ms(s["sold_at"].as_str().unwrap()))
+        .chain(returns.iter().map(|r| ms(r["returned_at"].as_str().unwrap())));
+    let (Some(first), Some(last)) = (times.clone().min(), times.max()) else {
+        return 0;
+    };
+    const DAY: i64 = 86_400_000;
+    let (from_ms, to_ms) = (first.div_euclid(DAY) * DAY, (last.div_euclid(DAY) + 1) * DAY);
+    let day = |t: i64| jiff::Timestamp::from_millisecond(t).unwrap().strftime("%Y-%m-%d").to_string();
+    let query = format!("from={}&to={}&tz=UTC&group_by=branch", day(from_ms), day(to_ms));
+    let got = report(c, central, &query).await;
+    let range = Range {
+        tz: "UTC",
+        from_ms,
+        to_ms,
+        branch: None,
+    };
+    let want = expected(&sales, &returns, "branch", &range);
+    assert_eq!(got["rows"], want["rows"], "round {round}: the branch report drifted from central's sales");
+    assert_eq!(got["totals"], want["totals"], "round {round}: the report's totals drifted");
+    got["rows"].as_array().map_or(0, |r| r.len())
+}

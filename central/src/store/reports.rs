@@ -360,23 +360,30 @@ pub struct RollupRow {
 /// The `SELECT` of one read, for the store whose placeholders `p(n)` writes (`?n` or
 /// `$n`) and whose sums need `cast` to come back as i64 (PostgreSQL's `SUM(int8)` is a
 /// numeric). Parameters: dim, level, from_bucket, to_bucket and, for one branch, its id.
-/// Chain rows have no branch (an empty id), so their shards are summed together.
+/// Rows are summed by branch key first and named after (one branch lookup per group, not
+/// per row); chain rows have no branch (an empty id), and their shards come back one row
+/// each, for the caller to add up.
 pub(crate) fn read_sql(read: &RollupRead, p: fn(usize) -> String, cast: &str) -> String {
-    let bucket_col = if read.by_bucket {
-        "r.bucket".to_string()
+    // A literal in GROUP BY is a column position in SQLite: only a real column goes there.
+    let (bucket_col, group_bucket) = if read.by_bucket {
+        ("r.bucket".to_string(), "r.bucket, ")
     } else {
-        format!("0{cast}")
+        (format!("0{cast}"), "")
     };
     let scope = match read.scope {
-        RollupScope::Branch(_) => format!("b.branch_id = {}", p(5)),
+        RollupScope::Branch(_) => format!(
+            "r.branch_key = (SELECT branch_key FROM branches WHERE branch_id = {})",
+            p(5)
+        ),
         RollupScope::AllBranches => "r.branch_key > 0".to_string(),
         RollupScope::Chain => "r.branch_key < 0".to_string(),
     };
     format!(
-        "SELECT COALESCE(b.branch_id, ''), {bucket_col}, r.key, SUM(r.sales_count){cast}, SUM(r.units){cast}, \
-         SUM(r.gross_cents){cast}, SUM(r.returns_cents){cast} FROM report_rollup r \
-         LEFT JOIN branches b ON b.branch_key = r.branch_key \
-         WHERE r.dim = {} AND r.level = {} AND r.bucket >= {} AND r.bucket < {} AND {scope} GROUP BY 1, 2, 3",
+        "SELECT COALESCE(b.branch_id, ''), g.bucket, g.key, g.sales, g.units, g.gross, g.returns FROM \
+         (SELECT r.branch_key AS branch_key, {bucket_col} AS bucket, r.key AS key, SUM(r.sales_count){cast} AS sales, \
+         SUM(r.units){cast} AS units, SUM(r.gross_cents){cast} AS gross, SUM(r.returns_cents){cast} AS returns \
+         FROM report_rollup r WHERE r.dim = {} AND r.level = {} AND r.bucket >= {} AND r.bucket < {} AND {scope} \
+         GROUP BY r.branch_key, {group_bucket}r.key) g LEFT JOIN branches b ON b.branch_key = g.branch_key",
         p(1),
         p(2),
         p(3),

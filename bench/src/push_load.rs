@@ -146,7 +146,8 @@ fn build_branch(
     let mut rng = Rng(seed | 1);
     let sold_from = match &a.sold_from {
         Some(f) => Some(
-            colmena_shared::clock::parse_rfc3339_millis(f).ok_or_else(|| format!("--sold-from {f:?} is not RFC 3339"))?,
+            colmena_shared::clock::parse_rfc3339_millis(f)
+                .ok_or_else(|| format!("--sold-from {f:?} is not RFC 3339"))?,
         ),
         None => None,
     };
@@ -172,9 +173,9 @@ fn build_branch(
                 });
             }
             let occurred_at = match (sold_from, a.sold_step_ms) {
-                (Some(from), Some(step)) => std::borrow::Cow::Owned(colmena_shared::clock::millis_to_rfc3339(
-                    from + (seq as i64 - 1) * step,
-                )),
+                (Some(from), Some(step)) => {
+                    std::borrow::Cow::Owned(colmena_shared::clock::millis_to_rfc3339(from + (seq as i64 - 1) * step))
+                }
                 _ => std::borrow::Cow::Borrowed(now),
             };
             evs.push(SaleEvent {

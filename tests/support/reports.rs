@@ -208,7 +208,12 @@ pub async fn check_branch_report(c: &reqwest::Client, central: &str, round: usiz
     };
     const DAY: i64 = 86_400_000;
     let (from_ms, to_ms) = (first.div_euclid(DAY) * DAY, (last.div_euclid(DAY) + 1) * DAY);
-    let day = |t: i64| jiff::Timestamp::from_millisecond(t).unwrap().strftime("%Y-%m-%d").to_string();
+    let day = |t: i64| {
+        jiff::Timestamp::from_millisecond(t)
+            .unwrap()
+            .strftime("%Y-%m-%d")
+            .to_string()
+    };
     let query = format!("from={}&to={}&tz=UTC&group_by=branch", day(from_ms), day(to_ms));
     let got = report(c, central, &query).await;
     let range = Range {
@@ -218,7 +223,13 @@ pub async fn check_branch_report(c: &reqwest::Client, central: &str, round: usiz
         branch: None,
     };
     let want = expected(&sales, &returns, "branch", &range);
-    assert_eq!(got["rows"], want["rows"], "round {round}: the branch report drifted from central's sales");
-    assert_eq!(got["totals"], want["totals"], "round {round}: the report's totals drifted");
+    assert_eq!(
+        got["rows"], want["rows"],
+        "round {round}: the branch report drifted from central's sales"
+    );
+    assert_eq!(
+        got["totals"], want["totals"],
+        "round {round}: the report's totals drifted"
+    );
     got["rows"].as_array().map_or(0, |r| r.len())
 }

@@ -260,14 +260,22 @@ fn cover_into(from: i64, to: i64, levels: &[i64], out: &mut Vec<(i64, i64, i64)>
 }
 
 /// Whether hour buckets can answer a report by day or hour: the range is whole UTC hours
-/// and no UTC hour in it straddles two of the zone's days (or hours).
+/// and the zone's offset is a whole number of hours, the same all through each hour of it
+/// (then no UTC hour straddles two of the zone's days or hours). Offsets are compared, not keys formatted:
+/// this runs once per hour of the range on every such report.
 fn hours_fit(plan: &ReportPlan) -> Result<bool, ReportError> {
     if plan.from_ms.rem_euclid(HOUR_MS) != 0 || plan.to_ms.rem_euclid(HOUR_MS) != 0 {
         return Ok(false);
     }
     let mut at = plan.from_ms;
     while at < plan.to_ms {
-        if group_key(plan, at)? != group_key(plan, at + HOUR_MS - QUARTER_MS)? {
+        let t = Timestamp::from_millisecond(at)
+            .map_err(|_| ReportError::Bound(format!("{} is out of range", clock::millis_to_rfc3339(at))))?;
+        let offset = plan.tz.to_offset(t);
+        // A change of offset inside the hour would split it too.
+        let last = Timestamp::from_millisecond(at + HOUR_MS - QUARTER_MS)
+            .map_err(|_| ReportError::Bound(format!("{} is out of range", clock::millis_to_rfc3339(at))))?;
+        if offset.seconds() % 3600 != 0 || plan.tz.to_offset(last) != offset {
             return Ok(false);
         }
         at += HOUR_MS;

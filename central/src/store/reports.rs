@@ -1,13 +1,17 @@
 //! The sales rollups both stores keep for the head office's reports (docs/protocol.md,
 //! "Reports"): what a push adds to them, and how a report asks for them back.
 //!
-//! One table, `report_rollup`, keyed by (dimension, level, bucket, branch, key) with four
-//! running figures (sales, units, gross, returns). A *level* is a bucket width in UTC:
-//! a quarter hour, an hour or a day; `bucket` is `at_ms / width`. Every real time zone's
-//! offset is a whole number of quarter hours, so any day or hour of any zone is a whole
-//! number of quarter buckets: reports are exact without reading a sale. The coarser
-//! levels only make long ranges cheap to read (a 30-day report of 1,000 branches reads
-//! ~60,000 rows, not ~3,000,000).
+//! Two tables. `report_rollup` keeps the totals, keyed by (dimension 0, level, bucket,
+//! branch, '') with four running figures (sales, units, gross, returns). A *level* is a
+//! bucket width in UTC: a quarter hour, an hour or a day; `bucket` is `at_ms / width`.
+//! Every real time zone's offset is a whole number of quarter hours, so any day or hour of
+//! any zone is a whole number of quarter buckets: reports are exact without reading a sale.
+//! The coarser levels only make long ranges cheap to read (a 30-day report of 1,000
+//! branches reads ~55,000 rows, not ~3,000,000). `report_detail` keeps the split figures
+//! (by product, cashier, method) as one text blob per (level, bucket, branch), quarter and
+//! day levels only: a push rewrites one or two blobs of its branch instead of upserting a
+//! row per product it sold (which halved ingest, BENCHMARKS.md P13′). Reports by product,
+//! cashier or method decode blobs; they have no latency goal.
 //!
 //! Invariants:
 //! - A push's rollup rows are written in the push's own transaction, from its newly
@@ -17,7 +21,9 @@
 //!   own user and refund method, not the sale's: that is when and by whom the cash left
 //!   the drawer (a store accountant's view).
 //! - Rows are aggregated per push before they are written and come sorted in key order,
-//!   so on PostgreSQL concurrent pushes lock shared rows in one order (no deadlock).
+//!   so on PostgreSQL concurrent pushes lock shared rows in one order (no deadlock). A
+//!   detail blob belongs to one branch, whose pushes are serialised (its branch row is
+//!   locked, or SQLite's single writer), so its read-modify-write cannot race.
 //! - Figures saturate at `i64::MAX` in the store rather than fail a push: a push that
 //!   cannot apply would stick the branch's outbox forever.
 use super::common::corrupt;
@@ -26,6 +32,7 @@ use colmena_shared::ids::ProductId;
 use colmena_shared::till::{CASH, UNSPECIFIED};
 use colmena_shared::wire::{Event, EventKind, EventLine};
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Bucket widths, by level.
@@ -109,13 +116,23 @@ impl Tally {
     }
 }
 
-/// What a push adds to the rollups, one entry per row it touches, in key order.
-pub(crate) type Rollups = BTreeMap<RollupKey, Tally>;
+/// One detail blob's identity: (level, bucket, branch key).
+pub(crate) type DetailKey = (i64, i64, i64);
+/// A detail blob's content: (dimension, key) → figures.
+pub(crate) type Detail = BTreeMap<(i64, String), Tally>;
+
+/// What a push adds to the rollups, in key order: the total rows, and the split figures
+/// (product, cashier, method) of each (level, bucket, branch) it touches.
+#[derive(Debug, Default)]
+pub(crate) struct Rollups {
+    pub totals: BTreeMap<RollupKey, Tally>,
+    pub details: BTreeMap<DetailKey, Detail>,
+}
 
 /// The rollup rows of a push's newly applied events (sales and returns; other kinds do
 /// not move money). `branch_key` is the pushing branch's key.
 pub(crate) fn rollups_of(branch_key: i64, events: &[Event]) -> Rollups {
-    let mut out = Rollups::new();
+    let mut out = Rollups::default();
     for e in events {
         let Some(at) = colmena_shared::clock::parse_rfc3339_millis(&e.occurred_at) else {
             continue; // validated before any store sees it
@@ -189,28 +206,156 @@ fn event_lines(text: &str) -> Result<Vec<EventLine>, StoreError> {
 }
 
 fn put(out: &mut Rollups, dim: i64, branch_key: i64, at: i64, key: &str, t: &Tally) {
+    if dim != DIM_TOTAL {
+        for &level in levels(dim) {
+            let blob = out
+                .details
+                .entry((level, at.div_euclid(level_width(level)), branch_key))
+                .or_default();
+            blob.entry((dim, key.to_string())).or_default().add(t);
+        }
+        return;
+    }
     for &level in levels(dim) {
         let k = RollupKey {
             dim,
             level,
             bucket: at.div_euclid(level_width(level)),
             branch_key,
-            key: key.to_string(),
+            key: String::new(),
         };
-        out.entry(k).or_default().add(t);
+        out.totals.entry(k).or_default().add(t);
     }
-    if dim == DIM_TOTAL {
-        for &level in CHAIN_LEVELS {
-            let k = RollupKey {
-                dim,
-                level,
-                bucket: at.div_euclid(level_width(level)),
-                branch_key: -1 - branch_key.rem_euclid(CHAIN_SHARDS),
-                key: String::new(),
-            };
-            out.entry(k).or_default().add(t);
+    for &level in CHAIN_LEVELS {
+        let k = RollupKey {
+            dim,
+            level,
+            bucket: at.div_euclid(level_width(level)),
+            branch_key: -1 - branch_key.rem_euclid(CHAIN_SHARDS),
+            key: String::new(),
+        };
+        out.totals.entry(k).or_default().add(t);
+    }
+}
+
+/// A detail blob as stored: one `dim TAB key TAB sales TAB units TAB gross TAB returns`
+/// line per entry, keys escaped (`\t`, `\n`, `\\`). Plain text, so both stores keep it
+/// as it is and a person can read it.
+pub(crate) fn encode_detail(d: &Detail) -> String {
+    let mut out = String::with_capacity(d.len() * 32);
+    for ((dim, key), t) in d {
+        out.push_str(&dim.to_string());
+        out.push('\t');
+        for c in key.chars() {
+            match c {
+                '\t' => out.push_str("\\t"),
+                '\n' => out.push_str("\\n"),
+                '\\' => out.push_str("\\\\"),
+                c => out.push(c),
+            }
+        }
+        // Writing into a String cannot fail.
+        let _ = writeln!(out, "\t{}\t{}\t{}\t{}", t.sales, t.units, t.gross, t.returns);
+    }
+    out
+}
+
+/// Reads a detail blob back ([`encode_detail`]'s text).
+pub(crate) fn decode_detail(text: &str) -> Result<Detail, StoreError> {
+    let mut out = Detail::new();
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        let bad = || corrupt(format!("report detail line {line:?}"));
+        let [dim, key, sales, units, gross, returns] = f.as_slice() else {
+            return Err(bad());
+        };
+        let n = |s: &str| s.parse::<i64>().map_err(|_| bad());
+        let mut k = String::with_capacity(key.len());
+        let mut chars = key.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                k.push(c);
+                continue;
+            }
+            match chars.next() {
+                Some('t') => k.push('\t'),
+                Some('n') => k.push('\n'),
+                Some('\\') => k.push('\\'),
+                _ => return Err(bad()),
+            }
+        }
+        let t = Tally {
+            sales: n(sales)?,
+            units: n(units)?,
+            gross: n(gross)?,
+            returns: n(returns)?,
+        };
+        out.entry((n(dim)?, k)).or_default().add(&t);
+    }
+    Ok(out)
+}
+
+/// Adds `add` into the stored blob `old` (if any): the blob to store.
+pub(crate) fn merge_detail(old: Option<&str>, add: &Detail) -> Result<String, StoreError> {
+    let mut d = match old {
+        Some(text) => decode_detail(text)?,
+        None => Detail::new(),
+    };
+    for (k, t) in add {
+        d.entry(k.clone()).or_default().add(t);
+    }
+    Ok(encode_detail(&d))
+}
+
+/// Sums the detail blobs a read returned (`(branch_id, text)`) into rows of `dim`, per
+/// branch and key.
+pub(crate) fn fold_details(
+    blobs: impl IntoIterator<Item = (String, String)>,
+    dim: i64,
+) -> Result<Vec<RollupRow>, StoreError> {
+    let mut sums: BTreeMap<(String, String), Tally> = BTreeMap::new();
+    for (branch, text) in blobs {
+        for ((d, key), t) in decode_detail(&text)? {
+            if d == dim {
+                sums.entry((branch.clone(), key)).or_default().add(&t);
+            }
         }
     }
+    Ok(sums
+        .into_iter()
+        .map(|((branch_id, key), t)| RollupRow {
+            branch_id,
+            bucket: 0,
+            key,
+            sales: t.sales,
+            units: t.units,
+            gross: t.gross,
+            returns: t.returns,
+        })
+        .collect())
+}
+
+/// The `SELECT` of a read of a split dimension (product, cashier, method): the blobs of
+/// its level and buckets, with their branch ids. Parameters as [`read_sql`]'s (the
+/// dimension is checked, not filtered on: every blob holds all three; `cast` types it for
+/// PostgreSQL, which would otherwise guess int4).
+pub(crate) fn detail_sql(read: &RollupRead, p: fn(usize) -> String, cast: &str) -> String {
+    let scope = match read.scope {
+        RollupScope::Branch(_) => format!(
+            "d.branch_key = (SELECT branch_key FROM branches WHERE branch_id = {})",
+            p(5)
+        ),
+        _ => "d.branch_key > 0".to_string(),
+    };
+    format!(
+        "SELECT COALESCE(b.branch_id, ''), d.detail FROM report_detail d \
+         LEFT JOIN branches b ON b.branch_key = d.branch_key \
+         WHERE {}{cast} > 0 AND d.level = {} AND d.bucket >= {} AND d.bucket < {} AND {scope}",
+        p(1),
+        p(2),
+        p(3),
+        p(4)
+    )
 }
 
 fn add_sale(out: &mut Rollups, branch_key: i64, at: i64, e: &Event) {
@@ -389,4 +534,87 @@ pub(crate) fn read_sql(read: &RollupRead, p: fn(usize) -> String, cast: &str) ->
         p(3),
         p(4)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use colmena_shared::ids::ProductId;
+
+    fn line(p: &str, quantity: i64, unit_price_cents: i64) -> EventLine {
+        EventLine {
+            product_id: ProductId::parse(p).unwrap(),
+            quantity,
+            unit_price_cents,
+        }
+    }
+
+    #[test]
+    fn a_detail_blob_reads_back_what_was_written_whatever_its_keys() {
+        let mut d = Detail::new();
+        for (i, k) in ["P1", "", "a\tb", "x\\ny", "new\nline"].iter().enumerate() {
+            let t = Tally {
+                sales: i as i64,
+                units: 2,
+                gross: i64::MAX,
+                returns: 7,
+            };
+            d.insert((1 + i as i64 % 3, k.to_string()), t);
+        }
+        assert_eq!(decode_detail(&encode_detail(&d)).unwrap(), d);
+        assert!(decode_detail("1\tP1\t1\t2").is_err());
+        assert!(decode_detail("1\tP\\q\t1\t2\t3\t4").is_err());
+    }
+
+    #[test]
+    fn a_split_tender_sale_adds_up_to_its_total_with_the_change_off_cash() {
+        let e = Event {
+            kind: EventKind::Sale,
+            total_cents: Some(2100),
+            lines: Some(vec![line("P1", 1, 2100)]),
+            payments: Some(vec![
+                colmena_shared::till::Payment {
+                    method: "card".into(),
+                    amount_cents: 500,
+                },
+                colmena_shared::till::Payment {
+                    method: "cash".into(),
+                    amount_cents: 2000,
+                },
+            ]),
+            ..Event::default()
+        };
+        let t = tenders(&e);
+        assert_eq!(t.get("card"), Some(&500));
+        assert_eq!(t.get("cash"), Some(&1600));
+        assert_eq!(t.values().sum::<i64>(), 2100);
+    }
+
+    #[test]
+    fn a_return_counts_at_its_own_time_under_its_own_user_and_refund_method() {
+        let e = Event {
+            kind: EventKind::Return,
+            total_cents: Some(550),
+            lines: Some(vec![line("P1", 1, 550)]),
+            refund_method: Some("card".into()),
+            user_id: Some(colmena_shared::users::UserId::parse("sup").unwrap()),
+            ..Event::default()
+        };
+        let mut out = Rollups::default();
+        add_event(&mut out, 3, 5 * QUARTER_MS + 1, &e);
+        let q = &out.details[&(LEVEL_QUARTER, 5, 3)];
+        assert_eq!(q[&(DIM_CASHIER, "sup".to_string())].returns, 550);
+        assert_eq!(q[&(DIM_METHOD, "card".to_string())].returns, 550);
+        assert_eq!(q[&(DIM_PRODUCT, "P1".to_string())].returns, 550);
+        let total = out
+            .totals
+            .iter()
+            .find(|(k, _)| k.level == LEVEL_QUARTER && k.branch_key == 3);
+        assert_eq!(total.map(|(_, t)| (t.sales, t.returns)), Some((0, 550)));
+        // One chain shard per level holds the branch's totals too.
+        assert_eq!(
+            out.totals.keys().filter(|k| k.branch_key < 0).count(),
+            CHAIN_LEVELS.len()
+        );
+    }
 }

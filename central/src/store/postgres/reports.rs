@@ -2,16 +2,18 @@
 //! a push's rows as one `UNNEST` upsert in its transaction, a report's reads in one
 //! snapshot, and the one-time fill from the sales and returns already applied.
 //!
-//! A push's rows come sorted by the table's key, so two pushes that share rows (the
+//! A push's total rows come sorted by the table's key, so two pushes that share rows (the
 //! chain-wide shards) lock them in the same order and cannot deadlock; they may wait for
 //! each other's commit, which is the price of reading a month by day from ~6,000 rows.
+//! Its detail blobs are its branch's own: one read of them, one upsert.
 use super::PgStore;
 use crate::store::reports::{
-    add_event, read_sql, rollups_of, rollups_skipped, stored_return, stored_sale, RollupRead, RollupRow, RollupScope,
-    Rollups, ROLLUP_ADD,
+    add_event, detail_sql, fold_details, merge_detail, read_sql, rollups_of, rollups_skipped, stored_return,
+    stored_sale, RollupRead, RollupRow, RollupScope, Rollups, DIM_TOTAL, ROLLUP_ADD,
 };
 use crate::store::StoreError;
 use colmena_shared::wire::Event;
+use std::collections::HashMap;
 use tokio_postgres::types::ToSql;
 
 fn upsert_sql() -> String {
@@ -37,10 +39,17 @@ pub(super) async fn write_push(
 }
 
 async fn write(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
+    if !rows.totals.is_empty() {
+        write_totals(tx, rows).await?;
     }
-    let n = rows.len();
+    if !rows.details.is_empty() {
+        write_details(tx, rows).await?;
+    }
+    Ok(())
+}
+
+async fn write_totals(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Result<(), StoreError> {
+    let n = rows.totals.len();
     let (mut dim, mut level, mut bucket, mut branch, mut key) = (
         Vec::with_capacity(n),
         Vec::with_capacity(n),
@@ -54,7 +63,7 @@ async fn write(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Resul
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for (k, t) in rows {
+    for (k, t) in &rows.totals {
         dim.push(k.dim);
         level.push(k.level);
         bucket.push(k.bucket);
@@ -71,6 +80,42 @@ async fn write(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Resul
     Ok(())
 }
 
+/// Rewrites the detail blobs a push touches: one read of them all, one upsert. Their
+/// branch's pushes are serialised by its locked branch row, so nothing changes them in
+/// between.
+async fn write_details(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Result<(), StoreError> {
+    let (mut level, mut bucket, mut branch) = (Vec::new(), Vec::new(), Vec::new());
+    for &(l, b, k) in rows.details.keys() {
+        level.push(l);
+        bucket.push(b);
+        branch.push(k);
+    }
+    let select = tx
+        .prepare_cached(
+            "SELECT d.level, d.bucket, d.branch_key, d.detail FROM report_detail d \
+             JOIN UNNEST($1::int8[], $2::int8[], $3::int8[]) AS w(level, bucket, branch_key) \
+             ON d.level = w.level AND d.bucket = w.bucket AND d.branch_key = w.branch_key",
+        )
+        .await?;
+    let mut old: HashMap<(i64, i64, i64), String> = HashMap::new();
+    for r in tx.query(&select, &[&level, &bucket, &branch]).await? {
+        old.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?), r.try_get(3)?);
+    }
+    let mut texts = Vec::with_capacity(rows.details.len());
+    for (k, add) in &rows.details {
+        texts.push(merge_detail(old.get(k).map(String::as_str), add)?);
+    }
+    let put = tx
+        .prepare_cached(
+            "INSERT INTO report_detail(level, bucket, branch_key, detail) \
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[]) \
+             ON CONFLICT (level, bucket, branch_key) DO UPDATE SET detail = excluded.detail",
+        )
+        .await?;
+    tx.execute(&put, &[&level, &bucket, &branch, &texts]).await?;
+    Ok(())
+}
+
 impl PgStore {
     /// Runs a report's reads in one snapshot.
     pub(super) async fn report_rows_inner(&self, reads: Vec<RollupRead>) -> Result<Vec<Vec<RollupRow>>, StoreError> {
@@ -79,12 +124,21 @@ impl PgStore {
                 let mut all = Vec::with_capacity(reads.len());
                 for r in &reads {
                     let mut out = Vec::new();
-                    let sql = read_sql(r, |n| format!("${n}"), "::int8");
-                    let stmt = tx.prepare_cached(&sql).await?;
                     let mut p: Vec<&(dyn ToSql + Sync)> = vec![&r.dim, &r.level, &r.from_bucket, &r.to_bucket];
                     if let RollupScope::Branch(b) = &r.scope {
                         p.push(b);
                     }
+                    if r.dim != DIM_TOTAL {
+                        let stmt = tx.prepare_cached(&detail_sql(r, |n| format!("${n}"), "::int8")).await?;
+                        let mut blobs = Vec::new();
+                        for row in tx.query(&stmt, &p).await? {
+                            blobs.push((row.try_get(0)?, row.try_get(1)?));
+                        }
+                        all.push(fold_details(blobs, r.dim)?);
+                        continue;
+                    }
+                    let sql = read_sql(r, |n| format!("${n}"), "::int8");
+                    let stmt = tx.prepare_cached(&sql).await?;
                     for row in tx.query(&stmt, &p).await? {
                         out.push(RollupRow {
                             branch_id: row.try_get(0)?,
@@ -120,7 +174,7 @@ pub(super) async fn backfill(tx: &deadpool_postgres::Transaction<'_>) -> Result<
                 &[&after_key, &after_seq, &FILL_PAGE],
             )
             .await?;
-        let mut acc = Rollups::new();
+        let mut acc = Rollups::default();
         for r in &rows {
             (after_key, after_seq) = (r.try_get(0)?, r.try_get(1)?);
             let lines: String = r.try_get(5)?;
@@ -142,7 +196,7 @@ pub(super) async fn backfill(tx: &deadpool_postgres::Transaction<'_>) -> Result<
                 &[&after_key, &after_seq, &FILL_PAGE],
             )
             .await?;
-        let mut acc = Rollups::new();
+        let mut acc = Rollups::default();
         for r in &rows {
             (after_key, after_seq) = (r.try_get(0)?, r.try_get(1)?);
             let user: Option<String> = r.try_get(4)?;

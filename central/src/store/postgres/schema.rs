@@ -251,6 +251,13 @@ CREATE TABLE IF NOT EXISTS report_rollup (
     returns_cents BIGINT NOT NULL,
     PRIMARY KEY (dim, level, bucket, branch_key, key)
 );
+CREATE TABLE IF NOT EXISTS report_detail (
+    level      BIGINT NOT NULL,
+    bucket     BIGINT NOT NULL,
+    branch_key BIGINT NOT NULL,
+    detail     TEXT NOT NULL,
+    PRIMARY KEY (level, bucket, branch_key)
+);
 "#,
 ];
 

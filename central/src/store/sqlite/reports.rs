@@ -2,12 +2,12 @@
 //! a push's rows upserted in its savepoint, a report's reads, and the one-time fill of
 //! the rollups from the sales and returns a store held before they existed.
 use crate::store::reports::{
-    add_event, read_sql, rollups_of, rollups_skipped, stored_return, stored_sale, RollupRead, RollupRow, RollupScope,
-    Rollups, ROLLUP_ADD,
+    add_event, detail_sql, fold_details, merge_detail, read_sql, rollups_of, rollups_skipped, stored_return,
+    stored_sale, RollupRead, RollupRow, RollupScope, Rollups, DIM_TOTAL, ROLLUP_ADD,
 };
 use crate::store::StoreError;
 use colmena_shared::wire::Event;
-use rusqlite::{params, Connection, ToSql};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 fn upsert_sql() -> String {
     format!(
@@ -28,7 +28,7 @@ pub(super) fn write_push(tx: &Connection, branch_key: i64, new: &[Event]) -> Res
 
 fn write(tx: &Connection, rows: &Rollups) -> Result<(), StoreError> {
     let mut upsert = tx.prepare_cached(&upsert_sql())?;
-    for (k, t) in rows {
+    for (k, t) in &rows.totals {
         upsert.execute(params![
             k.dim,
             k.level,
@@ -41,6 +41,18 @@ fn write(tx: &Connection, rows: &Rollups) -> Result<(), StoreError> {
             t.returns
         ])?;
     }
+    let mut select =
+        tx.prepare_cached("SELECT detail FROM report_detail WHERE level = ?1 AND bucket = ?2 AND branch_key = ?3")?;
+    let mut put = tx.prepare_cached(
+        "INSERT INTO report_detail(level, bucket, branch_key, detail) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT(level, bucket, branch_key) DO UPDATE SET detail = excluded.detail",
+    )?;
+    for (&(level, bucket, branch), add) in &rows.details {
+        let old: Option<String> = select
+            .query_row(params![level, bucket, branch], |r| r.get(0))
+            .optional()?;
+        put.execute(params![level, bucket, branch, merge_detail(old.as_deref(), add)?])?;
+    }
     Ok(())
 }
 
@@ -49,12 +61,20 @@ pub(super) fn read(conn: &Connection, reads: &[RollupRead]) -> Result<Vec<Vec<Ro
     let mut all = Vec::with_capacity(reads.len());
     for r in reads {
         let mut out = Vec::new();
-        let sql = read_sql(r, |n| format!("?{n}"), "");
-        let mut stmt = conn.prepare_cached(&sql)?;
         let mut p: Vec<&dyn ToSql> = vec![&r.dim, &r.level, &r.from_bucket, &r.to_bucket];
         if let RollupScope::Branch(b) = &r.scope {
             p.push(b);
         }
+        if r.dim != DIM_TOTAL {
+            let mut stmt = conn.prepare_cached(&detail_sql(r, |n| format!("?{n}"), ""))?;
+            let blobs = stmt
+                .query_map(&p[..], |row| Ok((row.get(0)?, row.get(1)?)))?
+                .collect::<Result<Vec<(String, String)>, _>>()?;
+            all.push(fold_details(blobs, r.dim)?);
+            continue;
+        }
+        let sql = read_sql(r, |n| format!("?{n}"), "");
+        let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(&p[..], |row| {
             Ok(RollupRow {
                 branch_id: row.get(0)?,
@@ -80,7 +100,7 @@ const FILL_BATCH: usize = 50_000;
 /// Fills the rollups from every sale and return already applied (the migration that
 /// created them runs this in its own transaction).
 pub(super) fn backfill(tx: &Connection) -> Result<(), StoreError> {
-    let mut acc = Rollups::new();
+    let mut acc = Rollups::default();
     let mut pending = 0usize;
     {
         let mut sales =

@@ -252,17 +252,26 @@ CREATE TABLE IF NOT EXISTS transfer_events (
     // added by `super::reports::backfill` in the same transaction.
     r#"
 CREATE TABLE IF NOT EXISTS report_rollup (
-    dim           INTEGER NOT NULL,                 -- 0 total, 1 product, 2 cashier, 3 method
+    dim           INTEGER NOT NULL,                 -- 0: totals (the split ones are blobs below)
     level         INTEGER NOT NULL,                 -- 0 quarter hour, 1 hour, 2 day (UTC)
     bucket        INTEGER NOT NULL,                 -- at_ms / the level's width
     branch_key    INTEGER NOT NULL,                 -- < 0: a chain-wide shard
-    key           TEXT NOT NULL,                    -- product, cashier, method; '' for totals
+    key           TEXT NOT NULL,                    -- '' for totals
     sales_count   INTEGER NOT NULL,
     units         INTEGER NOT NULL,
     gross_cents   INTEGER NOT NULL,
     returns_cents INTEGER NOT NULL,
     PRIMARY KEY (dim, level, bucket, branch_key, key)
 ) WITHOUT ROWID;
+-- Per branch and bucket (levels 0 and 2), its figures by product (1), cashier (2) and
+-- method (3): lines of `dim TAB key TAB sales TAB units TAB gross TAB returns`.
+CREATE TABLE IF NOT EXISTS report_detail (
+    level      INTEGER NOT NULL,
+    bucket     INTEGER NOT NULL,
+    branch_key INTEGER NOT NULL,
+    detail     TEXT NOT NULL,
+    PRIMARY KEY (level, bucket, branch_key)
+); -- a rowid table: its rows are kilobytes, which WITHOUT ROWID stores badly
 "#,
 ];
 

@@ -106,11 +106,11 @@ fn sale_at(branch: &str, seq: u64, at: i64, n: usize) -> Value {
 }
 
 async fn push_chain(c: &reqwest::Client, url: &str) {
-    for b in 0..BRANCHES.len() {
+    for (b, branch) in BRANCHES.iter().enumerate() {
         let events = events_of(b);
         // Several pushes per branch, as a relay sends batches.
         for chunk in events.chunks(25) {
-            push_ok(c, url, BRANCHES[b], chunk).await;
+            push_ok(c, url, branch, chunk).await;
         }
     }
 }
@@ -221,11 +221,11 @@ async fn a_duplicate_push_changes_no_figure_of_any_report(db: StoreKind) {
         before.push(rep::report(&c, &u, &format!("{query}&group_by={group}")).await);
     }
     // Whole batches again, and a batch that overlaps applied events by half.
-    for b in 0..BRANCHES.len() {
+    for (b, branch) in BRANCHES.iter().enumerate() {
         let events = events_of(b);
-        let (_, dups) = push_ok(&c, &u, BRANCHES[b], &events[..50]).await;
+        let (_, dups) = push_ok(&c, &u, branch, &events[..50]).await;
         assert_eq!(dups, 50);
-        let (_, dups) = push_ok(&c, &u, BRANCHES[b], &events[25..]).await;
+        let (_, dups) = push_ok(&c, &u, branch, &events[25..]).await;
         assert_eq!(dups as usize, events.len() - 25);
     }
     for (group, was) in GROUPS.iter().zip(&before) {

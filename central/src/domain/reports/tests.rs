@@ -76,6 +76,6 @@ fn kolkata_days_are_read_from_quarters_and_lima_days_from_hours() {
 fn a_santiago_day_without_midnight_starts_when_the_clocks_jump() {
     // 2026-09-06: Chile's clocks go from 24:00 on the 5th to 01:00 (UTC-4 → UTC-3).
     let p = report_plan(q("2026-09-06", "2026-09-07", "hour", Some("America/Santiago")), "UTC").unwrap();
-    assert_eq!(clock::millis_to_rfc3339(p.from_ms), "2026-09-06T04:00:00.000Z");
+    assert_eq!(clock::millis_to_rfc3339(p.from_ms), "2026-09-06T04:00:00Z");
     assert_eq!(p.to_ms - p.from_ms, 23 * HOUR_MS);
 }

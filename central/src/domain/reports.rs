@@ -16,8 +16,8 @@
 //! - An hour that happens twice when clocks go back is one row (its key is the same).
 use crate::error::CentralError;
 use crate::store::reports::{
-    level_width, levels, RollupRead, RollupRow, RollupScope, DIM_CASHIER, DIM_METHOD, DIM_PRODUCT, DIM_TOTAL, HOUR_MS,
-    LEVEL_HOUR, LEVEL_QUARTER, QUARTER_MS,
+    level_width, levels, RollupRead, RollupRow, RollupScope, DIM_CASHIER, DIM_CHAIN, DIM_METHOD, DIM_PRODUCT,
+    DIM_TOTAL, HOUR_MS, LEVEL_HOUR, LEVEL_QUARTER, QUARTER_MS,
 };
 use colmena_shared::clock;
 use colmena_shared::ids::BranchId;
@@ -207,7 +207,7 @@ pub fn report_reads(plan: &ReportPlan) -> Result<ReportReads, ReportError> {
             let w = level_width(level);
             let rows = if plan.from_ms < plan.to_ms {
                 vec![RollupRead {
-                    dim: DIM_TOTAL,
+                    dim: if plan.branch.is_some() { DIM_TOTAL } else { DIM_CHAIN },
                     level,
                     from_bucket: plan.from_ms.div_euclid(w),
                     to_bucket: plan.to_ms.div_euclid(w),

@@ -56,6 +56,10 @@ pub(crate) const DIM_TOTAL: i64 = 0;
 pub(crate) const DIM_PRODUCT: i64 = 1;
 pub(crate) const DIM_CASHIER: i64 = 2;
 pub(crate) const DIM_METHOD: i64 = 3;
+/// The chain-wide totals: a dimension of their own, so a read of them is one contiguous
+/// key range (under the branches' totals they were interleaved with every branch's rows of
+/// the same bucket, and a month by day scanned all of them).
+pub(crate) const DIM_CHAIN: i64 = 4;
 
 /// The levels kept per dimension. The per-branch totals have all three (a report by
 /// branch over a month reads days, plus hours and quarters at its ragged edges); the
@@ -228,7 +232,7 @@ fn put(out: &mut Rollups, dim: i64, branch_key: i64, at: i64, key: &str, t: &Tal
     }
     for &level in CHAIN_LEVELS {
         let k = RollupKey {
-            dim,
+            dim: DIM_CHAIN,
             level,
             bucket: at.div_euclid(level_width(level)),
             branch_key: -1 - branch_key.rem_euclid(CHAIN_SHARDS),

@@ -9,7 +9,7 @@
 use super::PgStore;
 use crate::store::reports::{
     add_event, detail_sql, fold_details, merge_detail, read_sql, rollups_of, rollups_skipped, stored_return,
-    stored_sale, RollupRead, RollupRow, RollupScope, Rollups, DIM_TOTAL, ROLLUP_ADD,
+    stored_sale, RollupRead, RollupRow, RollupScope, Rollups, DIM_CHAIN, DIM_TOTAL, ROLLUP_ADD,
 };
 use crate::store::StoreError;
 use colmena_shared::wire::Event;
@@ -128,7 +128,7 @@ impl PgStore {
                     if let RollupScope::Branch(b) = &r.scope {
                         p.push(b);
                     }
-                    if r.dim != DIM_TOTAL {
+                    if !matches!(r.dim, DIM_TOTAL | DIM_CHAIN) {
                         let stmt = tx.prepare_cached(&detail_sql(r, |n| format!("${n}"), "::int8")).await?;
                         let mut blobs = Vec::new();
                         for row in tx.query(&stmt, &p).await? {

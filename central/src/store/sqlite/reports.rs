@@ -3,7 +3,7 @@
 //! the rollups from the sales and returns a store held before they existed.
 use crate::store::reports::{
     add_event, detail_sql, fold_details, merge_detail, read_sql, rollups_of, rollups_skipped, stored_return,
-    stored_sale, RollupRead, RollupRow, RollupScope, Rollups, DIM_TOTAL, ROLLUP_ADD,
+    stored_sale, RollupRead, RollupRow, RollupScope, Rollups, DIM_CHAIN, DIM_TOTAL, ROLLUP_ADD,
 };
 use crate::store::StoreError;
 use colmena_shared::wire::Event;
@@ -65,7 +65,7 @@ pub(super) fn read(conn: &Connection, reads: &[RollupRead]) -> Result<Vec<Vec<Ro
         if let RollupScope::Branch(b) = &r.scope {
             p.push(b);
         }
-        if r.dim != DIM_TOTAL {
+        if !matches!(r.dim, DIM_TOTAL | DIM_CHAIN) {
             let mut stmt = conn.prepare_cached(&detail_sql(r, |n| format!("?{n}"), ""))?;
             let blobs = stmt
                 .query_map(&p[..], |row| Ok((row.get(0)?, row.get(1)?)))?

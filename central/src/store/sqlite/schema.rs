@@ -252,7 +252,7 @@ CREATE TABLE IF NOT EXISTS transfer_events (
     // added by `super::reports::backfill` in the same transaction.
     r#"
 CREATE TABLE IF NOT EXISTS report_rollup (
-    dim           INTEGER NOT NULL,                 -- 0: totals (the split ones are blobs below)
+    dim           INTEGER NOT NULL,                 -- 0 totals; 4 chain-wide totals (branch_key < 0)
     level         INTEGER NOT NULL,                 -- 0 quarter hour, 1 hour, 2 day (UTC)
     bucket        INTEGER NOT NULL,                 -- at_ms / the level's width
     branch_key    INTEGER NOT NULL,                 -- < 0: a chain-wide shard

@@ -8,10 +8,13 @@
 //! any zone is a whole number of quarter buckets: reports are exact without reading a sale.
 //! The coarser levels only make long ranges cheap to read (a 30-day report of 1,000
 //! branches reads ~55,000 rows, not ~3,000,000). `report_detail` keeps the split figures
-//! (by product, cashier, method) as one text blob per (level, bucket, branch), quarter and
-//! day levels only: a push rewrites one or two blobs of its branch instead of upserting a
-//! row per product it sold (which halved ingest, BENCHMARKS.md P13′). Reports by product,
-//! cashier or method decode blobs; they have no latency goal.
+//! (by product, cashier, method) as one binary blob per (quarter, branch) (`blob.rs`):
+//! a push rewrites the blob of each quarter it touches (usually one, small: its branch's
+//! sales of that quarter) instead of upserting a row per product it sold, and never a
+//! day's blob, which would grow all day and be rewritten on every push. Reports by
+//! product, cashier or method add the quarters' blobs up; they have no latency goal.
+//! A push's figures are summed in memory first (`acc.rs`: keys borrowed from its events,
+//! one hash update per figure), so it touches each row and blob once.
 //!
 //! Invariants:
 //! - A push's rollup rows are written in the push's own transaction, from its newly
@@ -32,8 +35,10 @@ use colmena_shared::ids::ProductId;
 use colmena_shared::till::{CASH, UNSPECIFIED};
 use colmena_shared::wire::{Event, EventKind, EventLine};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+mod acc;
+mod blob;
 
 /// Bucket widths, by level.
 pub(crate) const QUARTER_MS: i64 = 15 * 60 * 1000;
@@ -63,12 +68,13 @@ pub(crate) const DIM_CHAIN: i64 = 4;
 
 /// The levels kept per dimension. The per-branch totals have all three (a report by
 /// branch over a month reads days, plus hours and quarters at its ragged edges); the
-/// split dimensions skip hours to keep a push's writes down (their reports have no speed
-/// goal and read quarters at the edges).
+/// split dimensions keep quarters only, so a push rewrites one small blob per quarter it
+/// touches (its branch's sales of that quarter), never a day's growing blob: their reports
+/// have no speed goal and add the quarters up when read.
 pub(crate) fn levels(dim: i64) -> &'static [i64] {
     match dim {
         DIM_TOTAL => &[LEVEL_DAY, LEVEL_HOUR, LEVEL_QUARTER],
-        _ => &[LEVEL_DAY, LEVEL_QUARTER],
+        _ => &[LEVEL_QUARTER],
     }
 }
 
@@ -123,31 +129,37 @@ impl Tally {
 /// One detail blob's identity: (level, bucket, branch key).
 pub(crate) type DetailKey = (i64, i64, i64);
 /// A detail blob's content: (dimension, key) → figures.
+#[cfg(test)]
 pub(crate) type Detail = BTreeMap<(i64, String), Tally>;
+/// What a push adds to one detail blob: (dimension, key, figures), sorted by dimension
+/// and key, each once.
+pub(crate) type DetailAdd<'a> = Vec<(i64, &'a str, Tally)>;
 
 /// What a push adds to the rollups, in key order: the total rows, and the split figures
 /// (product, cashier, method) of each (level, bucket, branch) it touches.
 #[derive(Debug, Default)]
-pub(crate) struct Rollups {
+pub(crate) struct Rollups<'a> {
     pub totals: BTreeMap<RollupKey, Tally>,
-    pub details: BTreeMap<DetailKey, Detail>,
+    pub details: BTreeMap<DetailKey, DetailAdd<'a>>,
 }
 
-/// The rollup rows of a push's newly applied events (sales and returns; other kinds do
+pub(crate) use acc::Acc;
+
+/// The rollup figures of a push's newly applied events (sales and returns; other kinds do
 /// not move money). `branch_key` is the pushing branch's key.
-pub(crate) fn rollups_of(branch_key: i64, events: &[Event]) -> Rollups {
-    let mut out = Rollups::default();
+pub(crate) fn rollups_of(branch_key: i64, events: &[Event]) -> Acc<'_> {
+    let mut acc = Acc::default();
     for e in events {
         let Some(at) = colmena_shared::clock::parse_rfc3339_millis(&e.occurred_at) else {
             continue; // validated before any store sees it
         };
-        add_event(&mut out, branch_key, at, e);
+        add_event(&mut acc, branch_key, at, e);
     }
-    out
+    acc
 }
 
 /// Adds one event, which happened at `at` (ms), to `out`.
-pub(crate) fn add_event(out: &mut Rollups, branch_key: i64, at: i64, e: &Event) {
+pub(crate) fn add_event<'a>(out: &mut Acc<'a>, branch_key: i64, at: i64, e: &'a Event) {
     match e.kind {
         EventKind::Sale => add_sale(out, branch_key, at, e),
         EventKind::Return => add_return(out, branch_key, at, e),
@@ -209,119 +221,23 @@ fn event_lines(text: &str) -> Result<Vec<EventLine>, StoreError> {
         .collect()
 }
 
-fn put(out: &mut Rollups, dim: i64, branch_key: i64, at: i64, key: &str, t: &Tally) {
-    if dim != DIM_TOTAL {
-        for &level in levels(dim) {
-            let blob = out
-                .details
-                .entry((level, at.div_euclid(level_width(level)), branch_key))
-                .or_default();
-            blob.entry((dim, key.to_string())).or_default().add(t);
-        }
-        return;
-    }
-    for &level in levels(dim) {
-        let k = RollupKey {
-            dim,
-            level,
-            bucket: at.div_euclid(level_width(level)),
-            branch_key,
-            key: String::new(),
-        };
-        out.totals.entry(k).or_default().add(t);
-    }
-    for &level in CHAIN_LEVELS {
-        let k = RollupKey {
-            dim: DIM_CHAIN,
-            level,
-            bucket: at.div_euclid(level_width(level)),
-            branch_key: -1 - branch_key.rem_euclid(CHAIN_SHARDS),
-            key: String::new(),
-        };
-        out.totals.entry(k).or_default().add(t);
-    }
-}
-
-/// A detail blob as stored: one `dim TAB key TAB sales TAB units TAB gross TAB returns`
-/// line per entry, keys escaped (`\t`, `\n`, `\\`). Plain text, so both stores keep it
-/// as it is and a person can read it.
-pub(crate) fn encode_detail(d: &Detail) -> String {
-    let mut out = String::with_capacity(d.len() * 32);
-    for ((dim, key), t) in d {
-        out.push_str(&dim.to_string());
-        out.push('\t');
-        for c in key.chars() {
-            match c {
-                '\t' => out.push_str("\\t"),
-                '\n' => out.push_str("\\n"),
-                '\\' => out.push_str("\\\\"),
-                c => out.push(c),
-            }
-        }
-        // Writing into a String cannot fail.
-        let _ = writeln!(out, "\t{}\t{}\t{}\t{}", t.sales, t.units, t.gross, t.returns);
-    }
-    out
-}
-
-/// Reads a detail blob back ([`encode_detail`]'s text).
-pub(crate) fn decode_detail(text: &str) -> Result<Detail, StoreError> {
-    let mut out = Detail::new();
-    for line in text.lines() {
-        let f: Vec<&str> = line.split('\t').collect();
-        let bad = || corrupt(format!("report detail line {line:?}"));
-        let [dim, key, sales, units, gross, returns] = f.as_slice() else {
-            return Err(bad());
-        };
-        let n = |s: &str| s.parse::<i64>().map_err(|_| bad());
-        let mut k = String::with_capacity(key.len());
-        let mut chars = key.chars();
-        while let Some(c) = chars.next() {
-            if c != '\\' {
-                k.push(c);
-                continue;
-            }
-            match chars.next() {
-                Some('t') => k.push('\t'),
-                Some('n') => k.push('\n'),
-                Some('\\') => k.push('\\'),
-                _ => return Err(bad()),
-            }
-        }
-        let t = Tally {
-            sales: n(sales)?,
-            units: n(units)?,
-            gross: n(gross)?,
-            returns: n(returns)?,
-        };
-        out.entry((n(dim)?, k)).or_default().add(&t);
-    }
-    Ok(out)
-}
-
-/// Adds `add` into the stored blob `old` (if any): the blob to store.
-pub(crate) fn merge_detail(old: Option<&str>, add: &Detail) -> Result<String, StoreError> {
-    let mut d = match old {
-        Some(text) => decode_detail(text)?,
-        None => Detail::new(),
-    };
-    for (k, t) in add {
-        d.entry(k.clone()).or_default().add(t);
-    }
-    Ok(encode_detail(&d))
-}
+pub(crate) use blob::merge_detail;
+#[cfg(test)]
+use blob::{decode_detail, encode_detail};
 
 /// Sums the detail blobs a read returned (`(branch_id, text)`) into rows of `dim`, per
 /// branch and key.
 pub(crate) fn fold_details(
-    blobs: impl IntoIterator<Item = (String, String)>,
+    blobs: impl IntoIterator<Item = (String, Vec<u8>)>,
     dim: i64,
 ) -> Result<Vec<RollupRow>, StoreError> {
     let mut sums: BTreeMap<(String, String), Tally> = BTreeMap::new();
-    for (branch, text) in blobs {
-        for ((d, key), t) in decode_detail(&text)? {
-            if d == dim {
-                sums.entry((branch.clone(), key)).or_default().add(&t);
+    for (branch, bytes) in blobs {
+        for e in blob::entries(&bytes) {
+            let e = e?;
+            if e.dim == dim {
+                let key = std::str::from_utf8(e.key).map_err(|_| corrupt("report detail key".to_string()))?;
+                sums.entry((branch.clone(), key.to_string())).or_default().add(&e.tally);
             }
         }
     }
@@ -362,7 +278,7 @@ pub(crate) fn detail_sql(read: &RollupRead, p: fn(usize) -> String, cast: &str) 
     )
 }
 
-fn add_sale(out: &mut Rollups, branch_key: i64, at: i64, e: &Event) {
+fn add_sale<'a>(out: &mut Acc<'a>, branch_key: i64, at: i64, e: &'a Event) {
     let lines = e.lines.as_deref().unwrap_or_default();
     let total = e.total_cents.unwrap_or_default();
     let units = lines.iter().fold(0i64, |u, l| u.saturating_add(l.quantity));
@@ -372,9 +288,8 @@ fn add_sale(out: &mut Rollups, branch_key: i64, at: i64, e: &Event) {
         gross: total,
         returns: 0,
     };
-    put(out, DIM_TOTAL, branch_key, at, "", &sale);
-    put(
-        out,
+    out.put(DIM_TOTAL, branch_key, at, "", &sale);
+    out.put(
         DIM_CASHIER,
         branch_key,
         at,
@@ -382,15 +297,23 @@ fn add_sale(out: &mut Rollups, branch_key: i64, at: i64, e: &Event) {
         &sale,
     );
     // A product on two lines of one sale is still one sale of it.
-    let mut products: BTreeMap<&str, Tally> = BTreeMap::new();
+    let mut products: Vec<(&'a str, Tally)> = Vec::with_capacity(lines.len());
     for l in lines {
-        let t = products.entry(l.product_id.as_str()).or_default();
+        let p = l.product_id.as_str();
+        let i = match products.iter().position(|(q, _)| *q == p) {
+            Some(i) => i,
+            None => {
+                products.push((p, Tally::default()));
+                products.len() - 1
+            }
+        };
+        let t = &mut products[i].1;
         t.sales = 1;
         t.units = t.units.saturating_add(l.quantity);
         t.gross = t.gross.saturating_add(l.quantity.saturating_mul(l.unit_price_cents));
     }
     for (p, t) in &products {
-        put(out, DIM_PRODUCT, branch_key, at, p, t);
+        out.put(DIM_PRODUCT, branch_key, at, p, t);
     }
     for (m, amount) in tenders(e) {
         let t = Tally {
@@ -399,20 +322,20 @@ fn add_sale(out: &mut Rollups, branch_key: i64, at: i64, e: &Event) {
             gross: amount,
             returns: 0,
         };
-        put(out, DIM_METHOD, branch_key, at, &m, &t);
+        out.put(DIM_METHOD, branch_key, at, m, &t);
     }
 }
 
 /// What each method of a sale really took: its payments, less the change (given from
 /// cash, the only method that may exceed the total), so the methods add up to the total
-/// exactly. A sale without payments is one `unspecified` tender of its total.
-pub(crate) fn tenders(e: &Event) -> BTreeMap<String, i64> {
+/// exactly. A sale without payments is one `unspecified` tender of its total. Each method
+/// once, in the order the payments first name it.
+pub(crate) fn tenders(e: &Event) -> Vec<(&str, i64)> {
     let total = e.total_cents.unwrap_or_default();
-    let mut out = BTreeMap::new();
     let Some(payments) = e.payments.as_deref() else {
-        out.insert(UNSPECIFIED.to_string(), total);
-        return out;
+        return vec![(UNSPECIFIED, total)];
     };
+    let mut out: Vec<(&str, i64)> = Vec::with_capacity(payments.len());
     let paid = payments.iter().fold(0i64, |s, p| s.saturating_add(p.amount_cents));
     let mut change = paid.saturating_sub(total).max(0);
     for p in payments {
@@ -422,40 +345,45 @@ pub(crate) fn tenders(e: &Event) -> BTreeMap<String, i64> {
             amount -= given;
             change -= given;
         }
-        let slot = out.entry(p.method.clone()).or_insert(0i64);
-        *slot = slot.saturating_add(amount);
+        match out.iter_mut().find(|(m, _)| *m == p.method.as_str()) {
+            Some((_, slot)) => *slot = slot.saturating_add(amount),
+            None => out.push((p.method.as_str(), amount)),
+        }
     }
     out
 }
 
-fn add_return(out: &mut Rollups, branch_key: i64, at: i64, e: &Event) {
+fn add_return<'a>(out: &mut Acc<'a>, branch_key: i64, at: i64, e: &'a Event) {
     let total = e.total_cents.unwrap_or_default();
     let refund = Tally {
         returns: total,
         ..Tally::default()
     };
-    put(out, DIM_TOTAL, branch_key, at, "", &refund);
+    out.put(DIM_TOTAL, branch_key, at, "", &refund);
     let user = e.user_id.as_ref().map(|u| u.as_str()).unwrap_or("");
-    put(out, DIM_CASHIER, branch_key, at, user, &refund);
-    put(
-        out,
+    out.put(DIM_CASHIER, branch_key, at, user, &refund);
+    out.put(
         DIM_METHOD,
         branch_key,
         at,
         e.refund_method.as_deref().unwrap_or(UNSPECIFIED),
         &refund,
     );
-    let mut products: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut products: Vec<(&'a str, i64)> = Vec::new();
     for l in e.lines.as_deref().unwrap_or_default() {
-        let r = products.entry(l.product_id.as_str()).or_default();
-        *r = r.saturating_add(l.quantity.saturating_mul(l.unit_price_cents));
+        let p = l.product_id.as_str();
+        let r = l.quantity.saturating_mul(l.unit_price_cents);
+        match products.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, slot)) => *slot = slot.saturating_add(r),
+            None => products.push((p, r)),
+        }
     }
     for (p, r) in products {
         let t = Tally {
             returns: r,
             ..Tally::default()
         };
-        put(out, DIM_PRODUCT, branch_key, at, p, &t);
+        out.put(DIM_PRODUCT, branch_key, at, p, &t);
     }
 }
 
@@ -566,8 +494,25 @@ mod tests {
             d.insert((1 + i as i64 % 3, k.to_string()), t);
         }
         assert_eq!(decode_detail(&encode_detail(&d)).unwrap(), d);
-        assert!(decode_detail("1\tP1\t1\t2").is_err());
-        assert!(decode_detail("1\tP\\q\t1\t2\t3\t4").is_err());
+        let bytes = encode_detail(&d);
+        assert!(decode_detail(&bytes[..bytes.len() - 1]).is_err());
+        assert!(decode_detail(&[1, 200]).is_err());
+        // Adding into a blob is adding into its map.
+        let one = Tally {
+            sales: 1,
+            units: 1,
+            gross: 1,
+            returns: 1,
+        };
+        let add: Vec<(i64, &str, Tally)> = vec![(0, "a", one), (1, "P1", one), (3, "zz", one)];
+        let mut want = d.clone();
+        for (m, k, t) in &add {
+            want.entry((*m, k.to_string())).or_default().add(t);
+        }
+        assert_eq!(decode_detail(&merge_detail(Some(&bytes), &add).unwrap()).unwrap(), want);
+        let d_sorted: Vec<(i64, &str, Tally)> = d.iter().map(|((m, k), t)| (*m, k.as_str(), *t)).collect();
+        let both = merge_detail(Some(&merge_detail(None, &add).unwrap()), &d_sorted).unwrap();
+        assert_eq!(both, encode_detail(&want));
     }
 
     #[test]
@@ -589,9 +534,7 @@ mod tests {
             ..Event::default()
         };
         let t = tenders(&e);
-        assert_eq!(t.get("card"), Some(&500));
-        assert_eq!(t.get("cash"), Some(&1600));
-        assert_eq!(t.values().sum::<i64>(), 2100);
+        assert_eq!(t, vec![("card", 500), ("cash", 1600)]);
     }
 
     #[test]
@@ -604,12 +547,14 @@ mod tests {
             user_id: Some(colmena_shared::users::UserId::parse("sup").unwrap()),
             ..Event::default()
         };
-        let mut out = Rollups::default();
-        add_event(&mut out, 3, 5 * QUARTER_MS + 1, &e);
+        let mut acc = Acc::default();
+        add_event(&mut acc, 3, 5 * QUARTER_MS + 1, &e);
+        let out = acc.finish();
         let q = &out.details[&(LEVEL_QUARTER, 5, 3)];
-        assert_eq!(q[&(DIM_CASHIER, "sup".to_string())].returns, 550);
-        assert_eq!(q[&(DIM_METHOD, "card".to_string())].returns, 550);
-        assert_eq!(q[&(DIM_PRODUCT, "P1".to_string())].returns, 550);
+        let returns = |dim: i64, key: &str| q.iter().find(|(d, k, _)| (*d, *k) == (dim, key)).map(|e| e.2.returns);
+        assert_eq!(returns(DIM_CASHIER, "sup"), Some(550));
+        assert_eq!(returns(DIM_METHOD, "card"), Some(550));
+        assert_eq!(returns(DIM_PRODUCT, "P1"), Some(550));
         let total = out
             .totals
             .iter()

@@ -9,7 +9,7 @@
 use super::PgStore;
 use crate::store::reports::{
     add_event, detail_sql, fold_details, merge_detail, read_sql, rollups_of, rollups_skipped, stored_return,
-    stored_sale, RollupRead, RollupRow, RollupScope, Rollups, DIM_CHAIN, DIM_TOTAL, ROLLUP_ADD,
+    stored_sale, Acc, RollupRead, RollupRow, RollupScope, Rollups, DIM_CHAIN, DIM_TOTAL, ROLLUP_ADD,
 };
 use crate::store::StoreError;
 use colmena_shared::wire::Event;
@@ -35,10 +35,10 @@ pub(super) async fn write_push(
     if rollups_skipped() || new.is_empty() {
         return Ok(());
     }
-    write(tx, &rollups_of(branch_key, new)).await
+    write(tx, &rollups_of(branch_key, new).finish()).await
 }
 
-async fn write(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Result<(), StoreError> {
+async fn write(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups<'_>) -> Result<(), StoreError> {
     if !rows.totals.is_empty() {
         write_totals(tx, rows).await?;
     }
@@ -48,7 +48,7 @@ async fn write(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Resul
     Ok(())
 }
 
-async fn write_totals(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Result<(), StoreError> {
+async fn write_totals(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups<'_>) -> Result<(), StoreError> {
     let n = rows.totals.len();
     let (mut dim, mut level, mut bucket, mut branch, mut key) = (
         Vec::with_capacity(n),
@@ -83,7 +83,7 @@ async fn write_totals(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -
 /// Rewrites the detail blobs a push touches: one read of them all, one upsert. Their
 /// branch's pushes are serialised by its locked branch row, so nothing changes them in
 /// between.
-async fn write_details(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) -> Result<(), StoreError> {
+async fn write_details(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups<'_>) -> Result<(), StoreError> {
     let (mut level, mut bucket, mut branch) = (Vec::new(), Vec::new(), Vec::new());
     for &(l, b, k) in rows.details.keys() {
         level.push(l);
@@ -97,18 +97,18 @@ async fn write_details(tx: &deadpool_postgres::Transaction<'_>, rows: &Rollups) 
              ON d.level = w.level AND d.bucket = w.bucket AND d.branch_key = w.branch_key",
         )
         .await?;
-    let mut old: HashMap<(i64, i64, i64), String> = HashMap::new();
+    let mut old: HashMap<(i64, i64, i64), Vec<u8>> = HashMap::new();
     for r in tx.query(&select, &[&level, &bucket, &branch]).await? {
         old.insert((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?), r.try_get(3)?);
     }
     let mut texts = Vec::with_capacity(rows.details.len());
     for (k, add) in &rows.details {
-        texts.push(merge_detail(old.get(k).map(String::as_str), add)?);
+        texts.push(merge_detail(old.get(k).map(Vec::as_slice), add)?);
     }
     let put = tx
         .prepare_cached(
             "INSERT INTO report_detail(level, bucket, branch_key, detail) \
-             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::text[]) \
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::int8[], $4::bytea[]) \
              ON CONFLICT (level, bucket, branch_key) DO UPDATE SET detail = excluded.detail",
         )
         .await?;
@@ -174,15 +174,15 @@ pub(super) async fn backfill(tx: &deadpool_postgres::Transaction<'_>) -> Result<
                 &[&after_key, &after_seq, &FILL_PAGE],
             )
             .await?;
-        let mut acc = Rollups::default();
+        let mut batch = Vec::with_capacity(rows.len());
         for r in &rows {
             (after_key, after_seq) = (r.try_get(0)?, r.try_get(1)?);
             let lines: String = r.try_get(5)?;
             let payments: Option<String> = r.try_get(6)?;
             let e = stored_sale(r.try_get(3)?, r.try_get(4)?, &lines, payments.as_deref())?;
-            add_event(&mut acc, after_key, r.try_get(2)?, &e);
+            batch.push((after_key, r.try_get::<_, i64>(2)?, e));
         }
-        write(tx, &acc).await?;
+        write_batch(tx, &batch).await?;
         if (rows.len() as i64) < FILL_PAGE {
             break;
         }
@@ -196,18 +196,26 @@ pub(super) async fn backfill(tx: &deadpool_postgres::Transaction<'_>) -> Result<
                 &[&after_key, &after_seq, &FILL_PAGE],
             )
             .await?;
-        let mut acc = Rollups::default();
+        let mut batch = Vec::with_capacity(rows.len());
         for r in &rows {
             (after_key, after_seq) = (r.try_get(0)?, r.try_get(1)?);
             let user: Option<String> = r.try_get(4)?;
             let lines: String = r.try_get(5)?;
             let e = stored_return(r.try_get(3)?, user.as_deref(), &lines, r.try_get(6)?)?;
-            add_event(&mut acc, after_key, r.try_get(2)?, &e);
+            batch.push((after_key, r.try_get::<_, i64>(2)?, e));
         }
-        write(tx, &acc).await?;
+        write_batch(tx, &batch).await?;
         if (rows.len() as i64) < FILL_PAGE {
             break;
         }
     }
     Ok(())
+}
+
+async fn write_batch(tx: &deadpool_postgres::Transaction<'_>, batch: &[(i64, i64, Event)]) -> Result<(), StoreError> {
+    let mut acc = Acc::default();
+    for (key, at, e) in batch {
+        add_event(&mut acc, *key, *at, e);
+    }
+    write(tx, &acc.finish()).await
 }

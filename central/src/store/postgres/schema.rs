@@ -255,7 +255,7 @@ CREATE TABLE IF NOT EXISTS report_detail (
     level      BIGINT NOT NULL,
     bucket     BIGINT NOT NULL,
     branch_key BIGINT NOT NULL,
-    detail     TEXT NOT NULL,
+    detail     BYTEA NOT NULL,
     PRIMARY KEY (level, bucket, branch_key)
 );
 "#,

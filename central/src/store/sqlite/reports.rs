@@ -3,7 +3,7 @@
 //! the rollups from the sales and returns a store held before they existed.
 use crate::store::reports::{
     add_event, detail_sql, fold_details, merge_detail, read_sql, rollups_of, rollups_skipped, stored_return,
-    stored_sale, RollupRead, RollupRow, RollupScope, Rollups, DIM_CHAIN, DIM_TOTAL, ROLLUP_ADD,
+    stored_sale, Acc, RollupRead, RollupRow, RollupScope, Rollups, DIM_CHAIN, DIM_TOTAL, ROLLUP_ADD,
 };
 use crate::store::StoreError;
 use colmena_shared::wire::Event;
@@ -23,10 +23,10 @@ pub(super) fn write_push(tx: &Connection, branch_key: i64, new: &[Event]) -> Res
     if rollups_skipped() || new.is_empty() {
         return Ok(());
     }
-    write(tx, &rollups_of(branch_key, new))
+    write(tx, &rollups_of(branch_key, new).finish())
 }
 
-fn write(tx: &Connection, rows: &Rollups) -> Result<(), StoreError> {
+fn write(tx: &Connection, rows: &Rollups<'_>) -> Result<(), StoreError> {
     let mut upsert = tx.prepare_cached(&upsert_sql())?;
     for (k, t) in &rows.totals {
         upsert.execute(params![
@@ -48,7 +48,7 @@ fn write(tx: &Connection, rows: &Rollups) -> Result<(), StoreError> {
          ON CONFLICT(level, bucket, branch_key) DO UPDATE SET detail = excluded.detail",
     )?;
     for (&(level, bucket, branch), add) in &rows.details {
-        let old: Option<String> = select
+        let old: Option<Vec<u8>> = select
             .query_row(params![level, bucket, branch], |r| r.get(0))
             .optional()?;
         put.execute(params![level, bucket, branch, merge_detail(old.as_deref(), add)?])?;
@@ -69,7 +69,7 @@ pub(super) fn read(conn: &Connection, reads: &[RollupRead]) -> Result<Vec<Vec<Ro
             let mut stmt = conn.prepare_cached(&detail_sql(r, |n| format!("?{n}"), ""))?;
             let blobs = stmt
                 .query_map(&p[..], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<Result<Vec<(String, String)>, _>>()?;
+                .collect::<Result<Vec<(String, Vec<u8>)>, _>>()?;
             all.push(fold_details(blobs, r.dim)?);
             continue;
         }
@@ -100,8 +100,8 @@ const FILL_BATCH: usize = 50_000;
 /// Fills the rollups from every sale and return already applied (the migration that
 /// created them runs this in its own transaction).
 pub(super) fn backfill(tx: &Connection) -> Result<(), StoreError> {
-    let mut acc = Rollups::default();
-    let mut pending = 0usize;
+    // (branch key, at, event), written FILL_BATCH at a time.
+    let mut batch: Vec<(i64, i64, Event)> = Vec::new();
     {
         let mut sales =
             tx.prepare("SELECT branch_key, sold_ms, total_cents, cashier_id, lines, payments FROM sales")?;
@@ -110,12 +110,9 @@ pub(super) fn backfill(tx: &Connection) -> Result<(), StoreError> {
             let (key, at, total): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let lines: String = r.get(4)?;
             let payments: Option<String> = r.get(5)?;
-            let e = stored_sale(total, r.get(3)?, &lines, payments.as_deref())?;
-            add_event(&mut acc, key, at, &e);
-            pending += 1;
-            if pending >= FILL_BATCH {
-                write(tx, &std::mem::take(&mut acc))?;
-                pending = 0;
+            batch.push((key, at, stored_sale(total, r.get(3)?, &lines, payments.as_deref())?));
+            if batch.len() >= FILL_BATCH {
+                write_batch(tx, &std::mem::take(&mut batch))?;
             }
         }
     }
@@ -127,9 +124,19 @@ pub(super) fn backfill(tx: &Connection) -> Result<(), StoreError> {
             let (key, at, total): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
             let user: Option<String> = r.get(3)?;
             let lines: String = r.get(4)?;
-            let e = stored_return(total, user.as_deref(), &lines, r.get(5)?)?;
-            add_event(&mut acc, key, at, &e);
+            batch.push((key, at, stored_return(total, user.as_deref(), &lines, r.get(5)?)?));
+            if batch.len() >= FILL_BATCH {
+                write_batch(tx, &std::mem::take(&mut batch))?;
+            }
         }
     }
-    write(tx, &acc)
+    write_batch(tx, &batch)
+}
+
+fn write_batch(tx: &Connection, batch: &[(i64, i64, Event)]) -> Result<(), StoreError> {
+    let mut acc = Acc::default();
+    for (key, at, e) in batch {
+        add_event(&mut acc, *key, *at, e);
+    }
+    write(tx, &acc.finish())
 }

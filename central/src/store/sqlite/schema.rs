@@ -263,13 +263,13 @@ CREATE TABLE IF NOT EXISTS report_rollup (
     returns_cents INTEGER NOT NULL,
     PRIMARY KEY (dim, level, bucket, branch_key, key)
 ) WITHOUT ROWID;
--- Per branch and bucket (levels 0 and 2), its figures by product (1), cashier (2) and
--- method (3): lines of `dim TAB key TAB sales TAB units TAB gross TAB returns`.
+-- Per branch and quarter hour (level 0), its figures by product (1), cashier (2) and
+-- method (3): sorted binary entries (store/reports/blob.rs).
 CREATE TABLE IF NOT EXISTS report_detail (
     level      INTEGER NOT NULL,
     bucket     INTEGER NOT NULL,
     branch_key INTEGER NOT NULL,
-    detail     TEXT NOT NULL,
+    detail     BLOB NOT NULL,
     PRIMARY KEY (level, bucket, branch_key)
 ); -- a rowid table: its rows are kilobytes, which WITHOUT ROWID stores badly
 "#,

@@ -124,7 +124,7 @@ async fn queries_use_their_indexes() {
 }
 
 #[tokio::test]
-async fn a_push_of_plain_sales_writes_only_its_sales_its_stock_and_its_branch_row() {
+async fn a_push_of_plain_sales_writes_only_its_sales_its_stock_its_branch_row_and_its_rollups() {
     let tmp = tmp("plain");
     let store = SqliteStore::open(&tmp.path).unwrap();
     store.apply_push(cus(), vec![sale(1, "P1", 1)]).await.unwrap();
@@ -134,8 +134,10 @@ async fn a_push_of_plain_sales_writes_only_its_sales_its_stock_and_its_branch_ro
         .map(|s| sale(s, if s % 2 == 0 { "P1" } else { "P2" }, 1))
         .collect();
     assert_eq!(store.apply_push(cus(), batch).await.unwrap(), applied(101, 100));
-    // 100 sales, 2 stock rows, 1 branch row: nothing for the till.
-    assert_eq!(changes().await.unwrap() - before, 100 + 2 + 1);
+    // 100 sales, 2 stock rows, 1 branch row, and the report rollups of their one quarter
+    // hour: 3 total rows (quarter, hour, day), 2 chain-shard rows (quarter, hour), 1
+    // detail blob. Nothing for the till.
+    assert_eq!(changes().await.unwrap() - before, 100 + 2 + 1 + 3 + 2 + 1);
     store.close().await;
 }
 

@@ -143,7 +143,7 @@ pub(crate) struct Rollups<'a> {
     pub details: BTreeMap<DetailKey, DetailAdd<'a>>,
 }
 
-pub(crate) use acc::Acc;
+pub(crate) use acc::{prepare, Acc, Prepared};
 
 /// The rollup figures of a push's newly applied events (sales and returns; other kinds do
 /// not move money). `branch_key` is the pushing branch's key.

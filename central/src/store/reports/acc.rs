@@ -55,13 +55,36 @@ impl Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
+/// A key as the map compares it: a short one (a product id, a cashier, a method) copied
+/// into the map's own slot, so a lookup never follows a pointer into some other event
+/// (those cache misses were most of the cost); a long one by reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key<'a> {
+    Short(u8, [u8; INLINE]),
+    Long(&'a str),
+}
+
+const INLINE: usize = 22;
+
+impl<'a> Key<'a> {
+    fn of(key: &'a str) -> Key<'a> {
+        let b = key.as_bytes();
+        if b.len() > INLINE {
+            return Key::Long(key);
+        }
+        let mut inline = [0u8; INLINE];
+        inline[..b.len()].copy_from_slice(b);
+        Key::Short(b.len() as u8, inline)
+    }
+}
+
 /// The figures of the events added so far, by quarter hour.
 #[derive(Debug, Default)]
 pub(crate) struct Acc<'a> {
     /// (branch key, quarter bucket) → the branch's totals.
     totals: FxMap<(i64, i64), Tally>,
-    /// (branch key, quarter bucket, dimension, key) → figures.
-    details: FxMap<(i64, i64, i64, &'a str), Tally>,
+    /// (branch key, quarter bucket, dimension, key) → (the key, figures).
+    details: FxMap<(i64, i64, i64, Key<'a>), (&'a str, Tally)>,
 }
 
 impl<'a> Acc<'a> {
@@ -70,56 +93,116 @@ impl<'a> Acc<'a> {
         if dim == DIM_TOTAL {
             self.totals.entry((branch_key, q)).or_default().add(t);
         } else {
-            self.details.entry((branch_key, q, dim, key)).or_default().add(t);
+            self.details
+                .entry((branch_key, q, dim, Key::of(key)))
+                .or_insert((key, Tally::default()))
+                .1
+                .add(t);
         }
     }
 
     /// The rows to write: every level of every quarter added, sorted.
     pub(crate) fn finish(&self) -> Rollups<'a> {
-        let mut out = Rollups::default();
-        for (&(branch_key, q), t) in &self.totals {
-            let at = q * QUARTER_MS;
-            for &level in levels(DIM_TOTAL) {
-                let k = RollupKey {
-                    dim: DIM_TOTAL,
-                    level,
-                    bucket: at.div_euclid(level_width(level)),
-                    branch_key,
-                    key: String::new(),
-                };
-                out.totals.entry(k).or_default().add(t);
-            }
-            for &level in CHAIN_LEVELS {
-                let k = RollupKey {
-                    dim: DIM_CHAIN,
-                    level,
-                    bucket: at.div_euclid(level_width(level)),
-                    branch_key: -1 - branch_key.rem_euclid(CHAIN_SHARDS),
-                    key: String::new(),
-                };
-                out.totals.entry(k).or_default().add(t);
-            }
-        }
-        for (&(branch_key, q, dim, key), t) in &self.details {
-            let at = q * QUARTER_MS;
-            for &level in levels(dim) {
-                out.details
-                    .entry((level, at.div_euclid(level_width(level)), branch_key))
-                    .or_default()
-                    .push((dim, key, *t));
-            }
-        }
-        for add in out.details.values_mut() {
-            add.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-            // Several quarters of one coarser bucket may name the same key: add them up.
-            add.dedup_by(|next, kept| {
-                let same = (next.0, next.1) == (kept.0, kept.1);
-                if same {
-                    kept.2.add(&next.2);
-                }
-                same
-            });
-        }
-        out
+        spread(
+            self.totals.iter().map(|(&(b, q), t)| (b, q, *t)),
+            self.details
+                .iter()
+                .map(|(&(b, q, dim, _), &(key, t))| (b, q, dim, key, t)),
+        )
     }
+
+    /// The figures, owned and sorted, for a branch to be named later ([`Prepared`]).
+    fn prepared(&self) -> Prepared {
+        let mut totals: Vec<(i64, Tally)> = self.totals.iter().map(|(&(_, q), t)| (q, *t)).collect();
+        totals.sort_unstable_by_key(|e| e.0);
+        let mut details: Vec<(i64, i64, String, Tally)> = self
+            .details
+            .iter()
+            .map(|(&(_, q, dim, _), &(key, t))| (q, dim, key.to_string(), t))
+            .collect();
+        details.sort_unstable_by(|a, b| (a.0, a.1, &a.2).cmp(&(b.0, b.1, &b.2)));
+        Prepared { totals, details }
+    }
+}
+
+/// A push's rollup figures summed before its branch's key is known: on SQLite on the
+/// request's own thread, so the single writer only writes them. Valid for the push's
+/// events when they all turn out new (the usual case; a retried batch with duplicates
+/// is summed again from its new events).
+#[derive(Debug, Default)]
+pub(crate) struct Prepared {
+    /// (quarter bucket, figures), sorted.
+    totals: Vec<(i64, Tally)>,
+    /// (quarter bucket, dimension, key, figures), sorted.
+    details: Vec<(i64, i64, String, Tally)>,
+}
+
+/// Sums the rollups of `events`, all from one branch, ahead of the push's transaction.
+pub(crate) fn prepare(events: &[super::Event]) -> Prepared {
+    super::rollups_of(0, events).prepared()
+}
+
+impl Prepared {
+    /// The rows to write for the branch `branch_key`.
+    pub(crate) fn rollups(&self, branch_key: i64) -> Rollups<'_> {
+        spread(
+            self.totals.iter().map(|&(q, t)| (branch_key, q, t)),
+            self.details
+                .iter()
+                .map(|(q, dim, key, t)| (branch_key, *q, *dim, key.as_str(), *t)),
+        )
+    }
+}
+
+/// Spreads quarter figures ((branch, quarter, figures) and (branch, quarter, dimension,
+/// key, figures)) over the levels and shards, sorted into [`Rollups`].
+fn spread<'k>(
+    totals: impl Iterator<Item = (i64, i64, Tally)>,
+    details: impl Iterator<Item = (i64, i64, i64, &'k str, Tally)>,
+) -> Rollups<'k> {
+    let mut out = Rollups::default();
+    for (branch_key, q, t) in totals {
+        let at = q * QUARTER_MS;
+        for &level in levels(DIM_TOTAL) {
+            let k = RollupKey {
+                dim: DIM_TOTAL,
+                level,
+                bucket: at.div_euclid(level_width(level)),
+                branch_key,
+                key: String::new(),
+            };
+            out.totals.entry(k).or_default().add(&t);
+        }
+        for &level in CHAIN_LEVELS {
+            let k = RollupKey {
+                dim: DIM_CHAIN,
+                level,
+                bucket: at.div_euclid(level_width(level)),
+                branch_key: -1 - branch_key.rem_euclid(CHAIN_SHARDS),
+                key: String::new(),
+            };
+            out.totals.entry(k).or_default().add(&t);
+        }
+    }
+    for (branch_key, q, dim, key, t) in details {
+        let at = q * QUARTER_MS;
+        for &level in levels(dim) {
+            out.details
+                .entry((level, at.div_euclid(level_width(level)), branch_key))
+                .or_default()
+                .push((dim, key, t));
+        }
+    }
+    for add in out.details.values_mut() {
+        add.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        // Several quarters of one coarser bucket may name the same key: add them up.
+        add.dedup_by(|next, kept| {
+            let same = (next.0, next.1) == (kept.0, kept.1);
+            if same {
+                kept.2.add(&next.2);
+            }
+            same
+        });
+    }
+    out
 }

@@ -218,7 +218,10 @@ impl Store for SqliteStore {
     }
 
     async fn apply_push(&self, branch: BranchId, events: Vec<Event>) -> Result<PushOutcome, StoreError> {
-        self.write(move |w| w.apply_push(&branch, &events)).await
+        // The rollups are summed here, on the request's thread: the writer only writes them.
+        let rollups = (!crate::store::reports::rollups_skipped()).then(|| crate::store::reports::prepare(&events));
+        self.write(move |w| w.apply_push(&branch, &events, rollups.as_ref()))
+            .await
     }
 
     async fn upsert_product(

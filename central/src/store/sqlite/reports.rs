@@ -3,7 +3,7 @@
 //! the rollups from the sales and returns a store held before they existed.
 use crate::store::reports::{
     add_event, detail_sql, fold_details, merge_detail, read_sql, rollups_of, rollups_skipped, stored_return,
-    stored_sale, Acc, RollupRead, RollupRow, RollupScope, Rollups, DIM_CHAIN, DIM_TOTAL, ROLLUP_ADD,
+    stored_sale, Acc, Prepared, RollupRead, RollupRow, RollupScope, Rollups, DIM_CHAIN, DIM_TOTAL, ROLLUP_ADD,
 };
 use crate::store::StoreError;
 use colmena_shared::wire::Event;
@@ -19,11 +19,22 @@ fn upsert_sql() -> String {
 
 /// Adds a push's newly applied events to the rollups, inside the push's savepoint (the
 /// caller's `tx`), so they commit or roll back with the events themselves.
-pub(super) fn write_push(tx: &Connection, branch_key: i64, new: &[Event]) -> Result<(), StoreError> {
+/// `pre` is what [`crate::store::reports::prepare`] summed of the whole push, used when
+/// every event of it is new (`all_new`).
+pub(super) fn write_push(
+    tx: &Connection,
+    branch_key: i64,
+    new: &[Event],
+    all_new: bool,
+    pre: Option<&Prepared>,
+) -> Result<(), StoreError> {
     if rollups_skipped() || new.is_empty() {
         return Ok(());
     }
-    write(tx, &rollups_of(branch_key, new).finish())
+    match pre {
+        Some(pre) if all_new => write(tx, &pre.rollups(branch_key)),
+        _ => write(tx, &rollups_of(branch_key, new).finish()),
+    }
 }
 
 fn write(tx: &Connection, rows: &Rollups<'_>) -> Result<(), StoreError> {

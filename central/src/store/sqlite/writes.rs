@@ -35,7 +35,12 @@ impl Writer {
         Ok((conn.last_insert_rowid(), 0))
     }
 
-    pub(super) fn apply_push(&mut self, branch: &BranchId, events: &[Event]) -> Result<PushOutcome, StoreError> {
+    pub(super) fn apply_push(
+        &mut self,
+        branch: &BranchId,
+        events: &[Event],
+        rollups: Option<&crate::store::reports::Prepared>,
+    ) -> Result<PushOutcome, StoreError> {
         let now = clock::now_millis();
         let tx = self.conn.savepoint()?;
         let (key, at) = Self::branch(&tx, branch.as_str())?;
@@ -81,7 +86,7 @@ impl Writer {
             }
         }
         super::till::move_shifts(&tx, key, new, &mut till)?;
-        super::reports::write_push(&tx, key, new)?;
+        super::reports::write_push(&tx, key, new, dups.is_empty(), rollups)?;
         let applied_through = new.last().map_or(at, |e| e.seq);
         tx.prepare_cached(
             "UPDATE branches SET applied_through = ?2, last_push_ms = ?3, \

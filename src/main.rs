@@ -109,6 +109,7 @@ const CATALOG: [DemoProduct; 8] = [
 
 fn main() -> anyhow::Result<()> {
     colmena_shared::telemetry::init(colmena_shared::telemetry::LogFormat::Text);
+    colmena_shared::tls::install_crypto_provider();
     let dir = PathBuf::from(std::env::var("COLMENA_DEMO_DIR").unwrap_or_else(|_| "colmena-demo".into()));
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     actix_web::rt::System::new().block_on(run(dir))

@@ -229,6 +229,7 @@ impl BranchMetrics {
                 "timeout",
                 "connect",
                 "http_5xx",
+                "tls",
                 "rejected",
                 "unsupported_event",
                 "circuit_open",

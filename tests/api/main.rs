@@ -25,5 +25,6 @@ mod people;
 mod proxy;
 mod security;
 mod till;
+mod tls;
 mod transfers;
 mod transfers_chain;

@@ -27,6 +27,7 @@ pub mod postgres;
 pub mod prometheus;
 pub mod proxy;
 pub mod till;
+pub mod tls;
 pub mod transfers;
 // Not every binary uses every helper.
 #[allow(unused_imports)]
@@ -305,8 +306,16 @@ pub fn dead_url() -> String {
 }
 
 /// A shared HTTP client for tests.
-pub fn client() -> reqwest::Client {
+/// A client builder for tests. reqwest takes rustls's process-wide crypto provider, which
+/// the services install when they start; a test may build a client before any service, so
+/// this installs it too.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    colmena_shared::tls::install_crypto_provider();
     reqwest::Client::builder()
+}
+
+pub fn client() -> reqwest::Client {
+    client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client")

@@ -42,3 +42,4 @@ pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod telemetry;
+pub mod tls;

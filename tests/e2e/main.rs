@@ -8,6 +8,8 @@ mod support;
 
 mod bad_input_corpus;
 mod branch_api;
+mod cashier_page;
+mod cashier_page_bench;
 mod catalog;
 mod central_api;
 mod chaos;

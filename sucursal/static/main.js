@@ -78,6 +78,7 @@ export const app = {
     t.dataset.kind = kind;
     t.textContent = text;
     t.hidden = !text;
+    this.toastAt = Date.now();
     clearTimeout(this.toastTimer);
     if (text && kind !== "error") this.toastTimer = setTimeout(() => (t.hidden = true), 3000);
   },
@@ -132,8 +133,16 @@ setUnauthorizedHandler(() => {
 });
 
 document.addEventListener("keydown", (e) => {
+  dismissToast();
   if (app.keyHandler && app.keyHandler(e) === true) e.preventDefault();
 });
+document.addEventListener("pointerdown", () => dismissToast());
+
+/** A confirmation has been read once the cashier goes on working; errors stay. */
+function dismissToast() {
+  const t = $("#toast");
+  if (!t.hidden && t.dataset.kind !== "error" && Date.now() - (app.toastAt ?? 0) > 500) t.hidden = true;
+}
 
 function boot() {
   startStatus();

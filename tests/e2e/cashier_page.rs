@@ -433,7 +433,7 @@ async fn a_whole_sale_is_done_with_the_keyboard_alone() {
     b.until(
         "results",
         Duration::from_secs(5),
-        "return document.querySelectorAll('#results li').length > 0",
+        "return document.querySelectorAll('#results li[data-product]').length > 0",
     )
     .await;
     b.keys(&enter).await;
@@ -467,5 +467,35 @@ async fn a_whole_sale_is_done_with_the_keyboard_alone() {
     b.on_screen("sell").await;
     let focused = b.js("return document.activeElement.id").await;
     assert_eq!(focused, "search", "ready to scan the next customer's products");
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn money_is_parsed_and_shown_in_integer_cents_never_through_floating_point() {
+    let dir = TempDir::new("page-money");
+    let branch = spawn_branch(dir.path(), "CUS", &dead_url(), &[]);
+    let Some(b) = Browser::start("page-money").await else {
+        return;
+    };
+    b.open(&format!("{}/", branch.url)).await;
+    // The page's own module, imported from the path index.html names.
+    let script = r#"
+        const done = arguments[0];
+        const src = document.querySelector('script[type=module]').src.replace('main.js', 'money.js');
+        import(src).then((m) => done({
+          parsed: ["12.50", "12,5", "S/ 0.10", "0.29", "100", "1234567.89", "12.345", "-1", "abc", ""].map(m.parseCents),
+          shown: [1250, 5, 0, -300, 123456789].map(m.formatCents),
+          sum: m.formatCents(m.parseCents("0.10") + m.parseCents("0.20")),
+        }));
+    "#;
+    let v = b.client.execute_async(script, vec![]).await.expect("money.js");
+    assert_eq!(
+        v,
+        json!({
+            "parsed": [1250, 1250, 10, 29, 10000, 123456789, null, null, null, null],
+            "shown": ["S/ 12.50", "S/ 0.05", "S/ 0.00", "-S/ 3.00", "S/ 1,234,567.89"],
+            "sum": "S/ 0.30",
+        })
+    );
     b.close().await;
 }

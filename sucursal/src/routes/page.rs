@@ -10,6 +10,9 @@
 //! frame) and `nosniff`. Gzip is served to clients that accept it, compressed once per file.
 //!
 //! These routes are not in the OpenAPI document: they are a web page, not the API.
+//!
+//! Cargo rebuilds the binary when an embedded file changes (each is an `include_bytes!`),
+//! but not when a file is *added* to `static/`: touch this file after adding one.
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::Bytes;

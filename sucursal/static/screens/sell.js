@@ -34,6 +34,11 @@ export function render(app) {
   };
 
   function showResults() {
+    if (!found.length && !input.value.trim()) {
+      return fill(results, h("li", { class: "hint" },
+        h("span", { class: "name" }, "Escanee el código de barras o escriba el nombre del producto."),
+        h("span", { class: "meta" }, "Los resultados aparecen mientras escribe; Enter agrega el primero.")));
+    }
     fill(
       results,
       found.map((p, i) =>
@@ -185,6 +190,7 @@ export function render(app) {
   basket.listeners.clear();
   basket.onChange(renderBasket);
   renderBasket();
+  showResults();
 
   return h(
     "div",
@@ -210,7 +216,7 @@ export function render(app) {
         "div",
         { class: "actions" },
         h("button", { type: "button", class: "ghost", id: "to-returns", onclick: () => app.go("returns") }, "Devolución (F4)"),
-        h("button", { type: "button", class: "ghost", id: "to-cash", onclick: () => app.go("cash") }, "Caja: ingreso/egreso (F8)"),
+        h("button", { type: "button", class: "ghost", id: "to-cash", onclick: () => app.go("cash") }, "Ingreso/egreso (F8)"),
         h("button", { type: "button", class: "ghost", id: "to-close", onclick: () => app.go("close") }, "Cerrar turno (F9)"),
         h("button", { type: "button", class: "ghost", id: "clear", onclick: () => basket.clear() }, "Vaciar canasta"),
       ),

@@ -2,7 +2,7 @@
 //! processes (built beforehand: `scripts/test.sh`, or `cargo build --release --workspace
 //! --bins`), for what only a process shows: `kill -9`, SIGTERM and exit codes, memory of a
 //! process, restarts from disk, the relay through a fault proxy, chaos, PostgreSQL
-//! fail-over, a real Prometheus and schemathesis.
+//! fail-over, a real Prometheus, schemathesis, and the cashier's page in headless Chromium.
 #[path = "../support/mod.rs"]
 mod support;
 

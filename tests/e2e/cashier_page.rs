@@ -499,3 +499,48 @@ async fn money_is_parsed_and_shown_in_integer_cents_never_through_floating_point
     );
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ended_session_sends_the_cashier_back_to_login_and_keeps_the_basket() {
+    let dir = TempDir::new("page-expired");
+    let (_central, branch) = chain(&dir, &QUICK).await;
+    let Some(b) = Browser::start("page-expired").await else {
+        return;
+    };
+    b.open(&format!("{}/", branch.url)).await;
+    login_and_open(&b, "10").await;
+    scan(&b, "7751234000011", "ARROZ-1KG", 1).await;
+    scan(&b, "7751234000035", "LECHE-400", 1).await;
+    // The session ends behind the page's back (as when it expires).
+    let c = client();
+    let token = b.js("return sessionStorage.getItem('colmena.token')").await;
+    let token = token.as_str().expect("the token is in sessionStorage").to_string();
+    let r = c
+        .post(format!("{}/logout", branch.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("logout");
+    assert_eq!(r.status(), 204);
+    let kept = b.js("return localStorage.length === 0 && !document.cookie").await;
+    assert_eq!(kept, true, "nothing in localStorage or cookies");
+
+    b.type_into("#search", &format!("7751234000028{}", key(Key::Enter)))
+        .await;
+    b.on_screen("login").await;
+    let msg = b.text("#login-msg").await;
+    assert!(msg.contains("canasta se conserva"), "{msg}");
+    b.shot("16-session-ended").await;
+    b.type_into("#login-pin", &format!("{}{}", ANA.1, key(Key::Enter)))
+        .await;
+    b.on_screen("sell").await;
+    let lines = b
+        .js("return [...document.querySelectorAll('#basket tr[data-product]')].map(r => r.dataset.product)")
+        .await;
+    assert_eq!(
+        lines,
+        json!(["ARROZ-1KG", "LECHE-400"]),
+        "the basket survived the new login"
+    );
+    b.close().await;
+}

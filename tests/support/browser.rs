@@ -28,7 +28,7 @@ pub struct Browser {
 
 fn find_binary(env: &str, candidates: &[&str]) -> Option<PathBuf> {
     if let Some(p) = std::env::var_os(env) {
-        return Some(PathBuf::from(p));
+        return Some(PathBuf::from(p)).filter(|p| p.exists());
     }
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
 }

@@ -681,6 +681,33 @@ if [ "$PROFILE" = 1 ] && command -v perf >/dev/null 2>&1; then
   KEEP_WORK=1
 fi
 
+# ------------------------------------------------------------------ P13 (the cashier's page)
+# tests/e2e/cashier_page_bench.rs (an ignored test of the e2e binary, since it drives headless
+# Chromium through chromedriver with fantoccini, a dev-dependency): page weight gzipped, time
+# to interactive, scan-to-basket latency over P13_PRODUCTS products. Needs chromium and
+# chromium-driver (Debian); without them P13 is reported as not measured.
+P13_PRODUCTS=100000 P13_LOADS=20 P13_SCANS=200
+[ "$QUICK" = 1 ] && P13_PRODUCTS=1000 P13_LOADS=3 P13_SCANS=10
+P13_WEIGHT=n/a P13_TTI=n/a P13_SCAN=n/a P13_NOTE="not measured: chromium/chromedriver missing (apt-get install chromium chromium-driver)"
+if [ -x /usr/bin/chromedriver ]; then
+  log "P13: the cashier's page (weight, time to interactive, scan to basket over $P13_PRODUCTS products)"
+  P13_OUT=$WORK/p13.txt
+  if (cd "$ROOT" && COLMENA_PAGE_BENCH_PRODUCTS=$P13_PRODUCTS COLMENA_PAGE_BENCH_LOADS=$P13_LOADS \
+      COLMENA_PAGE_BENCH_SCANS=$P13_SCANS cargo test -q --release --test e2e cashier_page_benchmark \
+      -- --ignored --exact cashier_page_bench::cashier_page_benchmark --nocapture) > "$P13_OUT" 2>&1; then
+    grep '^page-bench:' "$P13_OUT" | tee -a "$RAW" >&2
+    P13_WEIGHT=$(sed -n 's/^page-bench: weight .*gzip_kb=\([0-9.]*\).*/\1/p' "$P13_OUT" | grep . || echo n/a)
+    P13_TTI=$(sed -n 's/^page-bench: tti .*warm_p50_ms=\([0-9.]*\).*/\1/p' "$P13_OUT" | grep . || echo n/a)
+    P13_COLD=$(sed -n 's/^page-bench: tti cold_ms=\([0-9.]*\).*/\1/p' "$P13_OUT" | grep . || echo n/a)
+    P13_SCAN=$(sed -n 's/^page-bench: scan .*p95_ms=\([0-9.]*\).*/\1/p' "$P13_OUT" | grep . || echo n/a)
+    P13_NOTE="$(grep '^page-bench:' "$P13_OUT" | sed 's/^page-bench: //' | paste -sd';' - | sed 's/;/; /g')"
+  else
+    P13_NOTE="the benchmark failed (see $P13_OUT)"
+    KEEP_WORK=1
+  fi
+  [ "$QUICK" = 1 ] && [ "$P13_SCAN" = n/a ] && die "P13 failed: $(tail -20 "$P13_OUT")"
+fi
+
 # ------------------------------------------------------------------ BENCHMARKS.md
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 P1_MET=$(met "$P1_R" ge 0.70) P2_MET=$(met "$P2_P99" le 2) P3_MET=$(met "$P3_R" ge 0.95) P4_MET=$(met "$P4_EPS" ge 100000)
@@ -734,6 +761,9 @@ with the host.
 | P11 | \`/sell\` on a shift with a cash payment (change) ÷ plain \`/sell\`, same branch, central down (as P1), alternating rounds | **$P11_R** — $P11_NOTE | ≥ 0.9 | $(met "$P11_R" ge 0.9) |
 | P11′ | the same with central up on the same 2 cores (central applies the shifts and payments too) | $P11_UP — $P11_UP_NOTE | — | report |
 | P12 | \`GET /products/search\` p99 over $P9_PRODUCTS products, one request at a time, measured at the client (bounds the server's time) | $(p12_p99) ms — $P12_LINE | ≤ 1 ms | $(met "$(p12_p99)" le 1) |
+| P13 | cashier's page weight: \`/\` and every asset, gzip as served | $P13_WEIGHT KB — $P13_NOTE | ≤ 150 KB | $(met "$P13_WEIGHT" le 150) |
+| P13′ | cashier's page time to interactive, headless Chromium on localhost (navigation start → first screen focused), median of reloads | $P13_TTI ms (first load, empty cache: ${P13_COLD:-n/a} ms) | ≤ 300 ms | $(met "$P13_TTI" le 300) |
+| P13″ | scan to basket over $P13_PRODUCTS products (barcode + Enter → the line on screen, in the page), p95 | $P13_SCAN ms | ≤ 50 ms | $(met "$P13_SCAN" le 50) |
 
 ## What each figure runs
 

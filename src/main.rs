@@ -206,6 +206,11 @@ fn print_banner(dir: &std::path::Path, users_ok: bool) {
     }
     let cus = BRANCHES[0].1;
     println!();
+    println!("The cashier's page (a till in the browser, served by each branch):");
+    for (b, listen, _) in BRANCHES {
+        println!("  {b}  http://{listen}/");
+    }
+    println!();
     println!("Log in as Ana at CUS, open her till, sell two bags of rice paid in cash, take one back, close the till:");
     let lines = [
         r#"TOKEN=$(curl -s -X POST http://{cus}/login -H 'Content-Type: application/json' -d '{"user_id":"cus-ana","pin":"4821"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')"#,

@@ -21,6 +21,7 @@ mod chain;
 mod deployment_files;
 mod observability_config;
 mod openapi;
+mod page;
 mod people;
 mod proxy;
 mod security;

@@ -6,6 +6,7 @@
 //! - [`central`], [`pos`]: both sides of the wire (pushes, events, catalogs, storms);
 //!   [`corpus`]: the one bad-input corpus; [`proxy`]: a fault proxy; [`postgres`]: a
 //!   private cluster; [`dashboards`]: the observability files as data; [`prometheus`]: a real Prometheus.
+//! - [`browser`]: headless Chromium over WebDriver, for the cashier's page.
 //! - [`till`]: a logged-in clerk at a branch (shifts, tenders, returns).
 //! - [`http`]: GETs as JSON, text or bytes, `/metrics`, per-product maps of a listing.
 //! - Chain helpers (products, allocations, the invariant), [`metric`], [`gzip`],
@@ -17,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod browser;
 pub mod central;
 pub mod corpus;
 pub mod dashboards;

@@ -100,13 +100,13 @@ pub struct Settings {
     pub log_format: LogFormat,
 
     /// Consecutive failed calls that open the circuit breaker.
-    #[arg(long, env = "COLMENA_BREAKER_FAILURES", default_value_t = 5)]
+    #[arg(long, env = "COLMENA_BREAKER_FAILURES", default_value_t = 3)]
     pub breaker_failures: u32,
     /// First wait of an open breaker before its half-open trial (grows ×2, equal jitter).
     #[arg(long, env = "COLMENA_BREAKER_WAIT_MIN", default_value = "1s", value_parser = parse_duration)]
     pub breaker_wait_min: Duration,
     /// Longest wait of an open breaker.
-    #[arg(long, env = "COLMENA_BREAKER_WAIT_MAX", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "COLMENA_BREAKER_WAIT_MAX", default_value = "4s", value_parser = parse_duration)]
     pub breaker_wait_max: Duration,
     /// TCP connect timeout towards central (counts as a breaker failure).
     #[arg(long, env = "COLMENA_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
@@ -127,7 +127,7 @@ pub struct Settings {
     #[arg(long, env = "COLMENA_RELAY_LINGER", default_value = "5ms", value_parser = parse_duration)]
     pub relay_linger: Duration,
     /// Period of the catalog/allocation pull.
-    #[arg(long, env = "COLMENA_PULL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "COLMENA_PULL_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub pull_interval: Duration,
     /// How long events acknowledged by central stay in the local store (for `sequence_gap`
     /// recovery against a central restored from backup, and for `/sales/export`).

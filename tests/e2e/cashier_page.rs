@@ -283,11 +283,11 @@ async fn a_cashier_sells_returns_and_closes_her_shift_in_the_browser_and_central
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_status_bar_says_offline_within_5_s_of_central_dying_and_online_once_it_drained() {
     let dir = TempDir::new("page-offline");
-    // The relay learns that central is gone when its breaker opens: at once when a sale's
-    // push fails, else at the second failed pull (each pull tries 3 times; 5 failures open
-    // it), so an idle till needs a pull interval under about 2 s to show it within 5 s. Its
-    // way back is the breaker's next trial, at most --breaker-wait-max after central returns.
-    let flags = ["--pull-interval", "1s", "--breaker-wait-max", "3s"];
+    // The branch's default relay flags: the relay learns that central is gone when its
+    // breaker opens, at once when a sale's push fails, else at the first failed pull (every
+    // 2 s, 3 attempts, 3 failures open it); its way back is the breaker's next trial, at most
+    // --breaker-wait-max (4 s) after central returns.
+    let flags: [&str; 0] = [];
     let (mut central, branch) = chain(&dir, &flags).await;
     let Some(b) = Browser::start("page-offline").await else {
         return;

@@ -230,6 +230,7 @@ impl BranchMetrics {
                 "connect",
                 "http_5xx",
                 "tls",
+                "central_ahead",
                 "rejected",
                 "unsupported_event",
                 "circuit_open",

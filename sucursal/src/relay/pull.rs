@@ -115,7 +115,11 @@ impl Relay {
                     local = wrote,
                     "central claims more events than this branch ever wrote; new events continue above it, pending ones are still pushed"
                 );
-                self.deps.metrics.sync_errors.with_label_values(&["central_ahead"]).inc();
+                self.deps
+                    .metrics
+                    .sync_errors
+                    .with_label_values(&["central_ahead"])
+                    .inc();
             }
             let next_cursor = if n == 0 { after } else { page.next.max(after) };
             let has_products = page.changes.iter().any(|c| c.kind == ChangeKind::Product);

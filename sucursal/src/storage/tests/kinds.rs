@@ -417,12 +417,20 @@ fn a_pull_claiming_more_than_the_store_wrote_raises_the_seq_floor_but_acknowledg
     let first = rx.recv().unwrap().unwrap();
     step(submit(&rig.writer, pull(1_000)));
     let conn = open(&rig.dir()).unwrap();
-    assert_eq!(meta::get(&conn, meta::ACKED_THROUGH).unwrap(), 0, "nothing acknowledged by the pull");
+    assert_eq!(
+        meta::get(&conn, meta::ACKED_THROUGH).unwrap(),
+        0,
+        "nothing acknowledged by the pull"
+    );
     assert_eq!(rig.state.acked_through.load(Ordering::Acquire), 0);
     let rx = submit(&rig.writer, adjust(1));
     rig.permits.send(true).unwrap();
     let after = rx.recv().unwrap().unwrap();
-    assert_eq!(after.seq, 1_001, "new events continue above central's position (first was {})", first.seq);
+    assert_eq!(
+        after.seq, 1_001,
+        "new events continue above central's position (first was {})",
+        first.seq
+    );
 
     // A push answer acknowledges; with nothing left pending, a later pull's position moves
     // the mark over seqs this store never wrote.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of colmena: unit tests, end-to-end tests against the real binaries,
-# Prometheus/promtool checks. Installs what it needs when it can (as root), otherwise says
-# exactly what to install, then smoke-runs the benchmark harness. Usage: scripts/test.sh
+# Prometheus/promtool checks, the cashier's page in headless Chromium. Installs what it
+# needs when it can (as root), otherwise says exactly what to install, then smoke-runs the benchmark harness. Usage: scripts/test.sh
 # [extra cargo test args] (with args, the harness smoke run is skipped)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,25 @@ need_postgres
 if ! command -v fuser >/dev/null 2>&1 && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   apt-get install -y --no-install-recommends psmisc >/dev/null 2>&1 || true
 fi
+
+# The cashier's page is tested in a real browser (tests/e2e/cashier_page.rs): Debian's chromium
+# and chromium-driver. Without them those tests fail; COLMENA_SKIP_BROWSER_TESTS=1 skips them
+# on a machine where they cannot be installed (never in CI, which runs as root).
+need_chromium() {
+  if [ -x /usr/bin/chromedriver ] && { [ -x /usr/lib/chromium/chromium ] || [ -x /usr/bin/chromium ]; }; then return 0; fi
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's chromium and chromium-driver packages (the cashier's page tests)"
+    (apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null 2>&1) || {
+      apt-get update >/dev/null && apt-get install -y --no-install-recommends chromium chromium-driver >/dev/null; }
+  elif [ -n "${COLMENA_SKIP_BROWSER_TESTS:-}" ]; then
+    echo "!! chromium/chromedriver missing: the cashier's page tests will SKIP (COLMENA_SKIP_BROWSER_TESTS is set)" >&2
+  else
+    echo "chromium/chromedriver missing: run 'sudo apt-get install -y --no-install-recommends chromium chromium-driver'" \
+      "(or set COLMENA_SKIP_BROWSER_TESTS=1 to skip the browser tests)" >&2
+    exit 1
+  fi
+}
+need_chromium
 
 # schemathesis (PyPI) fuzzes both services from their OpenAPI documents (tests/e2e/schemathesis.rs).
 # Pinned, so a fixed seed generates the same cases on every machine; installed into a venv

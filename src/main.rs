@@ -109,6 +109,7 @@ const CATALOG: [DemoProduct; 8] = [
 
 fn main() -> anyhow::Result<()> {
     colmena_shared::telemetry::init(colmena_shared::telemetry::LogFormat::Text);
+    colmena_shared::tls::install_crypto_provider();
     let dir = PathBuf::from(std::env::var("COLMENA_DEMO_DIR").unwrap_or_else(|_| "colmena-demo".into()));
     std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     actix_web::rt::System::new().block_on(run(dir))
@@ -204,6 +205,11 @@ fn print_banner(dir: &std::path::Path, users_ok: bool) {
         }
     }
     let cus = BRANCHES[0].1;
+    println!();
+    println!("The cashier's page (a till in the browser, served by each branch):");
+    for (b, listen, _) in BRANCHES {
+        println!("  {b}  http://{listen}/");
+    }
     println!();
     println!("Log in as Ana at CUS, open her till, sell two bags of rice paid in cash, take one back, close the till:");
     let lines = [

@@ -1022,7 +1022,8 @@ async fn push_through_a_pg_power_cut(tag: &str, url_options: Option<&str>) -> Op
     let pg = support::postgres::PgCluster::start_durable_in(fs.mnt.join("pg"));
     let mut url = pg.create_database("powercut");
     if let Some(o) = url_options {
-        url = format!("{url}?options={o}");
+        let sep = if url.contains('?') { '&' } else { '?' };
+        url = format!("{url}{sep}options={o}");
     }
     // initdb ran with --no-sync: put the cluster's own files on the image before the storm.
     assert!(Command::new("sync")

@@ -65,6 +65,8 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // reqwest takes rustls's process-wide provider (the services install the same one).
+    colmena_shared::tls::install_crypto_provider();
     let result = match cli.command {
         Command::Baseline(a) => baseline::run(a),
         Command::PushLoad(a) => push_load::run(a),

@@ -46,6 +46,9 @@ pub struct Settings {
     )]
     pub branch_tokens: Vec<BranchToken>,
 
+    #[command(flatten)]
+    pub tls: colmena_shared::tls::TlsArgs,
+
     /// Request body limit in bytes. `POST /sync/push` accepts twice this (decompressed), so
     /// that a relay batch of up to this size plus its JSON envelope always fits.
     #[arg(long, env = "COLMENA_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]

@@ -35,12 +35,15 @@ pub struct Application {
     store: Arc<dyn Store>,
     backups: CentralBackups,
     backup_every: Option<Duration>,
+    tls: Option<Arc<colmena_shared::tls::ReloadingCert>>,
 }
 
 impl Application {
     /// Opens the store (migrating it), registers metrics, binds the listener. Serving starts
     /// with [`Application::run_until_stopped`].
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        colmena_shared::tls::install_crypto_provider();
+        let tls = settings.tls.load()?;
         let store: Arc<dyn Store> = match &settings.database {
             DatabaseUrl::Sqlite(path) => {
                 let path = path.clone();
@@ -120,16 +123,21 @@ impl Application {
         })
         .workers(settings.workers)
         .disable_signals()
-        .shutdown_timeout(SHUTDOWN_GRACE.as_secs())
-        .listen(listener)?
+        .shutdown_timeout(SHUTDOWN_GRACE.as_secs());
+        let server = match &tls {
+            Some(cert) => server.listen_rustls_0_23(listener, cert.server_config())?,
+            None => server.listen(listener)?,
+        }
         .run();
-        tracing::info!(%addr, database = ?settings.database, branches = settings.branch_tokens.len(), "central ready");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, scheme, database = ?settings.database, branches = settings.branch_tokens.len(), "central ready");
         Ok(Application {
             server,
             addr,
             store,
             backups,
             backup_every: settings.backup_every,
+            tls,
         })
     }
 
@@ -155,6 +163,10 @@ impl Application {
                 cancel.clone(),
             ))
         });
+        let reloader = self
+            .tls
+            .clone()
+            .map(|cert| tokio::spawn(cert.reload_on_sighup(cancel.clone())));
         let trimmer = tokio::spawn(colmena_shared::memory::trim_every(
             colmena_shared::memory::TRIM_EVERY,
             cancel.clone(),
@@ -169,6 +181,9 @@ impl Application {
         stopper.abort();
         cancel.cancel();
         let _ = trimmer.await;
+        if let Some(task) = reloader {
+            let _ = task.await;
+        }
         if let Some(task) = scheduled {
             // A backup in progress finishes first: the file is only listed once complete.
             let _ = task.await;

@@ -2,7 +2,8 @@
 //! to a handler and before any body is read, so a refused request is answered without
 //! buffering it (docs/protocol.md, "Permissions").
 //!
-//! `/health`, `/metrics`, `/openapi.json` and `POST /login` are public. Any other path needs
+//! `/health`, `/metrics`, `/openapi.json`, `POST /login` and the cashier's page (`/` and its
+//! static files under `/app/`) are public. Any other path needs
 //! `Authorization: Bearer <token>`, resolved to a [`Caller`]: the POS token → `Device`, the
 //! `--admin-token` → `Admin`, a live login session → `User` — else 401 `unauthorized`. The
 //! route's [`Action`](crate::permissions::Action) is then asked of the permission table:
@@ -20,7 +21,13 @@ use colmena_shared::clock;
 use colmena_shared::http::{bearer_token, tokens_equal};
 use std::sync::Arc;
 
-const PUBLIC_PATHS: &[&str] = &["/health", "/metrics", "/openapi.json", "/login"];
+const PUBLIC_PATHS: &[&str] = &["/health", "/metrics", "/openapi.json", "/login", "/"];
+
+/// Public: the paths above, and the cashier's page's embedded assets (static files only:
+/// nothing under this prefix reads or changes state; docs/protocol.md, "The cashier's page").
+pub fn is_public(path: &str) -> bool {
+    PUBLIC_PATHS.contains(&path) || path.starts_with(crate::routes::page::ASSET_PREFIX)
+}
 
 /// What the middleware checks against (app data of the server).
 pub struct Auth {
@@ -63,7 +70,7 @@ pub async fn authorize(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
-    if PUBLIC_PATHS.contains(&req.path()) {
+    if is_public(req.path()) {
         return Ok(next.call(req).await?.map_into_left_body());
     }
     let caller = match (req.app_data::<web::Data<Auth>>(), bearer_token(req.request())) {

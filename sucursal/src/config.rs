@@ -52,6 +52,12 @@ pub struct Settings {
     /// Central's base URL; a comma-separated list is the failover order.
     #[arg(long, env = "COLMENA_CENTRAL_URL", default_value = "http://127.0.0.1:8000")]
     pub central_url: String,
+    /// Verify an `https://` central against this CA bundle (PEM) instead of the system's
+    /// roots: a chain's private CA. Nothing else is trusted when it is set.
+    #[arg(long, env = "COLMENA_CENTRAL_CA")]
+    pub central_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub tls: colmena_shared::tls::TlsArgs,
     /// Directory of the local store (created if missing).
     #[arg(long, env = "COLMENA_DATA_DIR", default_value = "./colmena-sucursal-data")]
     pub data_dir: PathBuf,
@@ -94,13 +100,13 @@ pub struct Settings {
     pub log_format: LogFormat,
 
     /// Consecutive failed calls that open the circuit breaker.
-    #[arg(long, env = "COLMENA_BREAKER_FAILURES", default_value_t = 5)]
+    #[arg(long, env = "COLMENA_BREAKER_FAILURES", default_value_t = 3)]
     pub breaker_failures: u32,
     /// First wait of an open breaker before its half-open trial (grows ×2, equal jitter).
     #[arg(long, env = "COLMENA_BREAKER_WAIT_MIN", default_value = "1s", value_parser = parse_duration)]
     pub breaker_wait_min: Duration,
     /// Longest wait of an open breaker.
-    #[arg(long, env = "COLMENA_BREAKER_WAIT_MAX", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "COLMENA_BREAKER_WAIT_MAX", default_value = "4s", value_parser = parse_duration)]
     pub breaker_wait_max: Duration,
     /// TCP connect timeout towards central (counts as a breaker failure).
     #[arg(long, env = "COLMENA_CONNECT_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
@@ -121,7 +127,7 @@ pub struct Settings {
     #[arg(long, env = "COLMENA_RELAY_LINGER", default_value = "5ms", value_parser = parse_duration)]
     pub relay_linger: Duration,
     /// Period of the catalog/allocation pull.
-    #[arg(long, env = "COLMENA_PULL_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "COLMENA_PULL_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub pull_interval: Duration,
     /// How long events acknowledged by central stay in the local store (for `sequence_gap`
     /// recovery against a central restored from backup, and for `/sales/export`).
@@ -185,6 +191,9 @@ impl Settings {
             if !(u.starts_with("http://") || u.starts_with("https://")) {
                 return Err(format!("--central-url: {u:?} is not an http(s) URL"));
             }
+            if u.starts_with("http://") && !is_loopback_url(u) {
+                tracing::warn!(central = %u, "central is reached over plain HTTP: the branch token and every sale cross the network in clear; use https:// (docs/protocol.md, \"Transport security\")");
+            }
         }
         if self.breaker_failures == 0 {
             return Err("--breaker-failures must be at least 1".into());
@@ -223,5 +232,41 @@ impl Settings {
             branch_id,
             central_urls,
         })
+    }
+}
+
+/// Whether an `http://` URL names this machine (the demo chain, a local proxy), where plain
+/// HTTP crosses no network.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host_port = rest.split('/').next().unwrap_or("");
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.rsplit_once(':').map_or(host_port, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::is_loopback_url;
+
+    #[test]
+    fn only_this_machine_counts_as_loopback() {
+        for yes in [
+            "http://127.0.0.1:8000",
+            "http://localhost:8000/",
+            "http://[::1]:8000",
+            "http://127.0.0.2",
+        ] {
+            assert!(is_loopback_url(yes), "{yes}");
+        }
+        for no in [
+            "http://10.0.0.5:8000",
+            "http://central.example:8000",
+            "http://[2001:db8::1]:80",
+        ] {
+            assert!(!is_loopback_url(no), "{no}");
+        }
     }
 }

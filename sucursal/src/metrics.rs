@@ -229,6 +229,8 @@ impl BranchMetrics {
                 "timeout",
                 "connect",
                 "http_5xx",
+                "tls",
+                "central_ahead",
                 "rejected",
                 "unsupported_event",
                 "circuit_open",

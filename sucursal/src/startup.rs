@@ -20,6 +20,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use colmena_shared::clock;
 use colmena_shared::http::{json_config, not_found, observe, path_config, query_config};
+use colmena_shared::tls::ReloadingCert;
 use colmena_shared::wire::CatalogSeedItem;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -102,6 +103,7 @@ fn relay_settings(settings: &Settings, central_urls: Vec<String>) -> RelaySettin
     RelaySettings {
         central_urls,
         central_token: settings.central_token.clone(),
+        central_ca: settings.central_ca.clone(),
         breaker: BreakerConfig {
             failures: settings.breaker_failures,
             wait_min: settings.breaker_wait_min,
@@ -118,7 +120,11 @@ fn relay_settings(settings: &Settings, central_urls: Vec<String>) -> RelaySettin
 }
 
 /// Binds the listener; serving starts when the returned server is polled.
-fn http_server(settings: &Settings, app: web::Data<AppState>) -> Result<(actix_web::dev::Server, SocketAddr), String> {
+fn http_server(
+    settings: &Settings,
+    app: web::Data<AppState>,
+    tls: Option<&Arc<ReloadingCert>>,
+) -> Result<(actix_web::dev::Server, SocketAddr), String> {
     let auth = web::Data::new(crate::auth::Auth {
         pos_token: settings.pos_token.clone(),
         admin_token: settings.admin_token.clone(),
@@ -143,8 +149,11 @@ fn http_server(settings: &Settings, app: web::Data<AppState>) -> Result<(actix_w
     })
     .workers(settings.workers)
     .disable_signals()
-    .shutdown_timeout(8)
-    .bind(&settings.listen)
+    .shutdown_timeout(8);
+    let server = match tls {
+        Some(cert) => server.bind_rustls_0_23(&settings.listen, cert.server_config()),
+        None => server.bind(&settings.listen),
+    }
     .map_err(|e| format!("--listen {}: {e}", settings.listen))?;
     let addr = *server.addrs().first().ok_or("no listen address")?;
     Ok((server.run(), addr))
@@ -193,6 +202,8 @@ fn spawn_background(
 impl Application {
     pub async fn build(settings: Settings) -> Result<Application, String> {
         let v = settings.validate()?;
+        colmena_shared::tls::install_crypto_provider();
+        let tls = settings.tls.load().map_err(|e| e.to_string())?;
         let store = open_store(&settings)?;
         let loaded = store.loaded;
         let inventory = Arc::new(Inventory::from_rows(loaded.products));
@@ -280,9 +291,12 @@ impl Application {
             Err(_) => tracing::warn!("central did not answer within the start-up sync timeout; selling offline"),
         }
 
-        let (server, addr) = http_server(&settings, app.clone())?;
+        let (server, addr) = http_server(&settings, app.clone(), tls.as_ref())?;
         let cancel = CancellationToken::new();
-        let tasks = spawn_background(relay, app, &settings, &cancel);
+        let mut tasks = spawn_background(relay, app, &settings, &cancel);
+        if let Some(cert) = tls {
+            tasks.push(tokio::spawn(cert.reload_on_sighup(cancel.clone())));
+        }
         // Loading and seeding the catalog leave freed temporaries behind (every row as
         // Strings, the seed's events): hand them back to the OS.
         colmena_shared::memory::release_free_memory();

@@ -31,7 +31,7 @@ async fn chain(dir: &TempDir, users: Vec<Value>, extra: &[&str]) -> (FakeCentral
 /// A client whose requests come from `ip` (any 127.0.0.0/8 address reaches loopback), so a
 /// test can play several client addresses.
 fn client_from(ip: &str) -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::support::client_builder()
         .timeout(Duration::from_secs(30))
         .local_address(ip.parse::<IpAddr>().ok())
         .build()

@@ -84,7 +84,7 @@ async fn proxied_warm(timeout: Duration) -> (Proxy, Arc<AtomicU64>, reqwest::Cli
 }
 
 fn client(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder().timeout(timeout).build().unwrap()
+    crate::support::client_builder().timeout(timeout).build().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -48,7 +48,7 @@ async fn invented_methods_and_paths_do_not_grow_the_metrics_of_either_service() 
     let dir = TempDir::new("metrics-flood");
     let central = app::spawn_central(dir.path(), &["CUS"], &[]).await;
     let branch = app::spawn_branch(dir.path(), "CUS", &central.url, &[]).await;
-    let c = reqwest::Client::builder()
+    let c = crate::support::client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client");

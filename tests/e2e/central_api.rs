@@ -41,7 +41,7 @@ async fn kill_9_during_a_push_storm_loses_nothing_acknowledged_and_applies_no_pa
     for b in branches {
         let (url, stop) = (url.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
-            let c = reqwest::Client::builder()
+            let c = crate::support::client_builder()
                 .timeout(Duration::from_secs(3))
                 .build()
                 .unwrap();

@@ -709,7 +709,7 @@ pub(super) async fn session(c: &reqwest::Client, url: &str, till: &Cashier, r: &
 /// Idempotency-Key, retried through transport failures until answered, and with a fresh
 /// session when a restart ended the old one), and now and then a stock adjustment.
 async fn seller(url: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>, till: Arc<Cashier>) -> SellerReport {
-    let c = reqwest::Client::builder()
+    let c = crate::support::client_builder()
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
@@ -893,7 +893,7 @@ async fn count_stock(c: &reqwest::Client, url: &str, rng: &mut fastrand::Rng, n:
 /// Allocations (mostly in, some withdrawn) and price changes at central; failures while
 /// central is down are expected and ignored. Returns how many succeeded.
 async fn admin_traffic(central: String, mut rng: fastrand::Rng, stop: Arc<AtomicBool>) -> usize {
-    let c = reqwest::Client::builder()
+    let c = crate::support::client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .unwrap();

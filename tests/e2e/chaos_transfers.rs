@@ -55,7 +55,7 @@ pub(super) struct Transfers {
 }
 
 fn http() -> reqwest::Client {
-    reqwest::Client::builder()
+    crate::support::client_builder()
         .timeout(Duration::from_secs(5))
         .build()
         .expect("client")

@@ -2,12 +2,14 @@
 //! processes (built beforehand: `scripts/test.sh`, or `cargo build --release --workspace
 //! --bins`), for what only a process shows: `kill -9`, SIGTERM and exit codes, memory of a
 //! process, restarts from disk, the relay through a fault proxy, chaos, PostgreSQL
-//! fail-over, a real Prometheus and schemathesis.
+//! fail-over, a real Prometheus, schemathesis, and the cashier's page in headless Chromium.
 #[path = "../support/mod.rs"]
 mod support;
 
 mod bad_input_corpus;
 mod branch_api;
+mod cashier_page;
+mod cashier_page_bench;
 mod catalog;
 mod central_api;
 mod chaos;

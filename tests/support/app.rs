@@ -35,7 +35,7 @@ pub struct App {
     pub name: String,
     /// `127.0.0.1:<port>`.
     pub addr: String,
-    /// `http://127.0.0.1:<port>`.
+    /// `http://127.0.0.1:<port>` (`https://` when started with `--tls-cert`).
     pub url: String,
     /// The token this service's clients use: the admin token for central, the POS token for
     /// a branch.
@@ -148,7 +148,12 @@ impl App {
             }
         };
         self.addr = addr.to_string();
-        self.url = format!("http://{addr}");
+        let scheme = if self.args.iter().any(|a| a == "--tls-cert") {
+            "https"
+        } else {
+            "http"
+        };
+        self.url = format!("{scheme}://{addr}");
         self.stop = Some(tx);
         self.task = Some(task);
         Ok(())

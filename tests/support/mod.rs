@@ -6,6 +6,7 @@
 //! - [`central`], [`pos`]: both sides of the wire (pushes, events, catalogs, storms);
 //!   [`corpus`]: the one bad-input corpus; [`proxy`]: a fault proxy; [`postgres`]: a
 //!   private cluster; [`dashboards`]: the observability files as data; [`prometheus`]: a real Prometheus.
+//! - [`browser`]: headless Chromium over WebDriver, for the cashier's page.
 //! - [`till`]: a logged-in clerk at a branch (shifts, tenders, returns).
 //! - [`http`]: GETs as JSON, text or bytes, `/metrics`, per-product maps of a listing.
 //! - Chain helpers (products, allocations, the invariant), [`metric`], [`gzip`],
@@ -17,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod browser;
 pub mod central;
 pub mod corpus;
 pub mod dashboards;
@@ -28,6 +30,7 @@ pub mod prometheus;
 pub mod proxy;
 pub mod reports;
 pub mod till;
+pub mod tls;
 pub mod transfers;
 // Not every binary uses every helper.
 #[allow(unused_imports)]
@@ -306,8 +309,16 @@ pub fn dead_url() -> String {
 }
 
 /// A shared HTTP client for tests.
-pub fn client() -> reqwest::Client {
+/// A client builder for tests. reqwest takes rustls's process-wide crypto provider, which
+/// the services install when they start; a test may build a client before any service, so
+/// this installs it too.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    colmena_shared::tls::install_crypto_provider();
     reqwest::Client::builder()
+}
+
+pub fn client() -> reqwest::Client {
+    client_builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client")

@@ -10,6 +10,9 @@
 //!   gives each test a fresh database. A static is never dropped, so a watchdog shell stops
 //!   that cluster and removes its dir once the test process has exited, however it exited.
 //!   A cluster a test owns itself ([`PgCluster::start`]) is stopped on drop.
+//! - TLS on, with a certificate from a private CA made for the cluster
+//!   ([`super::tls::Pki`]); [`PgCluster::url`] asks for `sslmode=verify-full` against that
+//!   CA, so every PostgreSQL test runs central over verified TLS, as a deployment should.
 //! - `fsync=off`: a killed server process still leaves every committed write in the
 //!   kernel's page cache, so durability across a process kill needs no fsync. The one test
 //!   that pulls the power (tests/failpoints.rs) starts its own cluster with the server's
@@ -93,6 +96,7 @@ impl PgCluster {
                 .is_ok_and(|s| s.success());
             assert!(ok, "chown of {} to postgres failed", c.dir.display());
         }
+        c.make_tls_files();
         let data = c.data_dir();
         c.run_ok(
             "initdb",
@@ -120,6 +124,27 @@ impl PgCluster {
         c
     }
 
+    /// The private CA's certificate (what `sslrootcert` names).
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("tls").join("ca.pem")
+    }
+
+    /// A CA and a server certificate for 127.0.0.1 in `dir/tls`, readable by the server only
+    /// (PostgreSQL refuses a key others can read).
+    fn make_tls_files(&self) {
+        use std::os::unix::fs::PermissionsExt;
+        let pki = super::tls::Pki::new(&self.dir, "tls");
+        std::fs::set_permissions(&pki.key, std::fs::Permissions::from_mode(0o600)).expect("chmod key");
+        if self.as_postgres {
+            let ok = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(self.dir.join("tls"))
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "chown of the TLS files to postgres failed");
+        }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.join("data")
     }
@@ -135,14 +160,16 @@ impl PgCluster {
     /// `pg_ctl start` (waits until it accepts connections). False if it did not come up.
     pub fn try_start(&self) -> bool {
         let options = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} {}-c max_connections=300 -c shared_buffers=64MB",
+            "-c listen_addresses=127.0.0.1 -p {} -k {} {}-c max_connections=300 -c shared_buffers=64MB \
+             -c ssl=on -c ssl_cert_file={tls}/server.pem -c ssl_key_file={tls}/server-key.pem",
             self.port,
             self.dir.display(),
             if self.durable {
                 ""
             } else {
                 "-c fsync=off -c full_page_writes=off "
-            }
+            },
+            tls = self.dir.join("tls").display(),
         );
         let data = self.data_dir();
         let log = self.log_path();
@@ -201,9 +228,13 @@ impl PgCluster {
         }
     }
 
-    /// The URL of database `db`.
+    /// The URL of database `db`, over TLS verified against the cluster's CA.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{db}?sslmode=verify-full&sslrootcert={}",
+            self.port,
+            self.ca_file().display()
+        )
     }
 
     /// Creates a new, empty database and returns its URL.

@@ -39,7 +39,7 @@ impl Prometheus {
             log,
             _dir: dir,
         };
-        let client = reqwest::Client::new();
+        let client = super::client_builder().build().expect("client");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = p.child.try_wait() {

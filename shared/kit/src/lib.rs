@@ -44,3 +44,4 @@ pub mod memory;
 pub mod metrics;
 pub mod openapi;
 pub mod telemetry;
+pub mod tls;

@@ -16,6 +16,7 @@ use super::RelaySettings;
 use crate::app::SyncStatus;
 use crate::breaker::{Breaker, Observer, State};
 use crate::metrics::BranchMetrics;
+use colmena_shared::tls::tls_cause;
 use reqwest::header::RETRY_AFTER;
 use reqwest::StatusCode;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware, Next};
@@ -105,6 +106,9 @@ impl Middleware for BreakerMiddleware {
             Ok(r) if is_breaker_failure(r.status()) => Some("http_5xx"),
             Ok(_) => None,
             Err(reqwest_middleware::Error::Reqwest(e)) if e.is_timeout() => Some("timeout"),
+            // A certificate that does not verify, or a peer that does not speak TLS: never
+            // retried in clear, counted apart so the alert names it.
+            Err(reqwest_middleware::Error::Reqwest(e)) if tls_cause(e).is_some() => Some("tls"),
             Err(_) => Some("connect"),
         };
         match failure_kind {
@@ -147,6 +151,18 @@ pub fn build(
             .collect::<Vec<_>>(),
     );
     app_metrics.set_breaker_state("closed");
+    colmena_shared::tls::install_crypto_provider();
+    let ca = match &settings.central_ca {
+        Some(path) => Some(
+            colmena_shared::tls::read_certs(path)
+                .map_err(|e| format!("--central-ca {e}"))?
+                .iter()
+                .map(|der| reqwest::Certificate::from_der(der.as_ref()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("--central-ca {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
     let mut out = Vec::new();
     let mut status_eps = Vec::new();
     for (i, url) in settings.central_urls.iter().enumerate() {
@@ -157,12 +173,14 @@ pub fn build(
             metrics: app_metrics.clone(),
         });
         let breaker = Breaker::new(&settings.breaker, observer);
-        let inner = reqwest::Client::builder()
+        let mut inner = reqwest::Client::builder()
             .connect_timeout(settings.connect_timeout)
             .timeout(settings.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| format!("http client: {e}"))?;
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some(roots) = &ca {
+            inner = inner.tls_certs_only(roots.iter().cloned());
+        }
+        let inner = inner.build().map_err(|e| format!("http client: {e}"))?;
         let policy = ExponentialBackoff::builder()
             .retry_bounds(Duration::from_millis(50), Duration::from_millis(500))
             .jitter(Jitter::Bounded)
@@ -288,7 +306,10 @@ impl Central {
                 let retry_at = self.endpoints.iter().filter_map(|e| e.breaker.open_until()).min();
                 Err(CallError::Open { retry_at })
             }
-            Err(reqwest_middleware::Error::Reqwest(e)) => Err(CallError::Failed(format!("{}: {e}", ep.url))),
+            Err(reqwest_middleware::Error::Reqwest(e)) => Err(CallError::Failed(match tls_cause(&e) {
+                Some(cause) => format!("{}: TLS failed: {cause}", ep.url),
+                None => format!("{}: {e}", ep.url),
+            })),
             Ok(resp) => {
                 let status = resp.status();
                 if status.is_success() || status == StatusCode::CONFLICT {

@@ -50,6 +50,8 @@ use tokio_util::sync::CancellationToken;
 pub struct RelaySettings {
     pub central_urls: Vec<String>,
     pub central_token: String,
+    /// `--central-ca`: the only roots an `https://` central is verified against when set.
+    pub central_ca: Option<std::path::PathBuf>,
     pub breaker: BreakerConfig,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,

@@ -105,6 +105,22 @@ impl Relay {
                     "central's pull cursor is behind ours (central restored?)"
                 );
             }
+            let wrote = self.deps.state.last_seq.load(Ordering::Acquire);
+            if page.applied_through > wrote {
+                // Central claims events this store never wrote: a store restored from an
+                // older copy, or a peer that is not this chain's central. The seq floor moves
+                // (no seq is reused) but nothing pending is acknowledged by it.
+                tracing::warn!(
+                    central = page.applied_through,
+                    local = wrote,
+                    "central claims more events than this branch ever wrote; new events continue above it, pending ones are still pushed"
+                );
+                self.deps
+                    .metrics
+                    .sync_errors
+                    .with_label_values(&["central_ahead"])
+                    .inc();
+            }
             let next_cursor = if n == 0 { after } else { page.next.max(after) };
             let has_products = page.changes.iter().any(|c| c.kind == ChangeKind::Product);
             self.deps

@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod login;
 pub mod metrics;
 pub mod outbox;
+pub mod page;
 pub mod products;
 pub mod responses;
 pub mod returns;
@@ -39,6 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     shifts::config(cfg);
     returns::config(cfg);
     transfers::config(cfg);
+    page::config(cfg);
 }
 
 /// The request's `Idempotency-Key`, checked (1-255 visible ASCII), if it has one.

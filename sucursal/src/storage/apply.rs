@@ -362,10 +362,16 @@ fn pull(tx: &Transaction, ctx: &mut BatchCtx, cmd: &ApplyPull) -> Result<(Option
         }
     }
     meta::set(tx, meta::PULL_CURSOR, cmd.next_cursor)?;
-    // Central's applied_through: events up to it are at central. A branch whose data is
-    // older than central's view (a restored copy) jumps its seq past it.
+    // Central's applied_through in a pull moves the seq floor (a branch restored from an
+    // older copy must not reuse a seq central holds) but acknowledges nothing: only a push
+    // answer acknowledges events (docs/protocol.md, "Sync pull"). Pending events stay in the
+    // outbox and are pushed; if central has them, its answer acknowledges them after
+    // comparing their content. Only when nothing is pending does the mark move with the
+    // floor, over seqs this store never wrote.
+    let acked = meta::get(tx, meta::ACKED_THROUGH)?;
+    let nothing_pending = acked >= ctx.seq;
     raise_seq_floor(&mut ctx.seq, cmd.applied_through);
-    if cmd.applied_through > meta::get(tx, meta::ACKED_THROUGH)? {
+    if nothing_pending && cmd.applied_through > acked {
         meta::set(tx, meta::ACKED_THROUGH, cmd.applied_through)?;
         return Ok((Some(cmd.applied_through), merged));
     }

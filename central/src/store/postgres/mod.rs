@@ -58,13 +58,13 @@ use colmena_shared::wire::{BranchSummary, CentralProductStock, Event, Product};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use std::str::FromStr;
 use std::time::Duration;
-use tokio_postgres::NoTls;
 
 mod catalog;
 mod reads;
 mod reports;
 mod schema;
 mod till;
+mod tls;
 mod transfers;
 mod writes;
 
@@ -90,7 +90,11 @@ impl From<tokio_postgres::Error> for StoreError {
         // `Display` of a server error is only "db error"; the detail is in its source.
         match e.as_db_error() {
             Some(db) => StoreError::Database(format!("{}: {}", db.code().code(), db.message())),
-            None => StoreError::Database(e.to_string()),
+            None => match colmena_shared::tls::tls_cause(&e) {
+                // "error performing TLS handshake" alone does not say what to fix.
+                Some(cause) => StoreError::Database(format!("{e}: {cause}")),
+                None => StoreError::Database(e.to_string()),
+            },
         }
     }
 }
@@ -115,8 +119,11 @@ impl PgStore {
     /// Connects to `url` and migrates the database. Fails (for `main` to report) if the
     /// database cannot be reached or is at a schema version newer than this binary.
     pub async fn connect(url: &str) -> Result<PgStore, StoreError> {
-        let mut config = tokio_postgres::Config::from_str(url)
+        let (url, tls) = tls::split_url(url).map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
+        let mut config = tokio_postgres::Config::from_str(&url)
             .map_err(|e| StoreError::Database(format!("bad PostgreSQL URL: {e}")))?;
+        config.ssl_mode(tls.ssl_mode());
+        let connector = tls.connector().map_err(StoreError::Database)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -125,7 +132,7 @@ impl PgStore {
         }
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 // `Fast` only checks the connection is not closed: a dead connection fails
                 // its next statement, which is a 503 and a retry, cheaper than a ping per use.

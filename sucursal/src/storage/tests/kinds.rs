@@ -393,3 +393,50 @@ fn two_dispatches_of_one_transfer_record_one_event_and_a_stale_pull_does_not_und
     );
     rig.finish();
 }
+
+/// A pull's `applied_through` is central's word without a push behind it: it must never
+/// acknowledge an event this store has not had acknowledged by a push answer (an impostor
+/// central could otherwise make pending sales look shipped), yet it still raises the seq
+/// floor so a restored store never reuses a seq central holds.
+#[test]
+fn a_pull_claiming_more_than_the_store_wrote_raises_the_seq_floor_but_acknowledges_nothing_pending() {
+    let rig = rig();
+    let pull = |applied_through| ApplyPull {
+        changes: Vec::new(),
+        next_cursor: 0,
+        applied_through,
+        users_catch_up: false,
+    };
+    let step = |rx: std_mpsc::Receiver<Result<(), StoreError>>| {
+        rig.permits.send(true).unwrap();
+        rx.recv().unwrap().unwrap();
+    };
+    step(submit(&rig.writer, seed()));
+    let rx = submit(&rig.writer, adjust(1));
+    rig.permits.send(true).unwrap();
+    let first = rx.recv().unwrap().unwrap();
+    step(submit(&rig.writer, pull(1_000)));
+    let conn = open(&rig.dir()).unwrap();
+    assert_eq!(
+        meta::get(&conn, meta::ACKED_THROUGH).unwrap(),
+        0,
+        "nothing acknowledged by the pull"
+    );
+    assert_eq!(rig.state.acked_through.load(Ordering::Acquire), 0);
+    let rx = submit(&rig.writer, adjust(1));
+    rig.permits.send(true).unwrap();
+    let after = rx.recv().unwrap().unwrap();
+    assert_eq!(
+        after.seq, 1_001,
+        "new events continue above central's position (first was {})",
+        first.seq
+    );
+
+    // A push answer acknowledges; with nothing left pending, a later pull's position moves
+    // the mark over seqs this store never wrote.
+    step(submit(&rig.writer, RecordAck(1_001)));
+    step(submit(&rig.writer, pull(1_500)));
+    assert_eq!(meta::get(&conn, meta::ACKED_THROUGH).unwrap(), 1_500);
+    assert_eq!(rig.state.pending(), 0);
+    rig.finish();
+}

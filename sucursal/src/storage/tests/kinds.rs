@@ -407,15 +407,9 @@ fn a_pull_claiming_more_than_the_store_wrote_raises_the_seq_floor_but_acknowledg
         applied_through,
         users_catch_up: false,
     };
-    let step = |rx: std_mpsc::Receiver<Result<(), StoreError>>| {
-        rig.permits.send(true).unwrap();
-        rx.recv().unwrap().unwrap();
-    };
-    step(submit(&rig.writer, seed()));
-    let rx = submit(&rig.writer, adjust(1));
-    rig.permits.send(true).unwrap();
-    let first = rx.recv().unwrap().unwrap();
-    step(submit(&rig.writer, pull(1_000)));
+    commit(&rig, seed());
+    let first = commit(&rig, adjust(1));
+    commit(&rig, pull(1_000));
     let conn = open(&rig.dir()).unwrap();
     assert_eq!(
         meta::get(&conn, meta::ACKED_THROUGH).unwrap(),
@@ -423,9 +417,7 @@ fn a_pull_claiming_more_than_the_store_wrote_raises_the_seq_floor_but_acknowledg
         "nothing acknowledged by the pull"
     );
     assert_eq!(rig.state.acked_through.load(Ordering::Acquire), 0);
-    let rx = submit(&rig.writer, adjust(1));
-    rig.permits.send(true).unwrap();
-    let after = rx.recv().unwrap().unwrap();
+    let after = commit(&rig, adjust(1));
     assert_eq!(
         after.seq, 1_001,
         "new events continue above central's position (first was {})",
@@ -434,8 +426,8 @@ fn a_pull_claiming_more_than_the_store_wrote_raises_the_seq_floor_but_acknowledg
 
     // A push answer acknowledges; with nothing left pending, a later pull's position moves
     // the mark over seqs this store never wrote.
-    step(submit(&rig.writer, RecordAck(1_001)));
-    step(submit(&rig.writer, pull(1_500)));
+    commit(&rig, RecordAck(1_001));
+    commit(&rig, pull(1_500));
     assert_eq!(meta::get(&conn, meta::ACKED_THROUGH).unwrap(), 1_500);
     assert_eq!(rig.state.pending(), 0);
     rig.finish();

@@ -129,6 +129,13 @@ fn submit<C: Command>(w: &WriterHandle, cmd: C) -> std_mpsc::Receiver<Result<C::
     rx
 }
 
+/// Submits `cmd`, lets its one fsync through, and returns its answer.
+fn commit<C: Command>(r: &Rig, cmd: C) -> C::Reply {
+    let rx = submit(&r.writer, cmd);
+    r.permits.send(true).unwrap();
+    rx.recv().unwrap().unwrap()
+}
+
 #[test]
 fn a_commit_is_answered_and_published_only_after_its_fsync() {
     let r = rig();
